@@ -1,0 +1,26 @@
+# cmoe: cascade mixture-of-experts reasoning distillation on ruMMLU.
+# The real study is config/config.yaml; `--configfile config/demo.yaml` runs the same graph on CPU.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The real study unless --configfile is given (a demo config must replace it, not extend it).
+if not config:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/traces.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        "results/tables/scores.csv",
+        "results/tables/scores.md",
+        expand("results/traces/teacher/{teacher}/stats.json", teacher=TEACHERS),

@@ -1,0 +1,269 @@
+"""The `cmoe` command line: one subcommand per workflow stage.
+
+Every Snakemake rule calls exactly one of these with explicit arguments, so each stage can also
+be run (and debugged) by hand. Structured settings are passed as JSON (a string or @file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger("cmoe")
+
+
+def _json(value: str) -> dict:
+    text = Path(value[1:]).read_text("utf-8") if value.startswith("@") else value
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return obj
+
+
+def _label(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    return key, val
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+# --- subcommands -------------------------------------------------------------------------------
+
+
+def cmd_validate_config(args) -> None:
+    from .config import load_config
+
+    load_config(*args.configfiles)
+    print(f"config OK: {' + '.join(args.configfiles)}")
+
+
+def cmd_prepare_data(args) -> None:
+    from .data import DataSettings, prepare_data
+    from .domains import subject_domains
+
+    settings = DataSettings(**args.settings)
+    outputs = {"train": args.train, "test": args.test, "summary": args.summary}
+    summary = prepare_data(settings, subject_domains(settings.domain_map), outputs)
+    counts = {k: v["total"] for k, v in summary["splits"].items()}
+    log.info("wrote %s (duplicates removed: %d, bad rows skipped: %d)",
+             counts, summary["removed_duplicates"], summary["skipped_bad_rows"])
+
+
+def cmd_make_tiny_model(args) -> None:
+    from .tiny import TinyModelSpec, make_tiny_model
+
+    n = make_tiny_model(args.corpus, args.out, TinyModelSpec(**args.spec), args.vocab_size)
+    log.info("wrote %s (%.2fM parameters)", args.out, n / 1e6)
+
+
+def _questions(path: str, domain: str | None) -> list[dict]:
+    from .data import read_questions
+
+    questions = read_questions(path)
+    if domain:
+        questions = [q for q in questions if q["domain"] == domain]
+    return questions
+
+
+def cmd_generate(args) -> None:
+    from .generation import GenerationSettings, make_generator
+    from .io import atomic_write_json, atomic_write_jsonl
+    from .prompting import PromptSettings
+    from .traces import answer_questions, run_cost
+
+    _set_threads(args.threads)
+    questions = _questions(args.questions, args.domain)
+    t0 = time.perf_counter()
+    generator = make_generator(
+        args.model, GenerationSettings(**args.generation), args.trust_remote_code
+    )
+    records = list(answer_questions(questions, generator, PromptSettings(**args.prompt)))
+    atomic_write_jsonl(args.out, records)
+    if args.cost_out:
+        atomic_write_json(args.cost_out, run_cost(records, time.perf_counter() - t0))
+    correct = sum(r["correct"] for r in records)
+    log.info("%s: %d/%d correct", args.out, correct, len(records))
+
+
+def cmd_filter(args) -> None:
+    from .filtering import filter_traces
+
+    stats = filter_traces(args.raw, args.out, args.stats, args.max_length)
+    log.info("kept %d of %d traces (accuracy %.3f)", stats["kept"], stats["overall"]["n"],
+             stats["overall"]["accuracy"] or 0.0)
+
+
+def cmd_merge_stats(args) -> None:
+    from .filtering import merge_stats
+
+    merge_stats(dict(args.stats), args.out)
+
+
+def cmd_train(args) -> None:
+    from .training import TrainSettings, WandbSettings, load_training_rows, train
+
+    _set_threads(args.threads)
+    from .prompting import PromptSettings
+
+    rows = load_training_rows(args.data, PromptSettings(**args.prompt), args.source)
+    metrics = train(
+        args.model,
+        rows,
+        args.out,
+        TrainSettings.from_dict(args.settings),
+        WandbSettings(**args.wandb),
+        run_name=args.run_name,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info("trained on %d examples in %.1fs, final loss %.3f",
+             metrics["examples"], metrics["wall_time_s"], metrics["final_train_loss"])
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluation import evaluate
+
+    _set_threads(args.threads)
+    scores = evaluate(
+        args.model,
+        _questions(args.questions, None),
+        args.generation,
+        args.prompt,
+        dict(args.label),
+        args.predictions,
+        args.scores,
+        args.trust_remote_code,
+    )
+    log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
+
+
+def cmd_table(args) -> None:
+    from .tables import write_tables
+
+    rows = write_tables(args.scores, args.csv, args.md)
+    log.info("wrote %d rows to %s and %s", len(rows), args.csv, args.md)
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cmoe",
+        description="Cascade mixture-of-experts reasoning distillation. Each subcommand is one "
+        "stage of the Snakemake workflow; run `snakemake` for the whole study, or a stage by hand.",
+    )
+    p.add_argument("--version", action="version", version=f"cmoe {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    def stage(name, func, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    def model_args(sp):
+        sp.add_argument("--model", required=True, help="hub id, local model folder or LoRA adapter")
+        sp.add_argument("--trust-remote-code", action="store_true",
+                        help="allow model code from the hub (off unless the config asks)")
+        sp.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+    sp = stage("validate-config", cmd_validate_config, "validate config files against the schema")
+    sp.add_argument("configfiles", nargs="+", help="YAML files; later ones override earlier ones")
+
+    sp = stage("prepare-data", cmd_prepare_data,
+               "read ruMMLU (MERA schema), map subjects to domains, dedupe, split train/test")
+    sp.add_argument("--settings", type=_json, required=True, help="the config's `data` section")
+    sp.add_argument("--train", required=True, help="train split to write (JSONL)")
+    sp.add_argument("--test", required=True, help="test split to write (JSONL)")
+    sp.add_argument("--summary", required=True, help="counts per split x domain x subject (JSON)")
+
+    sp = stage("make-tiny-model", cmd_make_tiny_model,
+               "build a tiny random Qwen3 model + BPE tokenizer trained on a corpus (demo/tests)")
+    sp.add_argument("--corpus", required=True, help="MERA-schema JSONL whose text trains the BPE")
+    sp.add_argument("--spec", type=_json, required=True, help="hidden_size, num_hidden_layers, ...")
+    sp.add_argument("--vocab-size", type=int, default=2048)
+    sp.add_argument("--out", required=True, help="model folder to write")
+
+    sp = stage("generate", cmd_generate, "answer questions with reasoning; one trace per question")
+    model_args(sp)
+    sp.add_argument("--questions", required=True, help="split file from prepare-data")
+    sp.add_argument("--domain", help="only questions of this domain")
+    sp.add_argument("--generation", type=_json, default={}, help="sampling/backend settings")
+    sp.add_argument("--prompt", type=_json, required=True, help="the config's `prompt` section")
+    sp.add_argument("--out", required=True, help="trace records (JSONL)")
+    sp.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
+
+    sp = stage("filter", cmd_filter, "keep correct traces and write their statistics")
+    sp.add_argument("--raw", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--stats", required=True)
+    sp.add_argument("--max-length", type=int, required=True, help="training max_length")
+
+    sp = stage("merge-stats", cmd_merge_stats, "combine per-domain filter stats of one teacher")
+    sp.add_argument("--stats", type=_label, nargs="+", required=True, help="DOMAIN=stats.json")
+    sp.add_argument("--out", required=True)
+
+    sp = stage("train", cmd_train, "fine-tune a model on traces (TRL SFT, LoRA or full)")
+    model_args(sp)
+    sp.add_argument("--data", nargs="+", required=True, help="trace files (or the train split)")
+    sp.add_argument("--source", choices=["traces", "reference"], default="traces",
+                    help="'reference' trains on the questions' reference explanations (demo)")
+    sp.add_argument("--settings", type=_json, default={}, help="training settings")
+    sp.add_argument("--prompt", type=_json, required=True)
+    sp.add_argument("--wandb", type=_json, default={})
+    sp.add_argument("--run-name", default="sft")
+    sp.add_argument("--out", required=True, help="folder for the model or adapter")
+
+    sp = stage("evaluate", cmd_evaluate, "answer the test split and score per domain and overall")
+    model_args(sp)
+    sp.add_argument("--questions", required=True)
+    sp.add_argument("--generation", type=_json, default={})
+    sp.add_argument("--prompt", type=_json, required=True)
+    sp.add_argument("--label", type=_label, action="append", default=[],
+                    help="KEY=VALUE stored in scores.json (method, teacher, model)")
+    sp.add_argument("--predictions", required=True)
+    sp.add_argument("--scores", required=True)
+
+    sp = stage("table", cmd_table, "collect scores.json files into CSV and Markdown tables")
+    sp.add_argument("--scores", nargs="+", required=True)
+    sp.add_argument("--csv", required=True)
+    sp.add_argument("--md", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+    from .io import DataError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        print(f"cmoe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

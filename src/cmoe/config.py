@@ -1,0 +1,115 @@
+"""Config loading and validation: one clear message naming the key, before any job runs."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid workflow config; the message names the offending key."""
+
+
+def _schema() -> dict:
+    text = resources.files("cmoe").joinpath("schemas/config.schema.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _key_path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _describe(error) -> str:
+    """Turn a jsonschema error into 'config key X: problem'."""
+    where = _key_path(error)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        keys = ", ".join(f"{where}.{k}" if where != "<top level>" else k for k in extra)
+        return f"unknown config key {keys} (check the spelling; see config/README.md)"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        prefix = f"{where}." if where != "<top level>" else ""
+        return f"missing required config key {prefix}{missing}"
+    return f"config key {where}: {error.message}"
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate against the schema and cross-references; raise ConfigError on the first problem."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        # The shallowest error is the most useful: for a oneOf failure it names the key itself.
+        raise ConfigError(_describe(errors[0]))
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict) -> None:
+    from .prompting import check_template
+
+    models, specs = config["models"], config.get("tiny_models", {}).get("specs", {})
+    for name, m in models.items():
+        if ("path" in m) == ("tiny" in m):
+            raise ConfigError(f"config key models.{name}: give exactly one of 'path' or 'tiny'")
+        if "tiny" in m and m["tiny"] not in specs:
+            raise ConfigError(
+                f"config key models.{name}.tiny: {m['tiny']!r} is not in tiny_models.specs"
+            )
+    for role in ("teachers", "students"):
+        for name, entry in config[role].items():
+            if entry["model"] not in models:
+                raise ConfigError(
+                    f"config key {role}.{name}.model: {entry['model']!r} is not defined in models"
+                )
+    try:
+        check_template(config["prompt"]["template"])
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ConfigError(
+            f"config key prompt.template: bad placeholder {exc} (allowed: {{question}}, "
+            "{A}, {B}, {C}, {D}, {subject}, {subject_name}, {domain})"
+        ) from exc
+
+
+def load_config(*paths: str | Path) -> dict[str, Any]:
+    """Load YAML files, later ones overriding earlier ones key by key, then validate."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        merged = deep_merge(merged, data)
+    return validate_config(merged)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- Effective settings of one job: what a rule passes to the CLI (and what Snakemake tracks) ---
+
+
+def train_settings(config: dict, overrides: dict | None) -> dict:
+    """Global `training` defaults with a teacher's warm-up or a student's `train` on top."""
+    return deep_merge(config.get("training", {}), overrides or {})
+
+
+def prompt_settings(config: dict, teacher: str | None = None) -> dict:
+    prompt = dict(config["prompt"])
+    if teacher and "enable_thinking" in config["teachers"][teacher]:
+        prompt["enable_thinking"] = config["teachers"][teacher]["enable_thinking"]
+    return prompt

@@ -1,0 +1,236 @@
+"""Data stage: ruMMLU rows in MERA's schema -> validated questions -> leak-free seeded split.
+
+MERA row:  {instruction, inputs{text, option_a..option_d, subject}, outputs, meta{id, domain}}
+where ``meta.domain`` is the MMLU subject key. Question record written by this stage:
+    {id, subject, domain, question, options{A,B,C,D}, gold[, subject_name, explanation]}
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .io import DataError, atomic_write_json, atomic_write_jsonl, iter_jsonl
+
+LETTERS = ("A", "B", "C", "D")
+SPLITS = ("train", "test")
+
+
+@dataclass
+class DataSettings:
+    source: dict[str, Any]
+    test_fraction: float = 0.5
+    seed: int = 0
+    on_bad_row: str = "error"  # or "skip": count and report bad rows instead of failing
+    domain_map: dict[str, str] = field(default_factory=dict)
+    max_per_subject: int | None = None
+
+
+def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
+    """Convert one MERA row; raise ValueError naming what is wrong."""
+    if not isinstance(row, dict):
+        raise ValueError("row is not a JSON object")
+    inputs, meta = row.get("inputs"), row.get("meta")
+    if not isinstance(inputs, dict) or not isinstance(meta, dict):
+        raise ValueError("missing 'inputs' or 'meta' object")
+    text = inputs.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("missing question text (inputs.text)")
+    options = {}
+    for letter in LETTERS:
+        key = f"option_{letter.lower()}"
+        value = inputs.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"missing option inputs.{key}")
+        options[letter] = value.strip()
+    gold = row.get("outputs")
+    if not isinstance(gold, str) or gold.strip() not in LETTERS:
+        raise ValueError(f"answer (outputs) must be one of A-D, got {gold!r}")
+    subject = meta.get("domain")
+    if not isinstance(subject, str) or not subject:
+        raise ValueError("missing subject key (meta.domain)")
+    if subject not in subject_domains:
+        raise ValueError(
+            f"subject {subject!r} has no domain; add it to data.domain_map in the config"
+        )
+    if "id" not in meta:
+        raise ValueError("missing meta.id")
+    question = {
+        "id": str(meta["id"]),
+        "subject": subject,
+        "domain": subject_domains[subject],
+        "question": text.strip(),
+        "options": options,
+        "gold": gold.strip(),
+    }
+    if isinstance(inputs.get("subject"), str) and inputs["subject"].strip():
+        question["subject_name"] = inputs["subject"].strip()
+    if isinstance(row.get("explanation"), str) and row["explanation"].strip():
+        question["explanation"] = row["explanation"].strip()
+    return question
+
+
+def iter_source_rows(source: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Yield (location, row). Location names the file and line (or dataset and row index)."""
+    if "file" in source:
+        path = Path(source["file"])
+        if not path.exists():
+            raise FileNotFoundError(f"data.source.file: {path} does not exist")
+        if path.suffix == ".parquet":
+            import datasets
+
+            ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
+            for i, row in enumerate(ds):
+                yield f"{path} row {i}", row
+        else:
+            # Read JSONL line by line ourselves so a broken line is reported with its number.
+            with open(path, encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    if line.strip():
+                        yield f"{path}:{lineno}", line
+    else:
+        import datasets
+
+        hub = source["hub"]
+        ds = datasets.load_dataset(hub["path"], hub.get("name"), split=hub.get("split", "test"))
+        for i, row in enumerate(ds):
+            yield f"{hub['path']}[{hub.get('name')}/{hub.get('split', 'test')}] row {i}", row
+
+
+def normalise_text(text: str) -> str:
+    """Case-, width-, punctuation- and whitespace-insensitive form used for duplicate checks."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+    text = re.sub(r"[^\w\s]", " ", text)
+    return " ".join(text.split())
+
+
+def load_questions(settings: DataSettings, subject_domains: dict[str, str]):
+    """Parse every row; returns (questions, bad_row_messages)."""
+    import json
+
+    questions, bad = [], []
+    seen_ids: set[str] = set()
+    for location, raw in iter_source_rows(settings.source):
+        try:
+            row = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError as exc:
+            problem = f"{location}: broken JSON ({exc.msg})"
+        else:
+            try:
+                q = _mera_to_question(row, subject_domains)
+                if q["id"] in seen_ids:
+                    raise ValueError(f"duplicate meta.id {q['id']}")
+                seen_ids.add(q["id"])
+                questions.append(q)
+                continue
+            except ValueError as exc:
+                problem = f"{location}: {exc}"
+        if settings.on_bad_row != "skip":
+            raise DataError(problem + " (set data.on_bad_row: skip to skip and count bad rows)")
+        bad.append(problem)
+    return questions, bad
+
+
+def deduplicate(questions: list[dict]) -> tuple[list[dict], int]:
+    """Drop repeated (question, options) pairs, keeping the first occurrence."""
+    seen, kept = set(), []
+    for q in questions:
+        key = (normalise_text(q["question"]), tuple(normalise_text(q["options"][x]) for x in LETTERS))
+        if key not in seen:
+            seen.add(key)
+            kept.append(q)
+    return kept, len(questions) - len(kept)
+
+
+def split_questions(questions: list[dict], test_fraction: float, seed: int):
+    """Seeded split, stratified by subject, that never separates equal normalised texts.
+
+    Questions whose normalised text coincides (same stem, different options) form one group and
+    go to the same split, so no test question text is ever seen in training.
+    """
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for q in questions:
+        groups[normalise_text(q["question"])].append(q)
+    by_subject: dict[str, list[str]] = defaultdict(list)
+    for key, members in groups.items():
+        by_subject[members[0]["subject"]].append(key)
+    rng = random.Random(seed)
+    split = {"train": [], "test": []}
+    for subject in sorted(by_subject):
+        keys = sorted(by_subject[subject])
+        rng.shuffle(keys)
+        n_test = round(len(keys) * test_fraction)
+        for i, key in enumerate(keys):
+            split["test" if i < n_test else "train"].extend(groups[key])
+    for name in split:
+        split[name].sort(key=lambda q: (q["domain"], q["subject"], q["id"]))
+    return split
+
+
+def _cap_per_subject(questions: list[dict], cap: int | None, seed: int) -> list[dict]:
+    if not cap:
+        return questions
+    rng = random.Random(seed)
+    by_subject: dict[str, list[dict]] = defaultdict(list)
+    for q in questions:
+        by_subject[q["subject"]].append(q)
+    kept = []
+    for subject in sorted(by_subject):
+        items = by_subject[subject]
+        kept.extend(items if len(items) <= cap else rng.sample(items, cap))
+    return kept
+
+
+def summarise(split: dict[str, list[dict]]) -> dict:
+    out = {}
+    for name, items in split.items():
+        domains: dict[str, Counter] = defaultdict(Counter)
+        for q in items:
+            domains[q["domain"]][q["subject"]] += 1
+        out[name] = {
+            "total": len(items),
+            "domains": {
+                d: {"total": sum(c.values()), "subjects": dict(sorted(c.items()))}
+                for d, c in sorted(domains.items())
+            },
+        }
+    return out
+
+
+def prepare_data(
+    settings: DataSettings, subject_domains: dict[str, str], outputs: dict[str, str | Path]
+) -> dict:
+    """Run the whole stage; ``outputs`` maps 'train', 'test' and 'summary' to file paths."""
+    questions, bad = load_questions(settings, subject_domains)
+    if not questions:
+        raise DataError("no valid questions in data.source")
+    questions, n_dupes = deduplicate(questions)
+    questions = _cap_per_subject(questions, settings.max_per_subject, settings.seed)
+    split = split_questions(questions, settings.test_fraction, settings.seed)
+    overlap = {normalise_text(q["question"]) for q in split["train"]} & {
+        normalise_text(q["question"]) for q in split["test"]
+    }
+    assert not overlap, "split leaked question text between train and test"  # by construction
+    for name in SPLITS:
+        atomic_write_jsonl(outputs[name], split[name])
+    summary = {
+        "splits": summarise(split),
+        "removed_duplicates": n_dupes,
+        "skipped_bad_rows": len(bad),
+        "bad_rows": bad[:50],
+        "test_fraction": settings.test_fraction,
+        "seed": settings.seed,
+    }
+    atomic_write_json(outputs["summary"], summary)
+    return summary
+
+
+def read_questions(path: str | Path) -> list[dict]:
+    """Read a split file written by this stage."""
+    return [q for _, q in iter_jsonl(path)]

@@ -1,0 +1,57 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = ROOT / "data" / "demo" / "rummlu_demo.jsonl"
+
+# Tests never touch a hub, and never log in anywhere.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+def mera_row(i, subject="astronomy", gold="A", text=None, **overrides):
+    row = {
+        "instruction": "Задание: {text}",
+        "inputs": {
+            "text": text or f"Вопрос номер {i}: какая планета ближе всего к Солнцу?",
+            "option_a": "Меркурий",
+            "option_b": "Венера",
+            "option_c": "Марс",
+            "option_d": "Земля",
+            "subject": "Астрономия",
+        },
+        "outputs": gold,
+        "meta": {"id": i, "domain": subject},
+    }
+    row.update(overrides)
+    return row
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Qwen3 with a BPE tokenizer trained on the demo data, built once."""
+    from cmoe.tiny import TinyModelSpec, make_tiny_model
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    spec = TinyModelSpec(hidden_size=64, num_hidden_layers=2, intermediate_size=192, seed=0)
+    make_tiny_model(DEMO_DATA, out, spec, vocab_size=1024)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_questions():
+    from cmoe.data import DataSettings, load_questions
+    from cmoe.domains import subject_domains
+
+    questions, bad = load_questions(DataSettings(source={"file": str(DEMO_DATA)}), subject_domains())
+    assert not bad
+    return questions

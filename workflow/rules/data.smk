@@ -1,0 +1,18 @@
+rule prepare_data:
+    input:
+        [config["data"]["source"]["file"]] if "file" in config["data"]["source"] else [],
+    output:
+        train="results/data/train.jsonl",
+        test="results/data/test.jsonl",
+        summary="results/data/summary.json",
+    log:
+        "results/logs/prepare_data.log",
+    threads: threads_for("prepare_data")
+    resources:
+        mem_mb=mem_for("prepare_data"),
+        runtime=runtime_for("prepare_data"),
+    params:
+        settings=lambda wc: js(config["data"]),
+    shell:
+        "cmoe prepare-data --settings {params.settings:q} --train {output.train:q}"
+        " --test {output.test:q} --summary {output.summary:q} > {log:q} 2>&1"

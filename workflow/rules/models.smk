@@ -1,0 +1,51 @@
+# Demo-only rules: tiny random models, and the teacher warm-up on reference explanations.
+
+
+rule make_tiny_model:
+    input:
+        corpus=config.get("tiny_models", {}).get("corpus", []),
+    output:
+        directory("results/models/tiny/{tiny}"),
+    log:
+        "results/logs/make_tiny_model/{tiny}.log",
+    threads: threads_for("make_tiny_model")
+    resources:
+        mem_mb=mem_for("make_tiny_model"),
+        runtime=runtime_for("make_tiny_model"),
+    params:
+        spec=lambda wc: js(
+            config["tiny_models"]["specs"][config["models"][wc.tiny]["tiny"]]
+        ),
+        vocab=config.get("tiny_models", {}).get("vocab_size", 2048),
+    shell:
+        "cmoe make-tiny-model --corpus {input.corpus:q} --spec {params.spec:q}"
+        " --vocab-size {params.vocab} --out {output:q} > {log:q} 2>&1"
+
+
+rule warmup_teacher:
+    input:
+        model=lambda wc: model_inputs(teacher_model(wc.teacher)),
+        questions="results/data/train.jsonl",
+    output:
+        directory("results/models/warmup/{teacher}"),
+    log:
+        "results/logs/warmup_teacher/{teacher}.log",
+    benchmark:
+        "results/benchmarks/warmup_teacher/{teacher}.tsv"
+    threads: lambda wc: threads_for("warmup", config["teachers"][wc.teacher])
+    resources:
+        mem_mb=lambda wc: mem_for("warmup", config["teachers"][wc.teacher]),
+        runtime=lambda wc: runtime_for("warmup", config["teachers"][wc.teacher]),
+        gpu=lambda wc: gpu_for("warmup", config["teachers"][wc.teacher]),
+    params:
+        model=lambda wc: model_path(teacher_model(wc.teacher)),
+        settings=lambda wc: js(
+            train_settings(config, config["teachers"][wc.teacher]["warmup"])
+        ),
+        prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
+        trust=lambda wc: trust_flag(teacher_model(wc.teacher)),
+    shell:
+        "cmoe train --source reference --model {params.model:q} --data {input.questions:q}"
+        " --settings {params.settings:q} --prompt {params.prompt:q}"
+        " --run-name warmup-{wildcards.teacher} --threads {threads} {params.trust}"
+        " --out {output:q} > {log:q} 2>&1"
