@@ -1,6 +1,13 @@
 # cmoe: cascade mixture-of-experts reasoning distillation on ruMMLU.
 # The real study is config/config.yaml; `--configfile config/demo.yaml` runs the same graph on CPU.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
+
+# The workflow imports its own package (config validation), installed or not.
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
 
 min_version("9.0")
 

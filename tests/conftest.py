@@ -52,6 +52,8 @@ def demo_questions():
     from cmoe.data import DataSettings, load_questions
     from cmoe.domains import subject_domains
 
-    questions, bad = load_questions(DataSettings(source={"file": str(DEMO_DATA)}), subject_domains())
+    questions, bad = load_questions(
+        DataSettings(source={"file": str(DEMO_DATA)}), subject_domains()
+    )
     assert not bad
     return questions

@@ -20,22 +20,35 @@ def test_shipped_configs_are_valid(name):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda c: c["teachers"]["tiny-teacher-a"].update(temprature=0.5),
-         "unknown config key teachers.tiny-teacher-a.temprature"),
+        (
+            lambda c: c["teachers"]["tiny-teacher-a"].update(temprature=0.5),
+            "unknown config key teachers.tiny-teacher-a.temprature",
+        ),
         (lambda c: c.update(extra_section={}), "unknown config key extra_section"),
-        (lambda c: c["teachers"]["tiny-teacher-a"]["generation"].update(temperature="hot"),
-         "config key teachers.tiny-teacher-a.generation.temperature: 'hot' is not of type 'number'"),
-        (lambda c: c["training"].update(max_length="4096"),
-         "config key training.max_length: '4096' is not of type 'integer'"),
+        (
+            lambda c: c["teachers"]["tiny-teacher-a"]["generation"].update(temperature="hot"),
+            "config key teachers.tiny-teacher-a.generation.temperature: "
+            "'hot' is not of type 'number'",
+        ),
+        (
+            lambda c: c["training"].update(max_length="4096"),
+            "config key training.max_length: '4096' is not of type 'integer'",
+        ),
         (lambda c: c.pop("students"), "missing required config key students"),
         (lambda c: c["data"].pop("source"), "missing required config key data.source"),
-        (lambda c: c["students"]["tiny-student"].update(model="nope"),
-         "config key students.tiny-student.model: 'nope' is not defined in models"),
-        (lambda c: c["prompt"].update(template="{question} {E}"),
-         "config key prompt.template: bad placeholder"),
+        (
+            lambda c: c["students"]["tiny-student"].update(model="nope"),
+            "config key students.tiny-student.model: 'nope' is not defined in models",
+        ),
+        (
+            lambda c: c["prompt"].update(template="{question} {E}"),
+            "config key prompt.template: bad placeholder",
+        ),
         (lambda c: c["data"].update(on_bad_row="ignore"), "config key data.on_bad_row"),
-        (lambda c: c["models"].update({"x": {"path": "a", "tiny": "student"}}),
-         "give exactly one of 'path' or 'tiny'"),
+        (
+            lambda c: c["models"].update({"x": {"path": "a", "tiny": "student"}}),
+            "give exactly one of 'path' or 'tiny'",
+        ),
     ],
 )
 def test_bad_config_gives_one_clear_message(mutate, message):
@@ -68,9 +81,23 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(path),
-         "--directory", str(tmp_path), "--snakefile", str(ROOT / "Snakefile")],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(path),
+            "--directory",
+            str(tmp_path),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode != 0
     assert "unknown config key students.tiny-student.train.epochz" in proc.stdout + proc.stderr

@@ -11,7 +11,10 @@ from cmoe.io import DataError
 
 def _prepare(tmp_path, source_file, **kw):
     settings = DataSettings(source={"file": str(source_file)}, **kw)
-    outputs = {k: tmp_path / f"{k}.json{'l' if k != 'summary' else ''}" for k in ("train", "test", "summary")}
+    outputs = {
+        k: tmp_path / f"{k}.json{'l' if k != 'summary' else ''}"
+        for k in ("train", "test", "summary")
+    }
     summary = prepare_data(settings, subject_domains(settings.domain_map), outputs)
     return summary, read_questions(outputs["train"]), read_questions(outputs["test"])
 

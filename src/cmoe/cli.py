@@ -61,8 +61,12 @@ def cmd_prepare_data(args) -> None:
     outputs = {"train": args.train, "test": args.test, "summary": args.summary}
     summary = prepare_data(settings, subject_domains(settings.domain_map), outputs)
     counts = {k: v["total"] for k, v in summary["splits"].items()}
-    log.info("wrote %s (duplicates removed: %d, bad rows skipped: %d)",
-             counts, summary["removed_duplicates"], summary["skipped_bad_rows"])
+    log.info(
+        "wrote %s (duplicates removed: %d, bad rows skipped: %d)",
+        counts,
+        summary["removed_duplicates"],
+        summary["skipped_bad_rows"],
+    )
 
 
 def cmd_make_tiny_model(args) -> None:
@@ -105,8 +109,12 @@ def cmd_filter(args) -> None:
     from .filtering import filter_traces
 
     stats = filter_traces(args.raw, args.out, args.stats, args.max_length)
-    log.info("kept %d of %d traces (accuracy %.3f)", stats["kept"], stats["overall"]["n"],
-             stats["overall"]["accuracy"] or 0.0)
+    log.info(
+        "kept %d of %d traces (accuracy %.3f)",
+        stats["kept"],
+        stats["overall"]["n"],
+        stats["overall"]["accuracy"] or 0.0,
+    )
 
 
 def cmd_merge_stats(args) -> None:
@@ -131,8 +139,12 @@ def cmd_train(args) -> None:
         run_name=args.run_name,
         trust_remote_code=args.trust_remote_code,
     )
-    log.info("trained on %d examples in %.1fs, final loss %.3f",
-             metrics["examples"], metrics["wall_time_s"], metrics["final_train_loss"])
+    log.info(
+        "trained on %d examples in %.1fs, final loss %.3f",
+        metrics["examples"],
+        metrics["wall_time_s"],
+        metrics["final_train_loss"],
+    )
 
 
 def cmd_evaluate(args) -> None:
@@ -179,22 +191,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(sp):
         sp.add_argument("--model", required=True, help="hub id, local model folder or LoRA adapter")
-        sp.add_argument("--trust-remote-code", action="store_true",
-                        help="allow model code from the hub (off unless the config asks)")
+        sp.add_argument(
+            "--trust-remote-code",
+            action="store_true",
+            help="allow model code from the hub (off unless the config asks)",
+        )
         sp.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
     sp = stage("validate-config", cmd_validate_config, "validate config files against the schema")
     sp.add_argument("configfiles", nargs="+", help="YAML files; later ones override earlier ones")
 
-    sp = stage("prepare-data", cmd_prepare_data,
-               "read ruMMLU (MERA schema), map subjects to domains, dedupe, split train/test")
+    sp = stage(
+        "prepare-data",
+        cmd_prepare_data,
+        "read ruMMLU (MERA schema), map subjects to domains, dedupe, split train/test",
+    )
     sp.add_argument("--settings", type=_json, required=True, help="the config's `data` section")
     sp.add_argument("--train", required=True, help="train split to write (JSONL)")
     sp.add_argument("--test", required=True, help="test split to write (JSONL)")
     sp.add_argument("--summary", required=True, help="counts per split x domain x subject (JSON)")
 
-    sp = stage("make-tiny-model", cmd_make_tiny_model,
-               "build a tiny random Qwen3 model + BPE tokenizer trained on a corpus (demo/tests)")
+    sp = stage(
+        "make-tiny-model",
+        cmd_make_tiny_model,
+        "build a tiny random Qwen3 model + BPE tokenizer trained on a corpus (demo/tests)",
+    )
     sp.add_argument("--corpus", required=True, help="MERA-schema JSONL whose text trains the BPE")
     sp.add_argument("--spec", type=_json, required=True, help="hidden_size, num_hidden_layers, ...")
     sp.add_argument("--vocab-size", type=int, default=2048)
@@ -222,8 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = stage("train", cmd_train, "fine-tune a model on traces (TRL SFT, LoRA or full)")
     model_args(sp)
     sp.add_argument("--data", nargs="+", required=True, help="trace files (or the train split)")
-    sp.add_argument("--source", choices=["traces", "reference"], default="traces",
-                    help="'reference' trains on the questions' reference explanations (demo)")
+    sp.add_argument(
+        "--source",
+        choices=["traces", "reference"],
+        default="traces",
+        help="'reference' trains on the questions' reference explanations (demo)",
+    )
     sp.add_argument("--settings", type=_json, default={}, help="training settings")
     sp.add_argument("--prompt", type=_json, required=True)
     sp.add_argument("--wandb", type=_json, default={})
@@ -235,8 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--questions", required=True)
     sp.add_argument("--generation", type=_json, default={})
     sp.add_argument("--prompt", type=_json, required=True)
-    sp.add_argument("--label", type=_label, action="append", default=[],
-                    help="KEY=VALUE stored in scores.json (method, teacher, model)")
+    sp.add_argument(
+        "--label",
+        type=_label,
+        action="append",
+        default=[],
+        help="KEY=VALUE stored in scores.json (method, teacher, model)",
+    )
     sp.add_argument("--predictions", required=True)
     sp.add_argument("--scores", required=True)
 
@@ -259,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (ConfigError, DataError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, FileNotFoundError, ValueError) as exc:
         print(f"cmoe {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

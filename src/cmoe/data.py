@@ -141,7 +141,10 @@ def deduplicate(questions: list[dict]) -> tuple[list[dict], int]:
     """Drop repeated (question, options) pairs, keeping the first occurrence."""
     seen, kept = set(), []
     for q in questions:
-        key = (normalise_text(q["question"]), tuple(normalise_text(q["options"][x]) for x in LETTERS))
+        key = (
+            normalise_text(q["question"]),
+            tuple(normalise_text(q["options"][x]) for x in LETTERS),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(q)

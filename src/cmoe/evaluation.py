@@ -24,7 +24,9 @@ def evaluate(
 ) -> dict:
     t0 = time.perf_counter()
     generator = make_generator(model, GenerationSettings(**generation), trust_remote_code)
-    records = list(answer_questions(questions, generator, PromptSettings(**prompt), desc="evaluate"))
+    records = list(
+        answer_questions(questions, generator, PromptSettings(**prompt), desc="evaluate")
+    )
     atomic_write_jsonl(predictions_out, records)
     scores = {
         "labels": labels,

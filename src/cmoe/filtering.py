@@ -23,7 +23,9 @@ def filter_traces(raw: str | Path, out: str | Path, stats_out: str | Path, max_l
         "kept": len(kept),
         "completion_tokens": percentiles(lengths),
         "max_length": max_length,
-        "over_max_length": sum(r["prompt_tokens"] + r["completion_tokens"] > max_length for r in kept),
+        "over_max_length": sum(
+            r["prompt_tokens"] + r["completion_tokens"] > max_length for r in kept
+        ),
     }
     atomic_write_json(stats_out, stats)
     return stats

@@ -64,7 +64,9 @@ class HFGenerator:
         self.model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
         eos = {self.tokenizer.eos_token_id}
         gen_eos = self.model.generation_config.eos_token_id
-        eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
+        eos.update(
+            gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else []
+        )
         self.eos_ids = sorted(i for i in eos if i is not None)
 
     def generate(self, conversations, enable_thinking):

@@ -54,6 +54,9 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}
+    if torch.cuda.device_count() > 1:
+        # A model too large for one GPU (a 70B teacher) is spread over all visible GPUs.
+        kwargs["device_map"] = "auto"
     if is_adapter(path):
         from peft import PeftModel
 
@@ -63,4 +66,6 @@ def load_causal_lm(
             model = model.merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-    return model.to(device()).eval()
+    if "device_map" not in kwargs:
+        model = model.to(device())
+    return model.eval()

@@ -37,7 +37,9 @@ def build_messages(question: dict, prompt: PromptSettings) -> list[dict[str, str
     messages = []
     if prompt.system:
         messages.append({"role": "system", "content": prompt.system})
-    messages.append({"role": "user", "content": prompt.template.format_map(template_fields(question))})
+    messages.append(
+        {"role": "user", "content": prompt.template.format_map(template_fields(question))}
+    )
     return messages
 
 

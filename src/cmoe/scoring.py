@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from .domains import DOMAINS
@@ -35,6 +36,7 @@ def percentiles(values: list[int], qs=(10, 50, 90, 99)) -> dict:
     if not values:
         return {}
     ordered = sorted(values)
-    out = {f"p{q}": ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] for q in qs}
+    # Nearest-rank percentiles: always a value that occurs in the data.
+    out = {f"p{q}": ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] for q in qs}
     out.update(mean=round(sum(ordered) / len(ordered), 1), max=ordered[-1])
     return out

@@ -19,7 +19,8 @@ def answer_questions(
     """Yield one trace record per question, in order."""
     conversations = [build_messages(q, prompt) for q in questions]
     completions = generator.generate(conversations, enable_thinking=prompt.enable_thinking)
-    for q, c in tqdm(zip(questions, completions), total=len(questions), desc=desc, unit="q"):
+    progress = tqdm(zip(questions, completions, strict=True), total=len(questions), desc=desc)
+    for q, c in progress:
         reasoning, _ = split_reasoning(c.text)
         answer = extract_answer(c.text)
         yield {

@@ -68,6 +68,11 @@ def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> li
     rows = []
     for r in records:
         if source == "reference":
+            if not r.get("explanation"):
+                raise ValueError(
+                    f"question {r.get('id')} has no reference explanation: warm-up on reference "
+                    "explanations needs data with an `explanation` field (the demo data has one)"
+                )
             reasoning, letter = r["explanation"], r["gold"]
         else:
             reasoning, letter = r["reasoning"], r["answer"]
@@ -82,14 +87,17 @@ def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> li
     return rows
 
 
-def example_lengths(tokenizer, rows: list[dict]) -> list[int]:
-    """Token length of each full example as the trainer will see it (before truncation)."""
+def example_lengths(tokenizer, rows: list[dict]) -> list[tuple[int, int]]:
+    """(prompt, full) token lengths of each example as the trainer sees it, before truncation."""
     lengths = []
     for row in rows:
-        ids = tokenizer.apply_chat_template(
+        prompt = tokenizer.apply_chat_template(
+            row["prompt"], tokenize=True, add_generation_prompt=True, return_dict=False
+        )
+        full = tokenizer.apply_chat_template(
             row["prompt"] + row["completion"], tokenize=True, return_dict=False
         )
-        lengths.append(len(ids))
+        lengths.append((len(prompt), len(full)))
     return lengths
 
 
@@ -111,16 +119,16 @@ def _setup_wandb(wandb: WandbSettings) -> list[str]:
     return ["wandb"]
 
 
-def train(
+def build_trainer(
     model_path: str,
     rows: list[dict],
-    out: str | Path,
     settings: TrainSettings,
-    wandb: WandbSettings | None = None,
+    output_dir: str | Path,
+    report_to: list[str] = ("none",),
     run_name: str = "sft",
     trust_remote_code: bool = False,
-) -> dict:
-    """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json."""
+):
+    """The configured SFTTrainer plus the (prompt, full) token length of every example."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -131,15 +139,14 @@ def train(
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")
-    t0 = time.perf_counter()
     tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
     lengths = example_lengths(tokenizer, rows)
-    truncated = sum(n > settings.max_length for n in lengths)
-    if truncated:
-        log.warning("%d of %d examples exceed max_length=%d and will be truncated",
-                    truncated, len(rows), settings.max_length)
-    dataset = Dataset.from_list(rows)
-
+    if all(prompt >= settings.max_length for prompt, _ in lengths):
+        shortest = min(prompt for prompt, _ in lengths)
+        raise ValueError(
+            f"max_length={settings.max_length} is shorter than every prompt: nothing would be "
+            f"learned (the shortest prompt is {shortest} tokens)"
+        )
     cuda = torch.cuda.is_available()
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=resolve_dtype(settings.dtype), trust_remote_code=trust_remote_code
@@ -155,9 +162,8 @@ def train(
             modules_to_save=lora.modules_to_save,
             task_type="CAUSAL_LM",
         )
-    scratch = Path(tempfile.mkdtemp(prefix=".trainer-", dir=Path(out).parent))
     args = SFTConfig(
-        output_dir=str(scratch),
+        output_dir=str(output_dir),
         run_name=run_name,
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
@@ -169,7 +175,6 @@ def train(
         max_length=settings.max_length,  # TRL's default (1024) would cut long traces silently
         completion_only_loss=True,
         eos_token=tokenizer.eos_token,
-        pad_token=tokenizer.pad_token,
         padding_free=settings.batching == "padding_free",
         train_sampling_strategy=(
             "group_by_length" if settings.batching == "group_by_length" else "random"
@@ -181,47 +186,91 @@ def train(
         data_seed=settings.seed,
         logging_steps=settings.logging_steps,
         save_strategy="no",
-        report_to=_setup_wandb(wandb or WandbSettings()),
+        report_to=list(report_to),
         dataloader_pin_memory=cuda,
     )
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=dataset,
+        train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    result = trainer.train()
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in trainer.model.parameters())
-    seen = sum(min(n, settings.max_length) for n in lengths) * settings.epochs
-    metrics = {
-        "base_model": model_path,
-        "method": settings.method,
-        "settings": asdict(settings),
-        "examples": len(rows),
-        "epochs": settings.epochs,
-        "examples_seen": int(len(rows) * settings.epochs),
-        "tokens_seen": int(seen),
-        "truncated_examples": truncated,
-        "max_example_tokens": max(lengths),
-        "loss_curve": [
-            {"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h
-        ],
-        "final_train_loss": result.training_loss,
-        "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 3),
-        "trainable_params": trainable,
-        "total_params": total,
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
-        "device_count": torch.cuda.device_count() if cuda else 1,
-    }
-    # Model, tokenizer and metrics appear together or not at all.
-    with atomic_directory(out) as tmp:
-        trainer.model.save_pretrained(tmp)
-        load_tokenizer(model_path, trust_remote_code).save_pretrained(tmp)
-        metrics["wall_time_s"] = round(time.perf_counter() - t0, 3)
-        atomic_write_json(tmp / "train_metrics.json", metrics)
-    shutil.rmtree(scratch, ignore_errors=True)
+    return trainer, tokenizer, lengths
+
+
+def train(
+    model_path: str,
+    rows: list[dict],
+    out: str | Path,
+    settings: TrainSettings,
+    wandb: WandbSettings | None = None,
+    run_name: str = "sft",
+    trust_remote_code: bool = False,
+) -> dict:
+    """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json."""
+    import torch
+
+    t0 = time.perf_counter()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".trainer-", dir=Path(out).parent))
+    try:
+        trainer, tokenizer, lengths = build_trainer(
+            model_path,
+            rows,
+            settings,
+            scratch,
+            _setup_wandb(wandb or WandbSettings()),
+            run_name,
+            trust_remote_code,
+        )
+        truncated = sum(full > settings.max_length for _, full in lengths)
+        if truncated:
+            log.warning(
+                "%d of %d examples exceed max_length=%d and will be truncated",
+                truncated,
+                len(rows),
+                settings.max_length,
+            )
+        result = trainer.train()
+        cuda = torch.cuda.is_available()
+        metrics = {
+            "base_model": model_path,
+            "method": settings.method,
+            "settings": asdict(settings),
+            "examples": len(rows),
+            "epochs": settings.epochs,
+            "examples_seen": int(len(rows) * settings.epochs),
+            "tokens_seen": int(
+                sum(min(full, settings.max_length) for _, full in lengths) * settings.epochs
+            ),
+            "truncated_examples": truncated,
+            # cut so far that no completion token is left: TRL drops these examples
+            "dropped_examples": sum(p >= settings.max_length for p, _ in lengths),
+            "max_example_tokens": max(full for _, full in lengths),
+            "loss_curve": [
+                {"step": h["step"], "loss": h["loss"]}
+                for h in trainer.state.log_history
+                if "loss" in h
+            ],
+            "final_train_loss": result.training_loss,
+            "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 3),
+            "trainable_params": sum(
+                p.numel() for p in trainer.model.parameters() if p.requires_grad
+            ),
+            "total_params": sum(p.numel() for p in trainer.model.parameters()),
+            "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+            "device_count": torch.cuda.device_count() if cuda else 1,
+        }
+        # Model, tokenizer and metrics appear together or not at all.
+        with atomic_directory(out) as tmp:
+            trainer.model.save_pretrained(tmp)
+            tokenizer.padding_side = "left"  # saved for generation (the trainer pads right)
+            tokenizer.save_pretrained(tmp)
+            metrics["wall_time_s"] = round(time.perf_counter() - t0, 3)
+            atomic_write_json(tmp / "train_metrics.json", metrics)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return metrics
 
 
@@ -229,4 +278,6 @@ def load_training_rows(paths: list[str], prompt: PromptSettings, source: str) ->
     records = [r for p in paths for r in read_jsonl(p)]
     if source == "traces":
         records = [r for r in records if r.get("correct")]
+    if not records:
+        raise ValueError(f"no correct traces to train on in {', '.join(map(str, paths))}")
     return sft_examples(records, prompt, source)

@@ -2,11 +2,19 @@
 # that turn config entries into paths, JSON settings and resources. Logic lives in `cmoe`.
 import json
 import re
+import shlex
 
 from snakemake.exceptions import WorkflowError
 
 from cmoe.config import ConfigError, prompt_settings, train_settings, validate_config
 from cmoe.domains import DOMAINS
+
+# Rules run `python -m cmoe` with this checkout's source first on the path, so the same
+# commands work in the installed virtualenv and in the `--sdm conda` environments of envs/.
+# (Snakemake formats the prefix like a shell command, hence the doubled braces.)
+shell.prefix(
+    "export PYTHONPATH=" + shlex.quote(str(SRC)) + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
 
 try:
     validate_config(config)
@@ -107,3 +115,15 @@ def runtime_for(stage, entry=None):
 
 def gpu_for(stage, entry=None):
     return resources_for(stage, entry)["gpu"]
+
+
+def score_files():
+    files = expand(
+        "results/eval/student/{method}/{teacher}/{student}/scores.json",
+        method=config["methods"],
+        teacher=TEACHERS,
+        student=STUDENTS,
+    )
+    if config["evaluation"].get("evaluate_base", True):
+        files += expand("results/eval/base/{student}/scores.json", student=STUDENTS)
+    return files

@@ -7,6 +7,8 @@ rule prepare_data:
         summary="results/data/summary.json",
     log:
         "results/logs/prepare_data.log",
+    conda:
+        "../../envs/cmoe.yaml"
     threads: threads_for("prepare_data")
     resources:
         mem_mb=mem_for("prepare_data"),
@@ -14,5 +16,5 @@ rule prepare_data:
     params:
         settings=lambda wc: js(config["data"]),
     shell:
-        "cmoe prepare-data --settings {params.settings:q} --train {output.train:q}"
+        "python -m cmoe prepare-data --settings {params.settings:q} --train {output.train:q}"
         " --test {output.test:q} --summary {output.summary:q} > {log:q} 2>&1"

@@ -1,18 +1,6 @@
 # Every trained student and every untrained base student answers the held-out test split.
 
 
-def score_files():
-    files = expand(
-        "results/eval/student/{method}/{teacher}/{student}/scores.json",
-        method=config["methods"],
-        teacher=TEACHERS,
-        student=STUDENTS,
-    )
-    if config["evaluation"].get("evaluate_base", True):
-        files += expand("results/eval/base/{student}/scores.json", student=STUDENTS)
-    return files
-
-
 rule evaluate_student:
     input:
         model="results/models/student/{method}/{teacher}/{student}",
@@ -24,6 +12,8 @@ rule evaluate_student:
         "results/logs/evaluate/student/{method}/{teacher}/{student}.log",
     benchmark:
         "results/benchmarks/evaluate/student/{method}/{teacher}/{student}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("evaluate", config["students"][wc.student])
     resources:
         mem_mb=lambda wc: mem_for("evaluate", config["students"][wc.student]),
@@ -34,7 +24,7 @@ rule evaluate_student:
         prompt=lambda wc: js(prompt_settings(config)),
         trust=lambda wc: trust_flag(student_model(wc.student)),
     shell:
-        "cmoe evaluate --model {input.model:q} --questions {input.questions:q}"
+        "python -m cmoe evaluate --model {input.model:q} --questions {input.questions:q}"
         " --generation {params.generation:q} --prompt {params.prompt:q} {params.trust}"
         " --label method={wildcards.method} --label teacher={wildcards.teacher}"
         " --label model={wildcards.student} --threads {threads}"
@@ -52,6 +42,8 @@ rule evaluate_base:
         "results/logs/evaluate/base/{student}.log",
     benchmark:
         "results/benchmarks/evaluate/base/{student}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("evaluate", config["students"][wc.student])
     resources:
         mem_mb=lambda wc: mem_for("evaluate", config["students"][wc.student]),
@@ -63,7 +55,7 @@ rule evaluate_base:
         prompt=lambda wc: js(prompt_settings(config)),
         trust=lambda wc: trust_flag(student_model(wc.student)),
     shell:
-        "cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
+        "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
         " --generation {params.generation:q} --prompt {params.prompt:q} {params.trust}"
         " --label method=base --label teacher=- --label model={wildcards.student}"
         " --threads {threads} --predictions {output.predictions:q}"
@@ -78,5 +70,7 @@ rule score_table:
         md="results/tables/scores.md",
     log:
         "results/logs/score_table.log",
+    conda:
+        "../../envs/cmoe.yaml"
     shell:
-        "cmoe table --scores {input:q} --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"
+        "python -m cmoe table --scores {input:q} --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"

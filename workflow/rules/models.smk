@@ -8,6 +8,8 @@ rule make_tiny_model:
         directory("results/models/tiny/{tiny}"),
     log:
         "results/logs/make_tiny_model/{tiny}.log",
+    conda:
+        "../../envs/cmoe.yaml"
     threads: threads_for("make_tiny_model")
     resources:
         mem_mb=mem_for("make_tiny_model"),
@@ -18,7 +20,7 @@ rule make_tiny_model:
         ),
         vocab=config.get("tiny_models", {}).get("vocab_size", 2048),
     shell:
-        "cmoe make-tiny-model --corpus {input.corpus:q} --spec {params.spec:q}"
+        "python -m cmoe make-tiny-model --corpus {input.corpus:q} --spec {params.spec:q}"
         " --vocab-size {params.vocab} --out {output:q} > {log:q} 2>&1"
 
 
@@ -32,6 +34,8 @@ rule warmup_teacher:
         "results/logs/warmup_teacher/{teacher}.log",
     benchmark:
         "results/benchmarks/warmup_teacher/{teacher}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("warmup", config["teachers"][wc.teacher])
     resources:
         mem_mb=lambda wc: mem_for("warmup", config["teachers"][wc.teacher]),
@@ -45,7 +49,7 @@ rule warmup_teacher:
         prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
         trust=lambda wc: trust_flag(teacher_model(wc.teacher)),
     shell:
-        "cmoe train --source reference --model {params.model:q} --data {input.questions:q}"
+        "python -m cmoe train --source reference --model {params.model:q} --data {input.questions:q}"
         " --settings {params.settings:q} --prompt {params.prompt:q}"
         " --run-name warmup-{wildcards.teacher} --threads {threads} {params.trust}"
         " --out {output:q} > {log:q} 2>&1"

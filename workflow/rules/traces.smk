@@ -12,6 +12,8 @@ rule generate_teacher:
         "results/logs/generate_teacher/{teacher}/{domain}.log",
     benchmark:
         "results/benchmarks/generate_teacher/{teacher}/{domain}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("generate", config["teachers"][wc.teacher])
     resources:
         mem_mb=lambda wc: mem_for("generate", config["teachers"][wc.teacher]),
@@ -23,7 +25,7 @@ rule generate_teacher:
         prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
         trust=lambda wc: trust_flag(teacher_model(wc.teacher)),
     shell:
-        "cmoe generate --model {params.model:q} --questions {input.questions:q}"
+        "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
         " --domain {wildcards.domain} --generation {params.generation:q}"
         " --prompt {params.prompt:q} --threads {threads} {params.trust}"
         " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"
@@ -37,13 +39,15 @@ rule filter_teacher:
         stats="results/traces/teacher/{teacher}/{domain}.stats.json",
     log:
         "results/logs/filter_teacher/{teacher}/{domain}.log",
+    conda:
+        "../../envs/cmoe.yaml"
     resources:
         mem_mb=mem_for("filter"),
         runtime=runtime_for("filter"),
     params:
         max_length=filter_max_length(),
     shell:
-        "cmoe filter --raw {input:q} --out {output.traces:q} --stats {output.stats:q}"
+        "python -m cmoe filter --raw {input:q} --out {output.traces:q} --stats {output.stats:q}"
         " --max-length {params.max_length} > {log:q} 2>&1"
 
 
@@ -57,7 +61,9 @@ rule teacher_stats:
         "results/traces/teacher/{teacher}/stats.json",
     log:
         "results/logs/teacher_stats/{teacher}.log",
+    conda:
+        "../../envs/cmoe.yaml"
     params:
         pairs=lambda wc, input: " ".join(f"{d}={p}" for d, p in zip(DOMAIN_KEYS, input)),
     shell:
-        "cmoe merge-stats --stats {params.pairs} --out {output:q} > {log:q} 2>&1"
+        "python -m cmoe merge-stats --stats {params.pairs} --out {output:q} > {log:q} 2>&1"

@@ -13,6 +13,8 @@ rule train_direct_student:
         "results/logs/train_student/direct/{teacher}/{student}.log",
     benchmark:
         "results/benchmarks/train_student/direct/{teacher}/{student}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("train", config["students"][wc.student])
     resources:
         mem_mb=lambda wc: mem_for("train", config["students"][wc.student]),
@@ -25,7 +27,7 @@ rule train_direct_student:
         wandb=lambda wc: js(config.get("wandb", {})),
         trust=lambda wc: trust_flag(student_model(wc.student)),
     shell:
-        "cmoe train --source traces --model {params.model:q} --data {input.traces:q}"
+        "python -m cmoe train --source traces --model {params.model:q} --data {input.traces:q}"
         " --settings {params.settings:q} --prompt {params.prompt:q} --wandb {params.wandb:q}"
         " --run-name direct-{wildcards.teacher}-{wildcards.student} --threads {threads}"
         " {params.trust} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+from conftest import ROOT
+
+from cmoe.cli import build_parser, main
+
+
+def test_help_lists_every_stage():
+    text = build_parser().format_help()
+    for stage in (
+        "prepare-data",
+        "make-tiny-model",
+        "generate",
+        "filter",
+        "train",
+        "evaluate",
+        "table",
+        "validate-config",
+    ):
+        assert stage in text
+
+
+def test_console_script_runs():
+    proc = subprocess.run(
+        [sys.executable, "-m", "cmoe.cli", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "Cascade mixture-of-experts" in proc.stdout
+
+
+def test_validate_config_command(capsys, tmp_path):
+    assert main(["validate-config", str(ROOT / "config" / "demo.yaml")]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {source: {file: x}}\n")
+    assert main(["validate-config", str(bad)]) == 2
+    assert "missing required config key prompt" in capsys.readouterr().err
+
+
+def test_bad_json_argument_is_rejected(capsys):
+    try:
+        main(["filter", "--raw", "a", "--out", "b", "--stats", "c", "--max-length", "x"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "invalid int value" in capsys.readouterr().err

@@ -1,0 +1,37 @@
+from cmoe.prompting import DEFAULT_TEMPLATE, PromptSettings, build_completion, build_messages
+
+Q = {
+    "id": "1",
+    "subject": "astronomy",
+    "subject_name": "Астрономия",
+    "domain": "natural_science",
+    "question": "Какая планета ближе всего к Солнцу?",
+    "options": {"A": "Меркурий", "B": "Венера", "C": "Марс", "D": "Земля"},
+    "gold": "A",
+}
+
+
+def test_messages_contain_question_and_all_options():
+    msgs = build_messages(Q, PromptSettings(template=DEFAULT_TEMPLATE))
+    assert [m["role"] for m in msgs] == ["user"]
+    text = msgs[0]["content"]
+    assert "«Астрономия»" in text and Q["question"] in text
+    for letter, option in Q["options"].items():
+        assert f"{letter}) {option}" in text
+
+
+def test_system_prompt_is_optional():
+    msgs = build_messages(Q, PromptSettings(template="{question}", system="Ты эксперт."))
+    assert msgs == [
+        {"role": "system", "content": "Ты эксперт."},
+        {"role": "user", "content": Q["question"]},
+    ]
+
+
+def test_completion_wraps_reasoning_and_ends_with_canonical_answer():
+    assert build_completion("  шаг 1\nшаг 2 ", "C") == "<think>\nшаг 1\nшаг 2\n</think>\n\nОтвет: C"
+
+
+def test_subject_name_falls_back_to_key():
+    q = {k: v for k, v in Q.items() if k != "subject_name"}
+    assert "astronomy" in build_messages(q, PromptSettings(template="{subject_name}"))[0]["content"]
