@@ -28,6 +28,7 @@ include: "workflow/rules/evaluate.smk"
 
 rule all:
     input:
-        "results/tables/scores.csv",
-        "results/tables/scores.md",
+        f"{NS}/tables/scores.csv",
+        f"{NS}/tables/scores.md",
+        f"{NS}/tables/comparison.md",
         expand("results/traces/teacher/{teacher}/stats.json", teacher=TEACHERS),

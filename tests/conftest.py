@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,25 @@ def demo_questions():
     )
     assert not bad
     return questions
+
+
+def run_snakemake(workdir, *configfiles, extra=(), timeout=900) -> subprocess.CompletedProcess:
+    """Run this repository's workflow in ``workdir`` as a user would, with this interpreter."""
+    env = dict(os.environ)
+    # the rules call `python -m cmoe`: make this interpreter the `python` they find
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        "--configfile",
+        *map(str, configfiles),
+        *extra,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)

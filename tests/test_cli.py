@@ -17,6 +17,8 @@ def test_help_lists_every_stage():
         "evaluate",
         "table",
         "validate-config",
+        "route",
+        "mixture",
     ):
         assert stage in text
 

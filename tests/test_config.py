@@ -1,9 +1,6 @@
-import subprocess
-import sys
-
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, run_snakemake
 
 from cmoe.config import ConfigError, load_config, validate_config
 
@@ -46,6 +43,28 @@ def test_shipped_configs_are_valid(name):
         ),
         (lambda c: c["data"].update(on_bad_row="ignore"), "config key data.on_bad_row"),
         (
+            lambda c: c.update(specialist_groups={"a": ["math_cs"], "b": ["math_cs"]}),
+            "config key specialist_groups.b: domain math_cs is already in group a",
+        ),
+        (
+            lambda c: c.update(specialist_groups={"a": ["math_cs"]}),
+            "config key specialist_groups: no group serves social_humanities",
+        ),
+        (
+            lambda c: c.pop("intermediates"),
+            "config key intermediates: required by methods ['cascade', 'cmoe']",
+        ),
+        (
+            lambda c: c["intermediates"]["tiny-intermediate"].update(
+                specialists={"maths": {"train": {"epochs": 1}}}
+            ),
+            "intermediates.tiny-intermediate.specialists.maths: no such specialist group",
+        ),
+        (
+            lambda c: c.update(methods=["direct", "distill"]),
+            "config key methods.1: 'distill' is not one of",
+        ),
+        (
             lambda c: c["models"].update({"x": {"path": "a", "tiny": "student"}}),
             "give exactly one of 'path' or 'tiny'",
         ),
@@ -80,25 +99,7 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     config["students"]["tiny-student"]["train"]["epochz"] = 3
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--cores",
-            "1",
-            "--configfile",
-            str(path),
-            "--directory",
-            str(tmp_path),
-            "--snakefile",
-            str(ROOT / "Snakefile"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    proc = run_snakemake(tmp_path, path, extra=["-n"])
     assert proc.returncode != 0
     assert "unknown config key students.tiny-student.train.epochz" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()

@@ -56,21 +56,25 @@ def test_filter_keeps_correct_and_counts_over_length(tmp_path):
     assert merged["overall"]["kept"] == 2 and merged == read_json(tmp_path / "all.json")
 
 
-def test_tables_have_one_row_per_model_and_domain_columns(tmp_path):
-    paths = []
+def test_tables_have_one_row_per_model_domain_columns_and_costs(tmp_path):
+    paths, chains = [], {}
+    cost = tmp_path / "gen.cost.json"
+    cost.write_text(json.dumps({"wall_time_s": 1800, "device_count": 2}))
     for i, (method, teacher) in enumerate([("direct", "t1"), ("base", "-")]):
         s = score([rec(1, "math_cs", "A"), rec(2, "other", "B" if i else "A")])
         s["labels"] = {"method": method, "teacher": teacher, "model": "s"}
         p = tmp_path / f"{i}.json"
         p.write_text(json.dumps(s))
         paths.append(p)
-    rows = write_tables(paths, tmp_path / "t.csv", tmp_path / "t.md")
+    chains[str(paths[0])] = {"seq": [str(cost)]}
+    rows = write_tables(paths, tmp_path / "t.csv", tmp_path / "t.md", chains, "abl")
     assert [r["method"] for r in rows] == ["base", "direct"]  # base rows first
     csv_lines = (tmp_path / "t.csv").read_text().splitlines()
-    assert (
-        csv_lines[0]
-        == "method,teacher,model,social_humanities,natural_science,math_cs,other,overall,n"
+    assert csv_lines[0] == (
+        "namespace,method,teacher,via,model,social_humanities,natural_science,math_cs,other,"
+        "overall,n,device_h,train_device_h,critical_path_h,train_critical_path_h"
     )
-    assert csv_lines[2] == "direct,t1,s,,,1.0000,1.0000,1.0000,2"
+    assert csv_lines[1] == "abl,base,-,-,s,,,1.0000,0.0000,0.5000,2,,,,"
+    assert csv_lines[2] == "abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0"
     md = (tmp_path / "t.md").read_text()
-    assert "| direct | t1 | s |  |  | 100.0 | 100.0 | 100.0 | 2 |" in md
+    assert "| direct | t1 | - | s |  |  | 100.0 | 100.0 | 100.0 | 2 | 1 | 0 | 0.5 | 0 |" in md

@@ -1,47 +1,31 @@
 """The real Snakemake graph, end to end, on a config smaller than the demo."""
 
-import os
+import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, run_snakemake
+
+from cmoe.domains import DOMAINS
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 
-def _config(tmp_path: Path, **teacher_b_generation) -> Path:
+def _config(tmp_path: Path, name="config", edit=lambda config: None) -> Path:
     config = yaml.safe_load((ROOT / "tests" / "configs" / "ci.yaml").read_text("utf-8"))
     config["data"]["source"]["file"] = str(ROOT / "data" / "demo" / "rummlu_demo.jsonl")
     config["tiny_models"]["corpus"] = config["data"]["source"]["file"]
-    config["teachers"]["tb"]["generation"].update(teacher_b_generation)
-    path = tmp_path / f"config-{len(teacher_b_generation)}.yaml"
+    edit(config)
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
     return path
 
 
 def snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    # the rules call the `cmoe` console script: make this interpreter's bin dir visible
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-        *extra,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    return run_snakemake(workdir, configfile, extra=extra)
 
 
 def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
@@ -69,24 +53,51 @@ def finished_run(tmp_path_factory):
     return workdir, config
 
 
-def test_workflow_produces_table_with_trained_and_base_rows(finished_run):
+def _rows(workdir):
+    lines = (workdir / "results/ci/tables/scores.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    return header, [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+
+
+def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished_run):
     workdir, _ = finished_run
-    csv = (workdir / "results/tables/scores.csv").read_text().splitlines()
-    assert csv[0].startswith("method,teacher,model,social_humanities")
-    rows = [line.split(",") for line in csv[1:]]
-    assert sorted((r[0], r[1], r[2]) for r in rows) == [
-        ("base", "-", "st"),
-        ("direct", "ta", "st"),
-        ("direct", "tb", "st"),
-    ]
-    test_split = (workdir / "results/data/test.jsonl").read_text("utf-8")
-    n_test = sum(1 for line in test_split.splitlines() if line.strip())
+    header, rows = _rows(workdir)
+    assert header[:5] == ["namespace", "method", "teacher", "via", "model"]
+    keys = sorted((r["method"], r["teacher"], r["via"], r["model"]) for r in rows)
+    expected = [("base", "-", "-", "s-model")]
+    for t in ("ta", "tb"):
+        expected += [
+            ("cascade", t, "im", "st"),
+            ("cmoe", t, "im", "mixture:learned"),
+            ("cmoe", t, "im", "mixture:oracle"),
+            ("cmoe", t, "im", "st"),
+            ("direct", t, "-", "im"),  # the generalist: direct into the intermediate
+            ("direct", t, "-", "st"),
+        ]
+    assert keys == sorted(expected)
+    test = [json.loads(x) for x in (workdir / "results/data/test.jsonl").read_text().splitlines()]
+    per_domain = {d: sum(q["domain"] == d for q in test) for d in DOMAINS}
     for r in rows:
-        assert int(r[-1]) == n_test
-        assert 0.0 <= float(r[-2]) <= 1.0
-    for log in ("prepare_data.log", "score_table.log"):
-        assert (workdir / "results/logs" / log).exists()
-    assert list((workdir / "results/benchmarks").rglob("*.tsv"))
+        assert r["namespace"] == "ci"
+        assert int(r["n"]) == len(test)
+        assert 0.0 <= float(r["overall"]) <= 1.0
+        for d in DOMAINS:
+            assert 0.0 <= float(r[d]) <= 1.0
+        if r["method"] != "base":
+            assert float(r["device_h"]) > 0 and float(r["train_device_h"]) > 0
+            assert float(r["critical_path_h"]) <= float(r["device_h"]) + 1e-9
+    for t in ("ta", "tb"):
+        for routing in ("oracle", "learned"):
+            scores = json.loads(
+                (workdir / f"results/ci/eval/mixture/{t}/im/{routing}/scores.json").read_text()
+            )
+            assert {d: c["n"] for d, c in scores["domains"].items()} == per_domain
+    routes = json.loads((workdir / "results/ci/router/routes.json").read_text())
+    assert 0.0 <= routes["accuracy"] <= 1.0 and routes["n"] == len(test)
+    comparison = (workdir / "results/ci/tables/comparison.md").read_text()
+    assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
+    assert (workdir / "results/logs/prepare_data.log").exists()
+    assert list((workdir / "results/ci/benchmarks").rglob("*.tsv"))
 
 
 def test_second_dry_run_schedules_nothing(finished_run):
@@ -96,23 +107,63 @@ def test_second_dry_run_schedules_nothing(finished_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run):
-    workdir, _ = finished_run
-    changed = _config(workdir, temperature=0.9)
-    proc = snakemake(workdir, changed, "-n")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert planned_jobs(proc) == {
-        "generate_teacher": 4,
-        "filter_teacher": 4,
-        "teacher_stats": 1,
-        "train_direct_student": 1,
-        "evaluate_student": 1,
-        "score_table": 1,
-        "all": 1,
-    }
-    outputs = [
+def _outputs(proc):
+    return [
         line.split(":", 1)[1]
         for line in proc.stdout.splitlines()
         if line.strip().startswith("output:")
     ]
+
+
+def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
+    """A LoRA-rank edit of the math_cs specialist schedules: that specialist (per teacher), its
+    traces and their filter, the CMoE students trained on the union and their evaluations, the
+    specialist's own evaluation and the two routed mixtures it is part of, and the tables."""
+    workdir, _ = finished_run
+
+    def edit(config):
+        config["intermediates"]["im"]["specialists"] = {"math_cs": {"train": {"lora": {"r": 8}}}}
+
+    proc = snakemake(workdir, _config(workdir, "specialist-edit", edit), "-n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert planned_jobs(proc) == {
+        "train_specialist": 2,
+        "generate_specialist": 2,
+        "filter_traces": 2,
+        "train_chained_student": 2,
+        "evaluate_model": 2,
+        "evaluate_specialist": 2,
+        "score_mixture": 4,
+        "score_table": 1,
+        "all": 1,
+    }
+    for out in _outputs(proc):
+        assert "/math_cs" in out or "/cmoe/" in out or "/mixture/" in out or "tables/" in out, out
+
+
+def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run):
+    workdir, _ = finished_run
+
+    def edit(config):
+        config["teachers"]["tb"]["generation"]["temperature"] = 0.9
+
+    proc = snakemake(workdir, _config(workdir, "teacher-edit", edit), "-n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert planned_jobs(proc) == {
+        "generate_teacher": 4,
+        "filter_traces": 4 + 4 + 4,  # teacher, generalist and specialist traces of tb
+        "teacher_stats": 1,
+        "train_direct_student": 1,
+        "train_generalist": 1,
+        "generate_generalist": 4,
+        "train_specialist": 4,
+        "generate_specialist": 4,
+        "train_chained_student": 2,
+        "evaluate_model": 4,  # direct, generalist, cascade and cmoe students of tb
+        "evaluate_specialist": 4,
+        "score_mixture": 2,
+        "score_table": 1,
+        "all": 1,
+    }
+    outputs = _outputs(proc)
     assert outputs and all("/tb/" in o or "tables/" in o for o in outputs), outputs

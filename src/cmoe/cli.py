@@ -76,12 +76,12 @@ def cmd_make_tiny_model(args) -> None:
     log.info("wrote %s (%.2fM parameters)", args.out, n / 1e6)
 
 
-def _questions(path: str, domain: str | None) -> list[dict]:
+def _questions(path: str, domains: list[str] | None = None) -> list[dict]:
     from .data import read_questions
 
     questions = read_questions(path)
-    if domain:
-        questions = [q for q in questions if q["domain"] == domain]
+    if domains:
+        questions = [q for q in questions if q["domain"] in domains]
     return questions
 
 
@@ -124,11 +124,10 @@ def cmd_merge_stats(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from .prompting import PromptSettings
     from .training import TrainSettings, WandbSettings, load_training_rows, train
 
     _set_threads(args.threads)
-    from .prompting import PromptSettings
-
     rows = load_training_rows(args.data, PromptSettings(**args.prompt), args.source)
     metrics = train(
         args.model,
@@ -151,9 +150,18 @@ def cmd_evaluate(args) -> None:
     from .evaluation import evaluate
 
     _set_threads(args.threads)
+    questions = _questions(args.questions)
+    if args.specialist:
+        from .mixture import load_routes, questions_for_specialist
+
+        if not (args.groups and args.routes):
+            raise ValueError("--specialist needs --groups and --routes")
+        questions = questions_for_specialist(
+            questions, args.specialist, args.groups, load_routes(args.routes)
+        )
     scores = evaluate(
         args.model,
-        _questions(args.questions, None),
+        questions,
         args.generation,
         args.prompt,
         dict(args.label),
@@ -164,11 +172,48 @@ def cmd_evaluate(args) -> None:
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
 
 
+def cmd_route(args) -> None:
+    from .routing import route
+
+    result = route(_questions(args.train), _questions(args.test), args.out, args.seed)
+    log.info("router accuracy on the test split: %.3f (n=%d)", result["accuracy"], result["n"])
+
+
+def cmd_mixture(args) -> None:
+    from .mixture import load_routes, score_mixture
+
+    scores = score_mixture(
+        _questions(args.questions),
+        dict(args.predictions),
+        args.groups,
+        load_routes(args.routes) if args.routes else None,
+        dict(args.label),
+        args.predictions_out,
+        args.scores,
+    )
+    log.info("mixture accuracy %.3f", scores["overall"]["accuracy"])
+
+
 def cmd_table(args) -> None:
     from .tables import write_tables
 
-    rows = write_tables(args.scores, args.csv, args.md)
+    rows = write_tables(
+        args.scores,
+        args.csv,
+        args.md,
+        chains=args.chains,
+        namespace=args.namespace,
+        comparison_out=args.comparison,
+        routes=args.routes,
+    )
     log.info("wrote %d rows to %s and %s", len(rows), args.csv, args.md)
+
+
+def cmd_compare(args) -> None:
+    from .tables import compare_namespaces
+
+    rows = compare_namespaces(args.tables, args.out)
+    log.info("wrote %d rows from %d tables to %s", len(rows), len(args.tables), args.out)
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -224,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = stage("generate", cmd_generate, "answer questions with reasoning; one trace per question")
     model_args(sp)
     sp.add_argument("--questions", required=True, help="split file from prepare-data")
-    sp.add_argument("--domain", help="only questions of this domain")
+    sp.add_argument("--domain", nargs="+", help="only questions of these domains")
     sp.add_argument("--generation", type=_json, default={}, help="sampling/backend settings")
     sp.add_argument("--prompt", type=_json, required=True, help="the config's `prompt` section")
     sp.add_argument("--out", required=True, help="trace records (JSONL)")
@@ -269,11 +314,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--predictions", required=True)
     sp.add_argument("--scores", required=True)
+    sp.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
+    sp.add_argument("--groups", type=_json, help="specialist groups: {group: [domains]}")
+    sp.add_argument("--routes", help="routes.json from `cmoe route`")
+
+    sp = stage(
+        "route",
+        cmd_route,
+        "train a question-text router on the train split and route the test split",
+    )
+    sp.add_argument("--train", required=True)
+    sp.add_argument("--test", required=True)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True, help="routes + router accuracy (JSON)")
+
+    sp = stage(
+        "mixture",
+        cmd_mixture,
+        "score the routed mixture of specialists (oracle or learned routing)",
+    )
+    sp.add_argument("--questions", required=True, help="the test split")
+    sp.add_argument(
+        "--predictions",
+        type=_label,
+        nargs="+",
+        required=True,
+        help="GROUP=predictions.jsonl of each specialist",
+    )
+    sp.add_argument("--groups", type=_json, required=True)
+    sp.add_argument("--routes", help="learned routes; without it, oracle routing by subject")
+    sp.add_argument("--label", type=_label, action="append", default=[])
+    sp.add_argument("--predictions-out", required=True)
+    sp.add_argument("--scores", required=True)
 
     sp = stage("table", cmd_table, "collect scores.json files into CSV and Markdown tables")
     sp.add_argument("--scores", nargs="+", required=True)
+    sp.add_argument(
+        "--chains",
+        type=_json,
+        default={},
+        help="{scores.json: cost chain} for the cost columns (see cmoe.costs)",
+    )
+    sp.add_argument("--namespace", default="main")
+    sp.add_argument("--routes", help="routes.json, for the router accuracy")
     sp.add_argument("--csv", required=True)
     sp.add_argument("--md", required=True)
+    sp.add_argument("--comparison", help="method-against-method table (Markdown)")
+
+    sp = stage(
+        "compare",
+        cmd_compare,
+        "put the score tables of several namespaces (ablations) side by side",
+    )
+    sp.add_argument("tables", nargs="+", help="results/<namespace>/tables/scores.csv files")
+    sp.add_argument("--out", required=True, help="Markdown file to write")
     return p
 
 

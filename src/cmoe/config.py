@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .domains import DOMAINS
+
 
 class ConfigError(ValueError):
     """An invalid workflow config; the message names the offending key."""
@@ -36,9 +38,22 @@ def _describe(error) -> str:
     return f"config key {where}: {error.message}"
 
 
+# Entries an overlay may remove by setting them to null (e.g. `teachers: {qwen3-235b: null}`).
+REMOVABLE = ("models", "teachers", "students", "intermediates", "specialist_groups")
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate against the schema and cross-references; raise ConfigError on the first problem."""
+    """Validate against the schema and cross-references; raise ConfigError on the first problem.
+
+    Works in place (Snakemake's global config): entries set to null under the sections in
+    REMOVABLE are dropped first, so an ablation overlay can remove a teacher or a model.
+    """
     import jsonschema
+
+    for section in REMOVABLE:
+        if isinstance(config.get(section), dict):
+            for name in [k for k, v in config[section].items() if v is None]:
+                del config[section][name]
 
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
@@ -60,11 +75,34 @@ def _check_references(config: dict) -> None:
             raise ConfigError(
                 f"config key models.{name}.tiny: {m['tiny']!r} is not in tiny_models.specs"
             )
-    for role in ("teachers", "students"):
-        for name, entry in config[role].items():
+    for role in ("teachers", "students", "intermediates"):
+        for name, entry in config.get(role, {}).items():
             if entry["model"] not in models:
                 raise ConfigError(
                     f"config key {role}.{name}.model: {entry['model']!r} is not defined in models"
+                )
+    chained = [m for m in config["methods"] if m in ("cascade", "cmoe")]
+    if chained and not config.get("intermediates"):
+        raise ConfigError(f"config key intermediates: required by methods {chained}")
+    groups = specialist_groups(config)
+    seen: dict[str, str] = {}
+    for group, domains in groups.items():
+        for domain in domains:
+            if domain in seen:
+                raise ConfigError(
+                    f"config key specialist_groups.{group}: domain {domain} is already in "
+                    f"group {seen[domain]}"
+                )
+            seen[domain] = group
+    missing = [d for d in DOMAINS if d not in seen]
+    if missing:
+        raise ConfigError(f"config key specialist_groups: no group serves {', '.join(missing)}")
+    for name, entry in config.get("intermediates", {}).items():
+        for group in entry.get("specialists", {}):
+            if group not in groups:
+                raise ConfigError(
+                    f"config key intermediates.{name}.specialists.{group}: no such specialist "
+                    f"group (have: {', '.join(groups)})"
                 )
     try:
         check_template(config["prompt"]["template"])
@@ -103,9 +141,17 @@ def deep_merge(base: dict, override: dict) -> dict:
 # --- Effective settings of one job: what a rule passes to the CLI (and what Snakemake tracks) ---
 
 
-def train_settings(config: dict, overrides: dict | None) -> dict:
-    """Global `training` defaults with a teacher's warm-up or a student's `train` on top."""
-    return deep_merge(config.get("training", {}), overrides or {})
+def train_settings(config: dict, *overrides: dict | None) -> dict:
+    """Global `training` defaults with a model's own settings merged on top, in order."""
+    merged = config.get("training", {})
+    for override in overrides:
+        merged = deep_merge(merged, override or {})
+    return merged
+
+
+def specialist_groups(config: dict) -> dict[str, list[str]]:
+    """Which domains each CMoE specialist serves: by default one specialist per domain."""
+    return config.get("specialist_groups") or {d: [d] for d in DOMAINS}
 
 
 def prompt_settings(config: dict, teacher: str | None = None) -> dict:

@@ -1,36 +1,53 @@
-"""Score tables: one row per (method, teacher, model), domains + overall + n as columns."""
+"""Score tables: one row per evaluated model, domains + overall + n + the cost of its chain.
+
+``scores.csv`` / ``scores.md`` hold every row; ``comparison.md`` mirrors the study's layout:
+the CMoE mixture against one intermediate trained on the undivided data, then the students of
+each method, with the training-cost ratio.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
+from .costs import chain_cost
 from .domains import DOMAINS
 from .io import atomic_write_text, read_json
 
-COLUMNS = ["method", "teacher", "model", *DOMAINS, "overall", "n"]
+LABELS = ["namespace", "method", "teacher", "via", "model"]
+COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h"]
+COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS]
+_ORDER = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
 
 
-def table_rows(score_paths: list[str | Path]) -> list[dict]:
+def table_rows(score_paths, chains: dict | None = None, namespace: str = "main") -> list[dict]:
+    chains = chains or {}
     rows = []
     for path in score_paths:
         s = read_json(path)
-        row = {k: s["labels"].get(k, "-") for k in ("method", "teacher", "model")}
+        row = {"namespace": namespace, "via": "-", "teacher": "-"}
+        row.update({k: v for k, v in s["labels"].items() if k in LABELS})
         for d in DOMAINS:
             cell = s["domains"].get(d)
             row[d] = cell["accuracy"] if cell else None
         row["overall"] = s["overall"]["accuracy"]
         row["n"] = s["overall"]["n"]
+        chain = chains.get(str(path))
+        cost = chain_cost(chain) if chain else None
+        row["device_h"] = cost["device_hours"] if cost else None
+        row["train_device_h"] = cost["train_device_hours"] if cost else None
+        row["critical_path_h"] = cost["critical_path_s"] / 3600 if cost else None
+        row["train_critical_path_h"] = cost["train_critical_path_s"] / 3600 if cost else None
         rows.append(row)
-    order = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
-    rows.sort(key=lambda r: (order.get(r["method"], 9), r["method"], r["teacher"], r["model"]))
+    rows.sort(key=lambda r: (_ORDER.get(r["method"], 9), r["teacher"], r["via"], r["model"]))
     return rows
 
 
-def _fmt(value, as_percent: bool) -> str:
+def _fmt(value, column: str, as_percent: bool) -> str:
     if value is None:
         return ""
+    if column in COSTS:
+        return f"{value:.4g}"
     if isinstance(value, float):
         return f"{100 * value:.1f}" if as_percent else f"{value:.4f}"
     return str(value)
@@ -41,25 +58,133 @@ def to_csv(rows: list[dict]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in rows:
-        writer.writerow([_fmt(r[c], as_percent=False) for c in COLUMNS])
+        writer.writerow([_fmt(r[c], c, as_percent=False) for c in COLUMNS])
     return buf.getvalue()
 
 
+def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return out
+
+
 def to_markdown(rows: list[dict]) -> str:
-    header = ["method", "teacher", "model", *DOMAINS.values(), "overall", "n"]
-    lines = [
-        "Accuracy in % on the held-out test split (n = number of test questions).",
+    shown = [c for c in COLUMNS if c != "namespace"]
+    header = [DOMAINS.get(c, c) for c in shown]
+    lines = [[_fmt(r[c], c, as_percent=True) for c in shown] for r in rows]
+    namespace = rows[0]["namespace"] if rows else "main"
+    text = [
+        f"Accuracy in % on the held-out test split (namespace `{namespace}`; n = test questions).",
+        "Costs are the chain that produced each model (teacher traces included, evaluation not):",
+        "device-hours summed over jobs, and the critical path in hours with jobs in parallel.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_md_table(header, lines),
     ]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r[c], as_percent=True) for c in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(text) + "\n"
 
 
-def write_tables(score_paths: list[str | Path], csv_out: str | Path, md_out: str | Path) -> list:
-    rows = table_rows(score_paths)
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}×" if a and b else "n/a"
+
+
+def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
+    """The study's comparison: CMoE mixture vs one model on undivided data, then students."""
+    by_key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
+    out = ["# Method against method", ""]
+    if routes is not None:
+        out += [
+            f"Learned router accuracy on the test split: {100 * routes['accuracy']:.1f}% "
+            f"(n = {routes['n']}).",
+            "",
+        ]
+    header = ["", *DOMAINS.values(), "overall", "n", "train device-h", "train critical path h"]
+
+    def line(name, r):
+        return [
+            name,
+            *(_fmt(r[d], d, True) for d in DOMAINS),
+            _fmt(r["overall"], "overall", True),
+            str(r["n"]),
+            _fmt(r["train_device_h"], "train_device_h", True),
+            _fmt(r["train_critical_path_h"], "train_critical_path_h", True),
+        ]
+
+    mixtures = sorted({(r["teacher"], r["via"]) for r in rows if r["model"].startswith("mixture:")})
+    for teacher, inter in mixtures:
+        direct = by_key.get(("direct", teacher, "-", inter))
+        oracle = by_key.get(("cmoe", teacher, inter, "mixture:oracle"))
+        learned = by_key.get(("cmoe", teacher, inter, "mixture:learned"))
+        lines = []
+        if direct:
+            lines.append(line(f"direct: {inter} on undivided data", direct))
+        if oracle:
+            lines.append(line("CMoE mixture, oracle routing", oracle))
+        if learned:
+            lines.append(line("CMoE mixture, learned routing", learned))
+        if direct and oracle:
+            delta = [
+                f"{100 * (oracle[c] - direct[c]):+.1f}"
+                if oracle[c] is not None and direct[c] is not None
+                else ""
+                for c in [*DOMAINS, "overall"]
+            ]
+            lines.append(["Δ CMoE (oracle) − direct, points", *delta, "", "", ""])
+        out += [f"## Teacher `{teacher}`, intermediate `{inter}`", "", *_md_table(header, lines)]
+        if direct and oracle:
+            out += [
+                "",
+                f"Training cost, direct ÷ CMoE: device-hours "
+                f"{_ratio(direct['train_device_h'], oracle['train_device_h'])}, critical path "
+                f"{_ratio(direct['train_critical_path_h'], oracle['train_critical_path_h'])}.",
+            ]
+        out.append("")
+    trained = [r for r in rows if r["method"] != "base" and ":" not in r["model"]]
+    if trained:
+        chain = [
+            line(
+                " → ".join(
+                    x for x in (r["method"] + ": " + r["teacher"], r["via"], r["model"]) if x != "-"
+                ),
+                r,
+            )
+            for r in trained
+        ]
+        out += ["## Every trained model, by method", "", *_md_table(header, chain), ""]
+    return "\n".join(out)
+
+
+def write_tables(
+    score_paths, csv_out, md_out, chains=None, namespace="main", comparison_out=None, routes=None
+) -> list:
+    rows = table_rows(score_paths, chains, namespace)
     atomic_write_text(csv_out, to_csv(rows))
     atomic_write_text(md_out, to_markdown(rows))
+    if comparison_out:
+        atomic_write_text(
+            comparison_out, to_comparison(rows, read_json(routes) if routes else None)
+        )
+    return rows
+
+
+def compare_namespaces(csv_paths, md_out) -> list[dict]:
+    """Put the score tables of several namespaces (main run and ablations) side by side."""
+    rows = []
+    for path in csv_paths:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows.extend(csv.DictReader(fh))
+    if not rows:
+        raise ValueError("no rows in the given score tables")
+    rows.sort(key=lambda r: (r["method"], r["teacher"], r["via"], r["model"], r["namespace"]))
+    header = [DOMAINS.get(c, c) for c in COLUMNS]
+
+    def cell(r, c):
+        value = r.get(c, "")
+        return f"{100 * float(value):.1f}" if value and (c in DOMAINS or c == "overall") else value
+
+    text = [
+        "Score tables side by side (accuracy in %); one namespace per run or ablation.",
+        "",
+        *_md_table(header, [[cell(r, c) for c in COLUMNS] for r in rows]),
+    ]
+    atomic_write_text(md_out, "\n".join(text) + "\n")
     return rows

@@ -175,6 +175,10 @@ def build_trainer(
         max_length=settings.max_length,  # TRL's default (1024) would cut long traces silently
         completion_only_loss=True,
         eos_token=tokenizer.eos_token,
+        # Padding-free = best-fit-decreasing packing of whole examples into max_length rows,
+        # with per-example position ids (exact with flash-attention on GPU).
+        packing=settings.batching == "padding_free",
+        packing_strategy="bfd",
         padding_free=settings.batching == "padding_free",
         train_sampling_strategy=(
             "group_by_length" if settings.batching == "group_by_length" else "random"

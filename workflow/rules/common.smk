@@ -1,12 +1,19 @@
 # Helpers shared by the rules: config validation, wildcard constraints, and the small functions
-# that turn config entries into paths, JSON settings and resources. Logic lives in `cmoe`.
+# that turn config entries into paths, JSON settings, resources and cost chains.
+# All stage logic lives in the `cmoe` package; rules only wire files to its subcommands.
 import json
 import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from cmoe.config import ConfigError, prompt_settings, train_settings, validate_config
+from cmoe.config import (
+    ConfigError,
+    prompt_settings,
+    specialist_groups,
+    train_settings,
+    validate_config,
+)
 from cmoe.domains import DOMAINS
 
 # Rules run `python -m cmoe` with this checkout's source first on the path, so the same
@@ -23,8 +30,15 @@ except ConfigError as exc:
 
 TEACHERS = list(config["teachers"])
 STUDENTS = list(config["students"])
+INTERMEDIATES = list(config.get("intermediates", {}))
+METHODS = config["methods"]
 DOMAIN_KEYS = list(DOMAINS)
+GROUPS = specialist_groups(config)
 TINY_MODELS = [m for m, spec in config["models"].items() if "tiny" in spec]
+BASE_MODELS = sorted({config["students"][s]["model"] for s in STUDENTS})
+# Everything trained or evaluated lives under the namespace, so ablations never overwrite each
+# other. Data, tiny models and teacher traces are shared: ablations reuse them.
+NS = f"results/{config.get('namespace', 'main')}"
 
 
 def _alternatives(names):
@@ -34,14 +48,21 @@ def _alternatives(names):
 wildcard_constraints:
     teacher=_alternatives(TEACHERS),
     student=_alternatives(STUDENTS),
+    intermediate=_alternatives(INTERMEDIATES),
     domain=_alternatives(DOMAIN_KEYS),
+    group=_alternatives(GROUPS),
     tiny=_alternatives(TINY_MODELS),
-    method=_alternatives(config["methods"]),
+    base=_alternatives(BASE_MODELS),
+    chained="cascade|cmoe",
+    routing="oracle|learned",
 
 
 def js(obj):
     """Settings as canonical JSON: passed to the CLI, and tracked by Snakemake as params."""
     return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+
+
+# --- models -------------------------------------------------------------------------------------
 
 
 def model_path(name):
@@ -83,13 +104,55 @@ def student_model(student):
     return config["students"][student]["model"]
 
 
+def intermediate_model(intermediate):
+    return config["intermediates"][intermediate]["model"]
+
+
 def student_train(student):
     return train_settings(config, config["students"][student].get("train"))
 
 
+def generalist_train(intermediate):
+    return train_settings(config, config["intermediates"][intermediate].get("train"))
+
+
+def specialist_train(intermediate, group):
+    """Intermediate defaults, then this one specialist's overrides: editing one specialist's
+    settings changes only that specialist's params, so only its branch re-runs."""
+    entry = config["intermediates"][intermediate]
+    own = entry.get("specialists", {}).get(group, {}).get("train", {})
+    return train_settings(config, entry.get("train"), own)
+
+
 def filter_max_length():
-    """Traces longer than the shortest student max_length get counted as over-length."""
-    return min(student_train(s).get("max_length", 4096) for s in STUDENTS)
+    """Traces longer than the shortest training max_length get counted as over-length."""
+    lengths = [student_train(s).get("max_length", 4096) for s in STUDENTS]
+    lengths += [generalist_train(i).get("max_length", 4096) for i in INTERMEDIATES]
+    return min(lengths)
+
+
+# --- trace files ----------------------------------------------------------------------------------
+
+
+def teacher_traces(teacher, domains=DOMAIN_KEYS, suffix=".jsonl"):
+    return [f"results/traces/teacher/{teacher}/{d}{suffix}" for d in domains]
+
+
+def generalist_traces(teacher, intermediate, suffix=".jsonl"):
+    return [
+        f"{NS}/traces/generalist/{teacher}/{intermediate}/{d}{suffix}"
+        for d in DOMAIN_KEYS
+    ]
+
+
+def specialist_traces(teacher, intermediate, groups=None, suffix=".jsonl"):
+    groups = list(GROUPS) if groups is None else groups
+    return [
+        f"{NS}/traces/specialist/{teacher}/{intermediate}/{g}{suffix}" for g in groups
+    ]
+
+
+# --- resources ------------------------------------------------------------------------------------
 
 
 def resources_for(stage, entry=None):
@@ -117,13 +180,111 @@ def gpu_for(stage, entry=None):
     return resources_for(stage, entry)["gpu"]
 
 
-def score_files():
-    files = expand(
-        "results/eval/student/{method}/{teacher}/{student}/scores.json",
-        method=config["methods"],
-        teacher=TEACHERS,
-        student=STUDENTS,
-    )
+# --- what to build, and what each result cost ---------------------------------------------------
+
+
+def evaluated_models():
+    """{eval folder: cost chain} for every row of the score table (see cmoe.costs)."""
+    rows = {}
     if config["evaluation"].get("evaluate_base", True):
-        files += expand("results/eval/base/{student}/scores.json", student=STUDENTS)
-    return files
+        rows.update({f"{NS}/eval/base/{m}": None for m in BASE_MODELS})
+    for t in TEACHERS:
+        teacher_gen = {"par": teacher_traces(t, suffix=".cost.json")}
+        if "direct" in METHODS:
+            for s in STUDENTS:
+                model = f"{NS}/models/student/direct/{t}/{s}"
+                rows[f"{NS}/eval/student/direct/{t}/{s}"] = {
+                    "seq": [teacher_gen, model]
+                }
+        for i in INTERMEDIATES:
+            generalist = f"{NS}/models/generalist/{t}/{i}"
+            generalist_chain = {"seq": [teacher_gen, generalist]}
+            if "direct" in METHODS or "cascade" in METHODS:
+                rows[f"{NS}/eval/generalist/{t}/{i}"] = generalist_chain
+            if "cascade" in METHODS:
+                generalist_gen = {"par": generalist_traces(t, i, suffix=".cost.json")}
+                for s in STUDENTS:
+                    model = f"{NS}/models/student/cascade/{t}/{i}/{s}"
+                    rows[f"{NS}/eval/student/cascade/{t}/{i}/{s}"] = {
+                        "seq": [generalist_chain, generalist_gen, model]
+                    }
+            if "cmoe" in METHODS:
+                branches = []
+                for g, domains in GROUPS.items():
+                    branches.append(
+                        [
+                            {"par": teacher_traces(t, domains, ".cost.json")},
+                            f"{NS}/models/specialist/{t}/{i}/{g}",
+                            specialist_traces(t, i, [g], ".cost.json")[0],
+                        ]
+                    )
+                mixture = {"par": [{"seq": b[:2]} for b in branches]}
+                for routing in ("oracle", "learned"):
+                    rows[f"{NS}/eval/mixture/{t}/{i}/{routing}"] = mixture
+                specialists_with_traces = {"par": [{"seq": b} for b in branches]}
+                for s in STUDENTS:
+                    model = f"{NS}/models/student/cmoe/{t}/{i}/{s}"
+                    rows[f"{NS}/eval/student/cmoe/{t}/{i}/{s}"] = {
+                        "seq": [specialists_with_traces, model]
+                    }
+    return rows
+
+
+def score_files():
+    return [f"{row}/scores.json" for row in evaluated_models()]
+
+
+def cost_inputs():
+    from cmoe.costs import chain_files
+
+    return sorted({f for c in evaluated_models().values() if c for f in chain_files(c)})
+
+
+def cost_chains():
+    return {f"{row}/scores.json": c for row, c in evaluated_models().items() if c}
+
+
+# --- the CLI calls shared by rules of one kind ------------------------------------------------
+
+GENERATE_CMD = (
+    "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
+    " --domain {params.domains} --generation {params.generation:q} --prompt {params.prompt:q}"
+    " --threads {threads} {params.trust} --out {output.raw:q} --cost-out {output.cost:q}"
+    " > {log:q} 2>&1"
+)
+TRAIN_CMD = (
+    "python -m cmoe train --source {params.source} --model {params.model:q} --data {input.data:q}"
+    " --settings {params.settings:q} --prompt {params.prompt:q} --wandb {params.wandb:q}"
+    " --run-name {params.run_name:q} --threads {threads} {params.trust} --out {output:q}"
+    " > {log:q} 2>&1"
+)
+EVALUATE_CMD = (
+    "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
+    " {params.subset} --generation {params.generation:q} --prompt {params.prompt:q}"
+    " {params.labels} --threads {threads} {params.trust}"
+    " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
+)
+
+
+def labels(**kw):
+    return " ".join(f"--label {k}={shlex.quote(str(v))}" for k, v in kw.items())
+
+
+def row_labels(what):
+    """Table labels from an evaluated model's path below models/."""
+    parts = what.split("/")
+    if (
+        parts[0] == "generalist"
+    ):  # generalist/{teacher}/{intermediate}: direct into the intermediate
+        return {"method": "direct", "teacher": parts[1], "via": "-", "model": parts[2]}
+    if parts[1] == "direct":  # student/direct/{teacher}/{student}
+        return {"method": "direct", "teacher": parts[2], "via": "-", "model": parts[3]}
+    # student/{cascade|cmoe}/{teacher}/{intermediate}/{student}
+    return {"method": parts[1], "teacher": parts[2], "via": parts[3], "model": parts[4]}
+
+
+def evaluated_model_key(what):
+    parts = what.split("/")
+    if parts[0] == "generalist":
+        return intermediate_model(parts[2])
+    return student_model(parts[-1])

@@ -1,76 +1,158 @@
-# Every trained student and every untrained base student answers the held-out test split.
+# Every trained model and every untrained base student answers the held-out test split. CMoE
+# specialists answer the test questions of their own domains plus those the learned router sends
+# them, and the routed mixture is scored under oracle and learned routing.
 
 
-rule evaluate_student:
+rule evaluate_model:
     input:
-        model="results/models/student/{method}/{teacher}/{student}",
+        model=f"{NS}/models/{{what}}",
         questions="results/data/test.jsonl",
     output:
-        predictions="results/eval/student/{method}/{teacher}/{student}/predictions.jsonl",
-        scores="results/eval/student/{method}/{teacher}/{student}/scores.json",
+        predictions=f"{NS}/eval/{{what}}/predictions.jsonl",
+        scores=f"{NS}/eval/{{what}}/scores.json",
     log:
-        "results/logs/evaluate/student/{method}/{teacher}/{student}.log",
+        f"{NS}/logs/evaluate/{{what}}.log",
     benchmark:
-        "results/benchmarks/evaluate/student/{method}/{teacher}/{student}.tsv"
+        f"{NS}/benchmarks/evaluate/{{what}}.tsv"
+    wildcard_constraints:
+        what=r"(?:student/direct/[^/]+|student/(?:cascade|cmoe)/[^/]+/[^/]+|generalist/[^/]+)/[^/]+",
     conda:
         "../../envs/cmoe.yaml"
-    threads: lambda wc: threads_for("evaluate", config["students"][wc.student])
+    threads: threads_for("evaluate")
     resources:
-        mem_mb=lambda wc: mem_for("evaluate", config["students"][wc.student]),
-        runtime=lambda wc: runtime_for("evaluate", config["students"][wc.student]),
-        gpu=lambda wc: gpu_for("evaluate", config["students"][wc.student]),
+        mem_mb=mem_for("evaluate"),
+        runtime=runtime_for("evaluate"),
+        gpu=gpu_for("evaluate"),
     params:
+        model=lambda wc, input: input.model,
+        subset="",
         generation=lambda wc: js(config["evaluation"].get("generation", {})),
         prompt=lambda wc: js(prompt_settings(config)),
-        trust=lambda wc: trust_flag(student_model(wc.student)),
+        labels=lambda wc: labels(**row_labels(wc.what)),
+        trust=lambda wc: trust_flag(evaluated_model_key(wc.what)),
     shell:
-        "python -m cmoe evaluate --model {input.model:q} --questions {input.questions:q}"
-        " --generation {params.generation:q} --prompt {params.prompt:q} {params.trust}"
-        " --label method={wildcards.method} --label teacher={wildcards.teacher}"
-        " --label model={wildcards.student} --threads {threads}"
-        " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
+        EVALUATE_CMD
 
 
 rule evaluate_base:
     input:
-        model=lambda wc: model_inputs(student_model(wc.student)),
+        model=lambda wc: model_inputs(wc.base),
         questions="results/data/test.jsonl",
     output:
-        predictions="results/eval/base/{student}/predictions.jsonl",
-        scores="results/eval/base/{student}/scores.json",
+        predictions=f"{NS}/eval/base/{{base}}/predictions.jsonl",
+        scores=f"{NS}/eval/base/{{base}}/scores.json",
     log:
-        "results/logs/evaluate/base/{student}.log",
+        f"{NS}/logs/evaluate/base/{{base}}.log",
     benchmark:
-        "results/benchmarks/evaluate/base/{student}.tsv"
+        f"{NS}/benchmarks/evaluate/base/{{base}}.tsv"
     conda:
         "../../envs/cmoe.yaml"
-    threads: lambda wc: threads_for("evaluate", config["students"][wc.student])
+    threads: threads_for("evaluate")
     resources:
-        mem_mb=lambda wc: mem_for("evaluate", config["students"][wc.student]),
-        runtime=lambda wc: runtime_for("evaluate", config["students"][wc.student]),
-        gpu=lambda wc: gpu_for("evaluate", config["students"][wc.student]),
+        mem_mb=mem_for("evaluate"),
+        runtime=runtime_for("evaluate"),
+        gpu=gpu_for("evaluate"),
     params:
-        model=lambda wc: model_path(student_model(wc.student)),
+        model=lambda wc: model_path(wc.base),
+        subset="",
         generation=lambda wc: js(config["evaluation"].get("generation", {})),
         prompt=lambda wc: js(prompt_settings(config)),
-        trust=lambda wc: trust_flag(student_model(wc.student)),
+        labels=lambda wc: labels(method="base", teacher="-", via="-", model=wc.base),
+        trust=lambda wc: trust_flag(wc.base),
     shell:
-        "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
-        " --generation {params.generation:q} --prompt {params.prompt:q} {params.trust}"
-        " --label method=base --label teacher=- --label model={wildcards.student}"
-        " --threads {threads} --predictions {output.predictions:q}"
-        " --scores {output.scores:q} > {log:q} 2>&1"
+        EVALUATE_CMD
+
+
+rule evaluate_specialist:
+    input:
+        model=f"{NS}/models/specialist/{{teacher}}/{{intermediate}}/{{group}}",
+        questions="results/data/test.jsonl",
+        routes=f"{NS}/router/routes.json",
+    output:
+        predictions=f"{NS}/eval/specialist/{{teacher}}/{{intermediate}}/{{group}}/predictions.jsonl",
+        scores=f"{NS}/eval/specialist/{{teacher}}/{{intermediate}}/{{group}}/scores.json",
+    log:
+        f"{NS}/logs/evaluate/specialist/{{teacher}}/{{intermediate}}/{{group}}.log",
+    benchmark:
+        f"{NS}/benchmarks/evaluate/specialist/{{teacher}}/{{intermediate}}/{{group}}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
+    threads: threads_for("evaluate")
+    resources:
+        mem_mb=mem_for("evaluate"),
+        runtime=runtime_for("evaluate"),
+        gpu=gpu_for("evaluate"),
+    params:
+        model=lambda wc, input: input.model,
+        subset=lambda wc, input: (
+            f"--specialist {wc.group} --groups {shlex.quote(js(GROUPS))} --routes {input.routes}"
+        ),
+        generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        prompt=lambda wc: js(prompt_settings(config)),
+        labels=lambda wc: labels(
+            method="cmoe",
+            teacher=wc.teacher,
+            via=wc.intermediate,
+            model=f"specialist:{wc.group}",
+        ),
+        trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
+    shell:
+        EVALUATE_CMD
+
+
+rule score_mixture:
+    input:
+        predictions=lambda wc: [
+            f"{NS}/eval/specialist/{wc.teacher}/{wc.intermediate}/{g}/predictions.jsonl"
+            for g in GROUPS
+        ],
+        questions="results/data/test.jsonl",
+        routes=f"{NS}/router/routes.json",
+    output:
+        predictions=f"{NS}/eval/mixture/{{teacher}}/{{intermediate}}/{{routing}}/predictions.jsonl",
+        scores=f"{NS}/eval/mixture/{{teacher}}/{{intermediate}}/{{routing}}/scores.json",
+    log:
+        f"{NS}/logs/score_mixture/{{teacher}}/{{intermediate}}/{{routing}}.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    params:
+        pairs=lambda wc, input: " ".join(
+            f"{g}={p}" for g, p in zip(GROUPS, input.predictions)
+        ),
+        groups=lambda wc: js(GROUPS),
+        routes=lambda wc, input: (
+            f"--routes {input.routes}" if wc.routing == "learned" else ""
+        ),
+        labels=lambda wc: labels(
+            method="cmoe",
+            teacher=wc.teacher,
+            via=wc.intermediate,
+            model=f"mixture:{wc.routing}",
+        ),
+    shell:
+        "python -m cmoe mixture --questions {input.questions:q} --predictions {params.pairs}"
+        " --groups {params.groups:q} {params.routes} {params.labels}"
+        " --predictions-out {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 
 
 rule score_table:
     input:
-        score_files(),
+        scores=score_files(),
+        costs=cost_inputs(),
+        routes=[f"{NS}/router/routes.json"] if "cmoe" in METHODS else [],
     output:
-        csv="results/tables/scores.csv",
-        md="results/tables/scores.md",
+        csv=f"{NS}/tables/scores.csv",
+        md=f"{NS}/tables/scores.md",
+        comparison=f"{NS}/tables/comparison.md",
     log:
-        "results/logs/score_table.log",
+        f"{NS}/logs/score_table.log",
     conda:
         "../../envs/cmoe.yaml"
+    params:
+        chains=lambda wc: js(cost_chains()),
+        namespace=config.get("namespace", "main"),
+        routes=lambda wc, input: f"--routes {input.routes}" if input.routes else "",
     shell:
-        "python -m cmoe table --scores {input:q} --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"
+        "python -m cmoe table --scores {input.scores:q} --chains {params.chains:q}"
+        " --namespace {params.namespace} {params.routes} --csv {output.csv:q}"
+        " --md {output.md:q} --comparison {output.comparison:q} > {log:q} 2>&1"

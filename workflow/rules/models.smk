@@ -27,7 +27,7 @@ rule make_tiny_model:
 rule warmup_teacher:
     input:
         model=lambda wc: model_inputs(teacher_model(wc.teacher)),
-        questions="results/data/train.jsonl",
+        data="results/data/train.jsonl",
     output:
         directory("results/models/warmup/{teacher}"),
     log:
@@ -42,14 +42,14 @@ rule warmup_teacher:
         runtime=lambda wc: runtime_for("warmup", config["teachers"][wc.teacher]),
         gpu=lambda wc: gpu_for("warmup", config["teachers"][wc.teacher]),
     params:
+        source="reference",
         model=lambda wc: model_path(teacher_model(wc.teacher)),
         settings=lambda wc: js(
             train_settings(config, config["teachers"][wc.teacher]["warmup"])
         ),
         prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
+        wandb=lambda wc: js({"mode": "disabled"}),
         trust=lambda wc: trust_flag(teacher_model(wc.teacher)),
+        run_name=lambda wc: f"warmup-{wc.teacher}",
     shell:
-        "python -m cmoe train --source reference --model {params.model:q} --data {input.questions:q}"
-        " --settings {params.settings:q} --prompt {params.prompt:q}"
-        " --run-name warmup-{wildcards.teacher} --threads {threads} {params.trust}"
-        " --out {output:q} > {log:q} 2>&1"
+        TRAIN_CMD

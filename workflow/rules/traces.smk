@@ -1,4 +1,6 @@
-# Teacher traces per teacher x domain, then the correct-only filter and the teacher's stats.
+# Reasoning traces: teachers answer the train split per domain; in the cascade the generalist
+# answers it too, and in CMoE each specialist answers its own domains' questions. One filter
+# rule keeps the correct traces of any of them and writes their statistics.
 
 
 rule generate_teacher:
@@ -21,24 +23,88 @@ rule generate_teacher:
         gpu=lambda wc: gpu_for("generate", config["teachers"][wc.teacher]),
     params:
         model=lambda wc: teacher_path(wc.teacher),
+        domains=lambda wc: wc.domain,
         generation=lambda wc: js(config["teachers"][wc.teacher].get("generation", {})),
         prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
         trust=lambda wc: trust_flag(teacher_model(wc.teacher)),
     shell:
-        "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
-        " --domain {wildcards.domain} --generation {params.generation:q}"
-        " --prompt {params.prompt:q} --threads {threads} {params.trust}"
-        " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"
+        GENERATE_CMD
 
 
-rule filter_teacher:
+rule generate_generalist:
     input:
-        "results/traces/teacher/{teacher}/{domain}.raw.jsonl",
+        model=f"{NS}/models/generalist/{{teacher}}/{{intermediate}}",
+        questions="results/data/train.jsonl",
     output:
-        traces="results/traces/teacher/{teacher}/{domain}.jsonl",
-        stats="results/traces/teacher/{teacher}/{domain}.stats.json",
+        raw=f"{NS}/traces/generalist/{{teacher}}/{{intermediate}}/{{domain}}.raw.jsonl",
+        cost=f"{NS}/traces/generalist/{{teacher}}/{{intermediate}}/{{domain}}.cost.json",
     log:
-        "results/logs/filter_teacher/{teacher}/{domain}.log",
+        f"{NS}/logs/generate_generalist/{{teacher}}/{{intermediate}}/{{domain}}.log",
+    benchmark:
+        f"{NS}/benchmarks/generate_generalist/{{teacher}}/{{intermediate}}/{{domain}}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
+    threads: lambda wc: threads_for("generate", config["intermediates"][wc.intermediate])
+    resources:
+        mem_mb=lambda wc: mem_for("generate", config["intermediates"][wc.intermediate]),
+        runtime=lambda wc: runtime_for(
+            "generate", config["intermediates"][wc.intermediate]
+        ),
+        gpu=lambda wc: gpu_for("generate", config["intermediates"][wc.intermediate]),
+    params:
+        model=lambda wc, input: input.model,
+        domains=lambda wc: wc.domain,
+        generation=lambda wc: js(
+            config["intermediates"][wc.intermediate].get("generation", {})
+        ),
+        prompt=lambda wc: js(prompt_settings(config)),
+        trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
+    shell:
+        GENERATE_CMD
+
+
+rule generate_specialist:
+    input:
+        model=f"{NS}/models/specialist/{{teacher}}/{{intermediate}}/{{group}}",
+        questions="results/data/train.jsonl",
+    output:
+        raw=f"{NS}/traces/specialist/{{teacher}}/{{intermediate}}/{{group}}.raw.jsonl",
+        cost=f"{NS}/traces/specialist/{{teacher}}/{{intermediate}}/{{group}}.cost.json",
+    log:
+        f"{NS}/logs/generate_specialist/{{teacher}}/{{intermediate}}/{{group}}.log",
+    benchmark:
+        f"{NS}/benchmarks/generate_specialist/{{teacher}}/{{intermediate}}/{{group}}.tsv"
+    conda:
+        "../../envs/cmoe.yaml"
+    threads: lambda wc: threads_for("generate", config["intermediates"][wc.intermediate])
+    resources:
+        mem_mb=lambda wc: mem_for("generate", config["intermediates"][wc.intermediate]),
+        runtime=lambda wc: runtime_for(
+            "generate", config["intermediates"][wc.intermediate]
+        ),
+        gpu=lambda wc: gpu_for("generate", config["intermediates"][wc.intermediate]),
+    params:
+        model=lambda wc, input: input.model,
+        domains=lambda wc: " ".join(GROUPS[wc.group]),  # a specialist answers its own domains
+        generation=lambda wc: js(
+            config["intermediates"][wc.intermediate].get("generation", {})
+        ),
+        prompt=lambda wc: js(prompt_settings(config)),
+        trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
+    shell:
+        GENERATE_CMD
+
+
+rule filter_traces:
+    input:
+        "{traces}.raw.jsonl",
+    output:
+        traces="{traces}.jsonl",
+        stats="{traces}.stats.json",
+    log:
+        "{traces}.filter.log",
+    wildcard_constraints:
+        traces=r"results/(?:.+/)?traces/(?:teacher|generalist|specialist)/[^/]+(?:/[^/]+)*(?<!\.raw)",
     conda:
         "../../envs/cmoe.yaml"
     resources:
@@ -53,10 +119,7 @@ rule filter_teacher:
 
 rule teacher_stats:
     input:
-        expand(
-            "results/traces/teacher/{{teacher}}/{domain}.stats.json",
-            domain=DOMAIN_KEYS,
-        ),
+        lambda wc: teacher_traces(wc.teacher, suffix=".stats.json"),
     output:
         "results/traces/teacher/{teacher}/stats.json",
     log:

@@ -1,0 +1,55 @@
+"""The routed mixture of specialists: compose per-specialist predictions under a routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from .routing import specialist_for
+from .scoring import score
+
+
+def questions_for_specialist(
+    questions: list[dict], group: str, groups: dict[str, list[str]], routes: dict[str, str]
+) -> list[dict]:
+    """The test questions a specialist must answer: its own domains' (oracle routing) and
+    those the learned router sends to it, each once."""
+    return [
+        q
+        for q in questions
+        if specialist_for(q["domain"], groups) == group
+        or specialist_for(routes[q["id"]], groups) == group
+    ]
+
+
+def score_mixture(
+    questions: list[dict],
+    predictions: dict[str, str | Path],
+    groups: dict[str, list[str]],
+    routes: dict[str, str] | None,
+    labels: dict[str, str],
+    predictions_out: str | Path,
+    scores_out: str | Path,
+) -> dict:
+    """Score the mixture: each question is answered by the specialist its routing picks.
+
+    ``routes`` None means oracle routing (the question's own domain from subject metadata).
+    ``predictions`` maps specialist group -> its predictions.jsonl.
+    """
+    by_group = {g: {r["id"]: r for r in read_jsonl(p)} for g, p in predictions.items()}
+    records = []
+    for q in questions:
+        domain = routes[q["id"]] if routes is not None else q["domain"]
+        group = specialist_for(domain, groups)
+        record = by_group[group].get(q["id"])
+        if record is None:
+            raise ValueError(f"specialist {group} has no prediction for question {q['id']}")
+        records.append({**record, "routed_to": group})
+    atomic_write_jsonl(predictions_out, records)
+    result = {"labels": labels, **score(records)}
+    atomic_write_json(scores_out, result)
+    return result
+
+
+def load_routes(path: str | Path) -> dict[str, str]:
+    return read_json(path)["routes"]
