@@ -24,6 +24,10 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/traces.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
@@ -31,4 +35,6 @@ rule all:
         f"{NS}/tables/scores.csv",
         f"{NS}/tables/scores.md",
         f"{NS}/tables/comparison.md",
+        expand(f"{NS}/plots/{{name}}.{{ext}}", name=PLOTS, ext=["svg", "png"]),
+        [f"{NS}/tables/scores_loglik.csv"] if LOGLIK.get("enabled") else [],
         expand("results/traces/teacher/{teacher}/stats.json", teacher=TEACHERS),

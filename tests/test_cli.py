@@ -19,6 +19,9 @@ def test_help_lists_every_stage():
         "validate-config",
         "route",
         "mixture",
+        "evaluate-loglik",
+        "plots",
+        "compare",
     ):
         assert stage in text
 

@@ -10,6 +10,7 @@ def rec(i, domain, answer, gold="A", completion_tokens=10, prompt_tokens=50):
     return {
         "id": str(i),
         "domain": domain,
+        "subject": f"{domain}_subject",
         "answer": answer,
         "gold": gold,
         "correct": answer == gold,
@@ -52,29 +53,88 @@ def test_filter_keeps_correct_and_counts_over_length(tmp_path):
     assert [r["id"] for r in kept] == ["1", "4"]
     assert stats["kept"] == 2 and stats["over_max_length"] == 1
     assert stats["overall"]["accuracy"] == 0.5 and stats["overall"]["unparseable"] == 1
+    assert stats["subjects"]["math_cs_subject"]["n"] == 4
     merged = merge_stats({"math_cs": tmp_path / "stats.json"}, tmp_path / "all.json")
     assert merged["overall"]["kept"] == 2 and merged == read_json(tmp_path / "all.json")
 
 
+def _scores(tmp_path, name, records, labels, bootstrap=None):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    s = score(records, bootstrap)
+    s["labels"] = labels
+    (folder / "scores.json").write_text(json.dumps(s))
+    return folder / "scores.json"
+
+
 def test_tables_have_one_row_per_model_domain_columns_and_costs(tmp_path):
-    paths, chains = [], {}
     cost = tmp_path / "gen.cost.json"
     cost.write_text(json.dumps({"wall_time_s": 1800, "device_count": 2}))
-    for i, (method, teacher) in enumerate([("direct", "t1"), ("base", "-")]):
-        s = score([rec(1, "math_cs", "A"), rec(2, "other", "B" if i else "A")])
-        s["labels"] = {"method": method, "teacher": teacher, "model": "s"}
-        p = tmp_path / f"{i}.json"
-        p.write_text(json.dumps(s))
-        paths.append(p)
-    chains[str(paths[0])] = {"seq": [str(cost)]}
-    rows = write_tables(paths, tmp_path / "t.csv", tmp_path / "t.md", chains, "abl")
+    records = [rec(1, "math_cs", "A"), rec(2, "other", "A")]
+    direct = _scores(tmp_path, "d", records, {"method": "direct", "teacher": "t1", "model": "s"})
+    base = _scores(
+        tmp_path,
+        "b",
+        [records[0], rec(2, "other", "B")],
+        {"method": "base", "teacher": "-", "model": "s"},
+    )
+    chains = {str(direct): {"seq": [str(cost)]}}
+    rows = write_tables([direct, base], tmp_path / "t.csv", tmp_path / "t.md", chains, "abl")
     assert [r["method"] for r in rows] == ["base", "direct"]  # base rows first
     csv_lines = (tmp_path / "t.csv").read_text().splitlines()
-    assert csv_lines[0] == (
+    assert csv_lines[0].startswith(
         "namespace,method,teacher,via,model,social_humanities,natural_science,math_cs,other,"
-        "overall,n,device_h,train_device_h,critical_path_h,train_critical_path_h"
+        "overall,n,device_h,train_device_h,critical_path_h,train_critical_path_h,"
+        "social_humanities_ci_low,social_humanities_ci_high,"
     )
-    assert csv_lines[1] == "abl,base,-,-,s,,,1.0000,0.0000,0.5000,2,,,,"
-    assert csv_lines[2] == "abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0"
+    assert csv_lines[1].startswith("abl,base,-,-,s,,,1.0000,0.0000,0.5000,2,,,,")
+    assert csv_lines[2].startswith("abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0")
     md = (tmp_path / "t.md").read_text()
     assert "| direct | t1 | - | s |  |  | 100.0 | 100.0 | 100.0 | 2 | 1 | 0 | 0.5 | 0 |" in md
+
+
+def test_markdown_shows_intervals_and_flags_small_cells(tmp_path):
+    records = [rec(i, "math_cs", "A" if i % 2 else "B") for i in range(40)]
+    records += [rec(100 + i, "other", "A") for i in range(5)]
+    boot = {"resamples": 200, "seed": 0, "level": 0.95, "min_n": 30}
+    path = _scores(tmp_path, "m", records, {"method": "direct", "teacher": "t", "model": "s"}, boot)
+    write_tables([path], tmp_path / "t.csv", tmp_path / "t.md")
+    row = (tmp_path / "t.md").read_text().splitlines()[-1]
+    cells = [c.strip() for c in row.split("|")]
+    math_cs, other = cells[7], cells[8]
+    assert math_cs.startswith("50.0 [") and not math_cs.endswith("†")
+    assert other == "100.0 [100.0, 100.0] †"  # 5 items: flagged as too few
+
+
+def test_comparison_has_paired_test_and_cost_ratio(tmp_path):
+    items = [("math_cs", i) for i in range(20)]
+    direct = [rec(i, d, "A" if i < 10 else "B") for d, i in items]
+    mixture = [rec(i, d, "A" if i < 18 else "B") for d, i in items]
+    cost_d = tmp_path / "direct_train"
+    cost_d.mkdir()
+    (cost_d / "train_metrics.json").write_text(json.dumps({"wall_time_s": 3600}))
+    cost_m = tmp_path / "spec_train"
+    cost_m.mkdir()
+    (cost_m / "train_metrics.json").write_text(json.dumps({"wall_time_s": 900}))
+    p_direct = _scores(
+        tmp_path, "gen", direct, {"method": "direct", "teacher": "t", "via": "-", "model": "im"}
+    )
+    p_mix = _scores(
+        tmp_path,
+        "mix",
+        mixture,
+        {"method": "cmoe", "teacher": "t", "via": "im", "model": "mixture:oracle"},
+    )
+    chains = {str(p_direct): str(cost_d), str(p_mix): {"par": [str(cost_m)] * 4}}
+    write_tables(
+        [p_direct, p_mix],
+        tmp_path / "t.csv",
+        tmp_path / "t.md",
+        chains,
+        comparison_out=tmp_path / "c.md",
+    )
+    text = (tmp_path / "c.md").read_text()
+    assert "CMoE (oracle) − direct: +40.0 points, paired-bootstrap 95% CI [+20.0, +60.0]" in text
+    assert "McNemar exact p = 0.00781 (8 items only the first got right, 0 only the second" in text
+    assert "device-hours 1.00×, critical path 4.00×" in text

@@ -167,3 +167,12 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
     }
     outputs = _outputs(proc)
     assert outputs and all("/tb/" in o or "tables/" in o for o in outputs), outputs
+
+
+def test_html_report_collects_tables_and_plots(finished_run):
+    workdir, config = finished_run
+    proc = snakemake(workdir, config, "--report", str(workdir / "report.html"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (workdir / "report.html").read_text("utf-8", errors="replace")
+    for name in ("accuracy_by_domain.svg", "trace_lengths.svg", "scores.csv", "comparison.md"):
+        assert name in html

@@ -168,8 +168,41 @@ def cmd_evaluate(args) -> None:
         args.predictions,
         args.scores,
         args.trust_remote_code,
+        args.bootstrap or None,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
+
+
+def cmd_evaluate_loglik(args) -> None:
+    from .io import atomic_write_json, atomic_write_jsonl
+    from .loglik import evaluate_loglik
+    from .scoring import score
+
+    _set_threads(args.threads)
+    t0 = time.perf_counter()
+    records = evaluate_loglik(
+        args.model,
+        _questions(args.questions),
+        _questions(args.pool),
+        k=args.k,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+    )
+    atomic_write_jsonl(args.predictions, records)
+    scores = {
+        "labels": dict(args.label),
+        "protocol": f"loglik {args.k}-shot",
+        "model_path": args.model,
+        **score(records, args.bootstrap or None),
+        "wall_time_s": round(time.perf_counter() - t0, 3),
+    }
+    atomic_write_json(args.scores, scores)
+    log.info(
+        "log-likelihood accuracy %.3f on %d questions",
+        scores["overall"]["accuracy"],
+        scores["overall"]["n"],
+    )
 
 
 def cmd_route(args) -> None:
@@ -190,6 +223,7 @@ def cmd_mixture(args) -> None:
         dict(args.label),
         args.predictions_out,
         args.scores,
+        args.bootstrap or None,
     )
     log.info("mixture accuracy %.3f", scores["overall"]["accuracy"])
 
@@ -207,6 +241,21 @@ def cmd_table(args) -> None:
         routes=args.routes,
     )
     log.info("wrote %d rows to %s and %s", len(rows), args.csv, args.md)
+
+
+def cmd_plots(args) -> None:
+    from collections import defaultdict
+
+    from .plots import make_plots, parameter_count
+
+    params = {name: parameter_count(path) for name, path in args.model}
+    traces = defaultdict(list)
+    for teacher, path in args.traces:
+        traces[teacher].append(path)
+    written = make_plots(
+        args.scores_csv, {k: v for k, v in params.items() if v}, traces, args.outdir
+    )
+    log.info("wrote %d figures (SVG + PNG) to %s", len(written), args.outdir)
 
 
 def cmd_compare(args) -> None:
@@ -315,8 +364,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--predictions", required=True)
     sp.add_argument("--scores", required=True)
     sp.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
+    sp.add_argument(
+        "--bootstrap",
+        type=_json,
+        default={},
+        help="confidence intervals: {resamples, seed, level, min_n}",
+    )
     sp.add_argument("--groups", type=_json, help="specialist groups: {group: [domains]}")
     sp.add_argument("--routes", help="routes.json from `cmoe route`")
+
+    sp = stage(
+        "evaluate-loglik",
+        cmd_evaluate_loglik,
+        "MERA protocol: k-shot, argmax log-likelihood of ' A'..' D', one pass a question",
+    )
+    model_args(sp)
+    sp.add_argument("--questions", required=True, help="the test split")
+    sp.add_argument("--pool", required=True, help="the train split, where shots come from")
+    sp.add_argument("--k", type=int, default=5, help="shots from the same subject")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--batch-size", type=int, default=8)
+    sp.add_argument("--dtype", default="auto")
+    sp.add_argument("--label", type=_label, action="append", default=[])
+    sp.add_argument("--bootstrap", type=_json, default={})
+    sp.add_argument("--predictions", required=True)
+    sp.add_argument("--scores", required=True)
 
     sp = stage(
         "route",
@@ -346,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--label", type=_label, action="append", default=[])
     sp.add_argument("--predictions-out", required=True)
     sp.add_argument("--scores", required=True)
+    sp.add_argument(
+        "--bootstrap",
+        type=_json,
+        default={},
+        help="confidence intervals: {resamples, seed, level, min_n}",
+    )
 
     sp = stage("table", cmd_table, "collect scores.json files into CSV and Markdown tables")
     sp.add_argument("--scores", nargs="+", required=True)
@@ -360,6 +438,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--csv", required=True)
     sp.add_argument("--md", required=True)
     sp.add_argument("--comparison", help="method-against-method table (Markdown)")
+
+    sp = stage("plots", cmd_plots, "figures for the report (SVG and PNG)")
+    sp.add_argument("--scores-csv", required=True)
+    sp.add_argument(
+        "--model",
+        type=_label,
+        nargs="*",
+        default=[],
+        help="NAME=trained model folder (its train_metrics.json gives the size)",
+    )
+    sp.add_argument(
+        "--traces", type=_label, nargs="*", default=[], help="TEACHER=kept-traces.jsonl"
+    )
+    sp.add_argument("--outdir", required=True)
 
     sp = stage(
         "compare",

@@ -21,6 +21,7 @@ def evaluate(
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
+    bootstrap: dict | None = None,
 ) -> dict:
     t0 = time.perf_counter()
     generator = make_generator(model, GenerationSettings(**generation), trust_remote_code)
@@ -31,7 +32,7 @@ def evaluate(
     scores = {
         "labels": labels,
         "model_path": str(model),
-        **score(records),
+        **score(records, bootstrap),
         "cost": run_cost(records, time.perf_counter() - t0),
     }
     atomic_write_json(scores_out, scores)

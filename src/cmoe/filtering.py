@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
-from .scoring import percentiles, score
+from .scoring import by_subject, percentiles, score
 
 
 def filter_traces(raw: str | Path, out: str | Path, stats_out: str | Path, max_length: int):
@@ -20,6 +20,7 @@ def filter_traces(raw: str | Path, out: str | Path, stats_out: str | Path, max_l
     lengths = [r["completion_tokens"] for r in kept]
     stats = {
         **score(records),
+        "subjects": by_subject(records),
         "kept": len(kept),
         "completion_tokens": percentiles(lengths),
         "max_length": max_length,

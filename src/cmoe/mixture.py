@@ -30,6 +30,7 @@ def score_mixture(
     labels: dict[str, str],
     predictions_out: str | Path,
     scores_out: str | Path,
+    bootstrap: dict | None = None,
 ) -> dict:
     """Score the mixture: each question is answered by the specialist its routing picks.
 
@@ -46,7 +47,7 @@ def score_mixture(
             raise ValueError(f"specialist {group} has no prediction for question {q['id']}")
         records.append({**record, "routed_to": group})
     atomic_write_jsonl(predictions_out, records)
-    result = {"labels": labels, **score(records)}
+    result = {"labels": labels, **score(records, bootstrap)}
     atomic_write_json(scores_out, result)
     return result
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 from .costs import chain_cost
 from .domains import DOMAINS
-from .io import atomic_write_text, read_json
+from .io import atomic_write_text, read_json, read_jsonl
 
 LABELS = ["namespace", "method", "teacher", "via", "model"]
 COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h"]
-COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS]
+ACCURACIES = [*DOMAINS, "overall"]
+CIS = [f"{c}_{end}" for c in ACCURACIES for end in ("ci_low", "ci_high")]
+COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS]
 _ORDER = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
 
 
@@ -25,12 +28,14 @@ def table_rows(score_paths, chains: dict | None = None, namespace: str = "main")
     rows = []
     for path in score_paths:
         s = read_json(path)
-        row = {"namespace": namespace, "via": "-", "teacher": "-"}
+        row = {"namespace": namespace, "via": "-", "teacher": "-", "scores_path": str(path)}
         row.update({k: v for k, v in s["labels"].items() if k in LABELS})
-        for d in DOMAINS:
-            cell = s["domains"].get(d)
-            row[d] = cell["accuracy"] if cell else None
-        row["overall"] = s["overall"]["accuracy"]
+        cells = {**s["domains"], "overall": s["overall"]}
+        for c in ACCURACIES:
+            cell = cells.get(c) or {}
+            row[c] = cell.get("accuracy")
+            row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell.get("ci_low"), cell.get("ci_high")
+            row[f"{c}_n"], row[f"{c}_small"] = cell.get("n"), cell.get("flag_small_n", False)
         row["n"] = s["overall"]["n"]
         chain = chains.get(str(path))
         cost = chain_cost(chain) if chain else None
@@ -53,6 +58,16 @@ def _fmt(value, column: str, as_percent: bool) -> str:
     return str(value)
 
 
+def _acc_cell(row: dict, column: str) -> str:
+    """'23.4 [16.4, 31.2]' in Markdown; † marks a cell whose n is below the small-n threshold."""
+    text = _fmt(row[column], column, True)
+    if text and row.get(f"{column}_ci_low") is not None:
+        text += f" [{100 * row[f'{column}_ci_low']:.1f}, {100 * row[f'{column}_ci_high']:.1f}]"
+    if text and row.get(f"{column}_small"):
+        text += " †"
+    return text
+
+
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -69,12 +84,17 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    shown = [c for c in COLUMNS if c != "namespace"]
+    shown = [c for c in COLUMNS if c != "namespace" and c not in CIS]
     header = [DOMAINS.get(c, c) for c in shown]
-    lines = [[_fmt(r[c], c, as_percent=True) for c in shown] for r in rows]
+    lines = [
+        [_acc_cell(r, c) if c in ACCURACIES else _fmt(r[c], c, as_percent=True) for c in shown]
+        for r in rows
+    ]
     namespace = rows[0]["namespace"] if rows else "main"
     text = [
-        f"Accuracy in % on the held-out test split (namespace `{namespace}`; n = test questions).",
+        f"Accuracy in % on the held-out test split (namespace `{namespace}`; n = test questions),",
+        "with its 95% bootstrap interval in brackets; † marks a cell with fewer items than the",
+        "small-n threshold (`evaluation.bootstrap.min_n`).",
         "Costs are the chain that produced each model (teacher traces included, evaluation not):",
         "device-hours summed over jobs, and the critical path in hours with jobs in parallel.",
         "",
@@ -131,6 +151,7 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
             lines.append(["Δ CMoE (oracle) − direct, points", *delta, "", "", ""])
         out += [f"## Teacher `{teacher}`, intermediate `{inter}`", "", *_md_table(header, lines)]
         if direct and oracle:
+            out += ["", paired_sentence("CMoE (oracle) − direct", oracle, direct)]
             out += [
                 "",
                 f"Training cost, direct ÷ CMoE: device-hours "
@@ -150,7 +171,39 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
             for r in trained
         ]
         out += ["## Every trained model, by method", "", *_md_table(header, chain), ""]
+        # Each chained student against the direct student of the same teacher and size.
+        for r in trained:
+            if r["method"] in ("cascade", "cmoe"):
+                direct = by_key.get(("direct", r["teacher"], "-", r["model"]))
+                if direct:
+                    name = f"{r['model']}, {r['method']} via {r['via']} − direct ({r['teacher']})"
+                    out += [f"- {paired_sentence(name, r, direct)}"]
+        out.append("")
     return "\n".join(out)
+
+
+def _correct_by_id(row: dict) -> dict[str, bool]:
+    predictions = Path(row["scores_path"]).with_name("predictions.jsonl")
+    return {r["id"]: bool(r["correct"]) for r in read_jsonl(predictions)}
+
+
+def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:
+    """Paired bootstrap CI of the accuracy difference and McNemar's exact test, same items."""
+    from .stats import mcnemar_exact, paired_bootstrap_diff
+
+    ca, cb = _correct_by_id(a), _correct_by_id(b)
+    if set(ca) != set(cb):
+        return f"{name}: not compared (the two rows were scored on different items)."
+    ids = sorted(ca)
+    xa, xb = [ca[i] for i in ids], [cb[i] for i in ids]
+    diff = paired_bootstrap_diff(xa, xb, resamples=resamples, seed=seed)
+    test = mcnemar_exact(xa, xb)
+    return (
+        f"{name}: {100 * diff['diff']:+.1f} points, paired-bootstrap 95% CI "
+        f"[{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}]; McNemar exact "
+        f"p = {test['p_value']:.3g} ({test['b10']} items only the first got right, "
+        f"{test['b01']} only the second; n = {len(ids)})."
+    )
 
 
 def write_tables(

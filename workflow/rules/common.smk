@@ -15,6 +15,7 @@ from cmoe.config import (
     validate_config,
 )
 from cmoe.domains import DOMAINS
+from cmoe.scoring import BOOTSTRAP_DEFAULTS
 
 # Rules run `python -m cmoe` with this checkout's source first on the path, so the same
 # commands work in the installed virtualenv and in the `--sdm conda` environments of envs/.
@@ -261,9 +262,15 @@ TRAIN_CMD = (
 EVALUATE_CMD = (
     "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
     " {params.subset} --generation {params.generation:q} --prompt {params.prompt:q}"
+    " --bootstrap {params.bootstrap:q}"
     " {params.labels} --threads {threads} {params.trust}"
     " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 )
+
+
+def bootstrap_settings():
+    """Confidence-interval settings for every score: resamples, seed, level, small-n flag."""
+    return js({**BOOTSTRAP_DEFAULTS, **config["evaluation"].get("bootstrap", {})})
 
 
 def labels(**kw):
@@ -271,8 +278,10 @@ def labels(**kw):
 
 
 def row_labels(what):
-    """Table labels from an evaluated model's path below models/."""
+    """Table labels from an evaluated model's path below models/ (or base/{model})."""
     parts = what.split("/")
+    if parts[0] == "base":
+        return {"method": "base", "teacher": "-", "via": "-", "model": parts[1]}
     if (
         parts[0] == "generalist"
     ):  # generalist/{teacher}/{intermediate}: direct into the intermediate
@@ -285,6 +294,42 @@ def row_labels(what):
 
 def evaluated_model_key(what):
     parts = what.split("/")
+    if parts[0] == "base":
+        return parts[1]
     if parts[0] == "generalist":
         return intermediate_model(parts[2])
     return student_model(parts[-1])
+
+
+PLOTS = ["accuracy_by_domain", "accuracy_vs_size", "accuracy_vs_cost", "trace_lengths"]
+
+
+def size_models():
+    """(table model name, one trained folder of it) for the accuracy-vs-size figure."""
+    pairs = []
+    for t in TEACHERS[:1]:
+        if "direct" in METHODS:
+            pairs += [(s, f"{NS}/models/student/direct/{t}/{s}") for s in STUDENTS]
+        if "direct" in METHODS or "cascade" in METHODS:
+            pairs += [(i, f"{NS}/models/generalist/{t}/{i}") for i in INTERMEDIATES]
+    return pairs
+
+
+LOGLIK = config["evaluation"].get("loglik", {})
+
+
+def loglik_args():
+    return (
+        f"--k {LOGLIK.get('k', 5)} --seed {LOGLIK.get('seed', 0)}"
+        f" --batch-size {LOGLIK.get('batch_size', 8)} --dtype {LOGLIK.get('dtype', 'auto')}"
+    )
+
+
+def loglik_score_files():
+    """The MERA log-likelihood protocol for every evaluated model except mixture parts."""
+    loglik_rows = [
+        row.replace(f"{NS}/eval/", f"{NS}/eval_loglik/")
+        for row in evaluated_models()
+        if "/eval/mixture/" not in row
+    ]
+    return [f"{row}/scores.json" for row in loglik_rows]

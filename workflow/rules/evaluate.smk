@@ -27,6 +27,7 @@ rule evaluate_model:
         model=lambda wc, input: input.model,
         subset="",
         generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        bootstrap=lambda wc: bootstrap_settings(),
         prompt=lambda wc: js(prompt_settings(config)),
         labels=lambda wc: labels(**row_labels(wc.what)),
         trust=lambda wc: trust_flag(evaluated_model_key(wc.what)),
@@ -56,6 +57,7 @@ rule evaluate_base:
         model=lambda wc: model_path(wc.base),
         subset="",
         generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        bootstrap=lambda wc: bootstrap_settings(),
         prompt=lambda wc: js(prompt_settings(config)),
         labels=lambda wc: labels(method="base", teacher="-", via="-", model=wc.base),
         trust=lambda wc: trust_flag(wc.base),
@@ -88,6 +90,7 @@ rule evaluate_specialist:
             f"--specialist {wc.group} --groups {shlex.quote(js(GROUPS))} --routes {input.routes}"
         ),
         generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        bootstrap=lambda wc: bootstrap_settings(),
         prompt=lambda wc: js(prompt_settings(config)),
         labels=lambda wc: labels(
             method="cmoe",
@@ -120,6 +123,7 @@ rule score_mixture:
             f"{g}={p}" for g, p in zip(GROUPS, input.predictions)
         ),
         groups=lambda wc: js(GROUPS),
+        bootstrap=lambda wc: bootstrap_settings(),
         routes=lambda wc, input: (
             f"--routes {input.routes}" if wc.routing == "learned" else ""
         ),
@@ -132,6 +136,7 @@ rule score_mixture:
     shell:
         "python -m cmoe mixture --questions {input.questions:q} --predictions {params.pairs}"
         " --groups {params.groups:q} {params.routes} {params.labels}"
+        " --bootstrap {params.bootstrap:q}"
         " --predictions-out {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 
 
@@ -141,9 +146,17 @@ rule score_table:
         costs=cost_inputs(),
         routes=[f"{NS}/router/routes.json"] if "cmoe" in METHODS else [],
     output:
-        csv=f"{NS}/tables/scores.csv",
+        csv=report(
+            f"{NS}/tables/scores.csv",
+            caption="../report/scores.rst",
+            category="Tables",
+        ),
         md=f"{NS}/tables/scores.md",
-        comparison=f"{NS}/tables/comparison.md",
+        comparison=report(
+            f"{NS}/tables/comparison.md",
+            caption="../report/comparison.rst",
+            category="Tables",
+        ),
     log:
         f"{NS}/logs/score_table.log",
     conda:
@@ -156,3 +169,66 @@ rule score_table:
         "python -m cmoe table --scores {input.scores:q} --chains {params.chains:q}"
         " --namespace {params.namespace} {params.routes} --csv {output.csv:q}"
         " --md {output.md:q} --comparison {output.comparison:q} > {log:q} 2>&1"
+
+
+rule evaluate_loglik:
+    input:
+        model=lambda wc: (
+            model_inputs(wc.what.split("/", 1)[1])
+            if wc.what.startswith("base/")
+            else [f"{NS}/models/{wc.what}"]
+        ),
+        questions="results/data/test.jsonl",
+        pool="results/data/train.jsonl",
+    output:
+        predictions=f"{NS}/eval_loglik/{{what}}/predictions.jsonl",
+        scores=f"{NS}/eval_loglik/{{what}}/scores.json",
+    log:
+        f"{NS}/logs/evaluate_loglik/{{what}}.log",
+    benchmark:
+        f"{NS}/benchmarks/evaluate_loglik/{{what}}.tsv"
+    wildcard_constraints:
+        what=r"(?:base|student/direct/[^/]+|student/(?:cascade|cmoe)/[^/]+/[^/]+|generalist/[^/]+)/[^/]+",
+    conda:
+        "../../envs/cmoe.yaml"
+    threads: threads_for("evaluate")
+    resources:
+        mem_mb=mem_for("evaluate"),
+        runtime=runtime_for("evaluate"),
+        gpu=gpu_for("evaluate"),
+    params:
+        model=lambda wc: (
+            model_path(wc.what.split("/", 1)[1])
+            if wc.what.startswith("base/")
+            else f"{NS}/models/{wc.what}"
+        ),
+        settings=lambda wc: loglik_args(),
+        labels=lambda wc: labels(**row_labels(wc.what)),
+        bootstrap=lambda wc: bootstrap_settings(),
+        trust=lambda wc: trust_flag(evaluated_model_key(wc.what)),
+    shell:
+        "python -m cmoe evaluate-loglik --model {params.model:q} --questions {input.questions:q}"
+        " --pool {input.pool:q} {params.settings} {params.labels} --bootstrap {params.bootstrap:q}"
+        " --threads {threads} {params.trust} --predictions {output.predictions:q}"
+        " --scores {output.scores:q} > {log:q} 2>&1"
+
+
+rule loglik_table:
+    input:
+        lambda wc: loglik_score_files(),
+    output:
+        csv=report(
+            f"{NS}/tables/scores_loglik.csv",
+            caption="../report/scores_loglik.rst",
+            category="Tables",
+        ),
+        md=f"{NS}/tables/scores_loglik.md",
+    log:
+        f"{NS}/logs/loglik_table.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    params:
+        namespace=config.get("namespace", "main"),
+    shell:
+        "python -m cmoe table --scores {input:q} --namespace {params.namespace}"
+        " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"

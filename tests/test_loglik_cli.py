@@ -1,0 +1,42 @@
+import json
+
+from cmoe.cli import main
+
+
+def test_evaluate_loglik_command_writes_scores_with_intervals(
+    tiny_model_dir, demo_questions, tmp_path
+):
+    test, pool = tmp_path / "test.jsonl", tmp_path / "pool.jsonl"
+    test.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in demo_questions[:8]))
+    pool.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in demo_questions[8:]))
+    rc = main(
+        [
+            "evaluate-loglik",
+            "--model",
+            str(tiny_model_dir),
+            "--questions",
+            str(test),
+            "--pool",
+            str(pool),
+            "--k",
+            "1",
+            "--label",
+            "method=base",
+            "--bootstrap",
+            '{"resamples": 200, "min_n": 30}',
+            "--predictions",
+            str(tmp_path / "p.jsonl"),
+            "--scores",
+            str(tmp_path / "s.json"),
+        ]
+    )
+    assert rc == 0
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["protocol"] == "loglik 1-shot" and scores["labels"] == {"method": "base"}
+    assert scores["overall"]["n"] == 8 and scores["overall"]["flag_small_n"] is True
+    assert (
+        scores["overall"]["ci_low"] <= scores["overall"]["accuracy"] <= scores["overall"]["ci_high"]
+    )
+    records = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert all(r["answer"] in "ABCD" and set(r["loglik"]) == set("ABCD") for r in records)
+    assert all(r["prompt"].endswith("Ответ:") for r in records)  # MERA's layout
