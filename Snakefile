@@ -38,3 +38,4 @@ rule all:
         expand(f"{NS}/plots/{{name}}.{{ext}}", name=PLOTS, ext=["svg", "png"]),
         [f"{NS}/tables/scores_loglik.csv"] if LOGLIK.get("enabled") else [],
         expand("results/traces/teacher/{teacher}/stats.json", teacher=TEACHERS),
+        expand("results/traces/teacher/{teacher}/contamination.json", teacher=TEACHERS),

@@ -16,6 +16,7 @@ def rec(i, domain, answer, gold="A", completion_tokens=10, prompt_tokens=50):
         "correct": answer == gold,
         "completion_tokens": completion_tokens,
         "prompt_tokens": prompt_tokens,
+        "output": f"Ответ: {answer}" if answer else "<think>и тут закончились токены",
     }
 
 
@@ -54,6 +55,7 @@ def test_filter_keeps_correct_and_counts_over_length(tmp_path):
     assert stats["kept"] == 2 and stats["over_max_length"] == 1
     assert stats["overall"]["accuracy"] == 0.5 and stats["overall"]["unparseable"] == 1
     assert stats["subjects"]["math_cs_subject"]["n"] == 4
+    assert stats["over_max_length_rate"] == 0.5 and stats["unfinished_reasoning"] == 1
     merged = merge_stats({"math_cs": tmp_path / "stats.json"}, tmp_path / "all.json")
     assert merged["overall"]["kept"] == 2 and merged == read_json(tmp_path / "all.json")
 
@@ -91,7 +93,9 @@ def test_tables_have_one_row_per_model_domain_columns_and_costs(tmp_path):
     assert csv_lines[1].startswith("abl,base,-,-,s,,,1.0000,0.0000,0.5000,2,,,,")
     assert csv_lines[2].startswith("abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0")
     md = (tmp_path / "t.md").read_text()
-    assert "| direct | t1 | - | s |  |  | 100.0 | 100.0 | 100.0 | 2 | 1 | 0 | 0.5 | 0 |" in md
+    assert (
+        "| direct | t1 | - | s |  |  | 100.0 n=1 | 100.0 n=1 | 100.0 | 2 | 1 | 0 | 0.5 | 0 |" in md
+    )
 
 
 def test_markdown_shows_intervals_and_flags_small_cells(tmp_path):
@@ -104,7 +108,7 @@ def test_markdown_shows_intervals_and_flags_small_cells(tmp_path):
     cells = [c.strip() for c in row.split("|")]
     math_cs, other = cells[7], cells[8]
     assert math_cs.startswith("50.0 [") and not math_cs.endswith("†")
-    assert other == "100.0 [100.0, 100.0] †"  # 5 items: flagged as too few
+    assert other == "100.0 [100.0, 100.0] n=5 †"  # 5 items: flagged as too few
 
 
 def test_comparison_has_paired_test_and_cost_ratio(tmp_path):

@@ -39,3 +39,36 @@ def test_offline_run_logs_curves_without_the_key(
     assert any(p.suffix == ".wandb" for p in files)  # the offline run was written
     for p in files + [tmp_path / "m" / "train_metrics.json"]:
         assert secret.encode() not in p.read_bytes(), p
+
+
+def test_redact_hides_secret_looking_keys():
+    from cmoe.tracking import redact
+
+    cfg = {
+        "teachers": {"x": {"api_key_env": "GIGACHAT_KEY", "model": "m"}},
+        "token": "abc",
+        "list": [{"password": "p"}],
+    }
+    out = redact(cfg)
+    assert out["teachers"]["x"]["api_key_env"] == "<redacted>" and out["token"] == "<redacted>"
+    assert out["teachers"]["x"]["model"] == "m" and out["list"][0]["password"] == "<redacted>"
+
+
+@pytest.mark.slow
+def test_tables_logged_offline_as_wandb_table(monkeypatch, tmp_path):
+    from cmoe.tracking import log_tables
+
+    secret = "sk-test-table-secret"
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    run_dir = log_tables(
+        {"mode": "offline", "project": "cmoe-test"},
+        "tables-test",
+        {"scores": [{"model": "s", "overall": 0.5}]},
+        {"namespace": "t", "secret_token": secret},
+    )
+    assert run_dir is not None
+    files = [p for p in (tmp_path / "wandb").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".wandb" for p in files)
+    for p in files:
+        assert secret.encode() not in p.read_bytes(), p

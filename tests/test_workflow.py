@@ -118,7 +118,8 @@ def _outputs(proc):
 def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
     """A LoRA-rank edit of the math_cs specialist schedules: that specialist (per teacher), its
     traces and their filter, the CMoE students trained on the union and their evaluations, the
-    specialist's own evaluation and the two routed mixtures it is part of, and the tables."""
+    specialist's own evaluation and the two routed mixtures it is part of, and the tables and
+    the figures drawn from them."""
     workdir, _ = finished_run
 
     def edit(config):
@@ -135,10 +136,11 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         "evaluate_specialist": 2,
         "score_mixture": 4,
         "score_table": 1,
+        "plots": 1,
         "all": 1,
     }
     for out in _outputs(proc):
-        assert "/math_cs" in out or "/cmoe/" in out or "/mixture/" in out or "tables/" in out, out
+        assert any(k in out for k in ("/math_cs", "/cmoe/", "/mixture/", "tables/", "plots/")), out
 
 
 def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run):
@@ -163,10 +165,12 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "evaluate_specialist": 4,
         "score_mixture": 2,
         "score_table": 1,
+        "plots": 1,
+        "contamination_check": 1,
         "all": 1,
     }
     outputs = _outputs(proc)
-    assert outputs and all("/tb/" in o or "tables/" in o for o in outputs), outputs
+    assert outputs and all(any(k in o for k in ("/tb/", "tables/", "plots/")) for o in outputs)
 
 
 def test_html_report_collects_tables_and_plots(finished_run):

@@ -205,6 +205,19 @@ def cmd_evaluate_loglik(args) -> None:
     )
 
 
+def cmd_contamination(args) -> None:
+    from .contamination import write_check
+
+    result = write_check(args.traces, _questions(args.test), args.out, args.n)
+    log.info(
+        "%d of %d test questions share a %d-gram with %d traces",
+        result["flagged"],
+        result["test_items"],
+        args.n,
+        result["traces"],
+    )
+
+
 def cmd_route(args) -> None:
     from .routing import route
 
@@ -241,6 +254,11 @@ def cmd_table(args) -> None:
         routes=args.routes,
     )
     log.info("wrote %d rows to %s and %s", len(rows), args.csv, args.md)
+    if args.wandb:
+        from .tracking import log_tables
+
+        public = [{k: v for k, v in r.items() if k != "scores_path"} for r in rows]
+        log_tables(args.wandb, f"tables-{args.namespace}", {"scores": public}, args.config)
 
 
 def cmd_plots(args) -> None:
@@ -391,6 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scores", required=True)
 
     sp = stage(
+        "contamination",
+        cmd_contamination,
+        "flag test questions whose text appears (as a word n-gram) in training traces",
+    )
+    sp.add_argument("--traces", nargs="+", required=True, help="kept trace files")
+    sp.add_argument("--test", required=True, help="the test split")
+    sp.add_argument("--n", type=int, default=8, help="n-gram length in words")
+    sp.add_argument("--out", required=True)
+
+    sp = stage(
         "route",
         cmd_route,
         "train a question-text router on the train split and route the test split",
@@ -438,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--csv", required=True)
     sp.add_argument("--md", required=True)
     sp.add_argument("--comparison", help="method-against-method table (Markdown)")
+    sp.add_argument("--wandb", type=_json, default={}, help="wandb settings (mode, project)")
+    sp.add_argument(
+        "--config",
+        type=_json,
+        default={},
+        help="resolved workflow config to log with the tables (secrets redacted)",
+    )
 
     sp = stage("plots", cmd_plots, "figures for the report (SVG and PNG)")
     sp.add_argument("--scores-csv", required=True)

@@ -27,7 +27,12 @@ def filter_traces(raw: str | Path, out: str | Path, stats_out: str | Path, max_l
         "over_max_length": sum(
             r["prompt_tokens"] + r["completion_tokens"] > max_length for r in kept
         ),
+        # ran out of generation budget inside <think>: a truncation, not a wrong answer
+        "unfinished_reasoning": sum(
+            "<think>" in r["output"] and "</think>" not in r["output"] for r in records
+        ),
     }
+    stats["over_max_length_rate"] = stats["over_max_length"] / len(kept) if kept else None
     atomic_write_json(stats_out, stats)
     return stats
 

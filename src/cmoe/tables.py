@@ -19,7 +19,8 @@ LABELS = ["namespace", "method", "teacher", "via", "model"]
 COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h"]
 ACCURACIES = [*DOMAINS, "overall"]
 CIS = [f"{c}_{end}" for c in ACCURACIES for end in ("ci_low", "ci_high")]
-COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS]
+DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
+COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS]
 _ORDER = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
 
 
@@ -63,6 +64,8 @@ def _acc_cell(row: dict, column: str) -> str:
     text = _fmt(row[column], column, True)
     if text and row.get(f"{column}_ci_low") is not None:
         text += f" [{100 * row[f'{column}_ci_low']:.1f}, {100 * row[f'{column}_ci_high']:.1f}]"
+    if text and column in DOMAINS and row.get(f"{column}_n") is not None:
+        text += f" n={row[f'{column}_n']}"  # the overall n has its own column
     if text and row.get(f"{column}_small"):
         text += " †"
     return text
@@ -84,7 +87,7 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    shown = [c for c in COLUMNS if c != "namespace" and c not in CIS]
+    shown = [c for c in COLUMNS if c != "namespace" and c not in CIS and c not in DOMAIN_NS]
     header = [DOMAINS.get(c, c) for c in shown]
     lines = [
         [_acc_cell(r, c) if c in ACCURACIES else _fmt(r[c], c, as_percent=True) for c in shown]
@@ -93,8 +96,8 @@ def to_markdown(rows: list[dict]) -> str:
     namespace = rows[0]["namespace"] if rows else "main"
     text = [
         f"Accuracy in % on the held-out test split (namespace `{namespace}`; n = test questions),",
-        "with its 95% bootstrap interval in brackets; † marks a cell with fewer items than the",
-        "small-n threshold (`evaluation.bootstrap.min_n`).",
+        "with its 95% bootstrap interval in brackets and its number of items; † marks a cell with",
+        "fewer items than the small-n threshold (`evaluation.bootstrap.min_n`).",
         "Costs are the chain that produced each model (teacher traces included, evaluation not):",
         "device-hours summed over jobs, and the critical path in hours with jobs in parallel.",
         "",
@@ -122,8 +125,8 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
     def line(name, r):
         return [
             name,
-            *(_fmt(r[d], d, True) for d in DOMAINS),
-            _fmt(r["overall"], "overall", True),
+            *(_acc_cell(r, d) for d in DOMAINS),
+            _acc_cell(r, "overall"),
             str(r["n"]),
             _fmt(r["train_device_h"], "train_device_h", True),
             _fmt(r["train_critical_path_h"], "train_critical_path_h", True),

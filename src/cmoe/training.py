@@ -237,6 +237,10 @@ def train(
                 settings.max_length,
             )
         result = trainer.train()
+        if "wandb" in trainer.args.report_to:
+            import wandb
+
+            wandb.finish()  # the trainer leaves its run open; close it with the job
         cuda = torch.cuda.is_available()
         metrics = {
             "base_model": model_path,

@@ -273,6 +273,11 @@ def bootstrap_settings():
     return js({**BOOTSTRAP_DEFAULTS, **config["evaluation"].get("bootstrap", {})})
 
 
+def wandb_settings():
+    """wandb is offline unless the config says otherwise (the demo disables it)."""
+    return {"mode": "offline", **config.get("wandb", {})}
+
+
 def labels(**kw):
     return " ".join(f"--label {k}={shlex.quote(str(v))}" for k, v in kw.items())
 

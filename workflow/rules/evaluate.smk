@@ -165,9 +165,12 @@ rule score_table:
         chains=lambda wc: js(cost_chains()),
         namespace=config.get("namespace", "main"),
         routes=lambda wc, input: f"--routes {input.routes}" if input.routes else "",
+        wandb=lambda wc: js(wandb_settings()),
+        config=lambda wc: js(config),
     shell:
         "python -m cmoe table --scores {input.scores:q} --chains {params.chains:q}"
-        " --namespace {params.namespace} {params.routes} --csv {output.csv:q}"
+        " --namespace {params.namespace} {params.routes} --wandb {params.wandb:q}"
+        " --config {params.config:q} --csv {output.csv:q}"
         " --md {output.md:q} --comparison {output.comparison:q} > {log:q} 2>&1"
 
 

@@ -130,3 +130,23 @@ rule teacher_stats:
         pairs=lambda wc, input: " ".join(f"{d}={p}" for d, p in zip(DOMAIN_KEYS, input)),
     shell:
         "python -m cmoe merge-stats --stats {params.pairs} --out {output:q} > {log:q} 2>&1"
+
+
+rule contamination_check:
+    input:
+        traces=lambda wc: teacher_traces(wc.teacher),
+        test="results/data/test.jsonl",
+    output:
+        report(
+            "results/traces/teacher/{teacher}/contamination.json",
+            caption="../report/contamination.rst",
+            category="Data",
+            subcategory="{teacher}",
+        ),
+    log:
+        "results/logs/contamination_check/{teacher}.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    shell:
+        "python -m cmoe contamination --traces {input.traces:q} --test {input.test:q}"
+        " --out {output:q} > {log:q} 2>&1"

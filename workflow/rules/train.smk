@@ -26,7 +26,7 @@ rule train_direct_student:
         model=lambda wc: model_path(student_model(wc.student)),
         settings=lambda wc: js(student_train(wc.student)),
         prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(config.get("wandb", {})),
+        wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(student_model(wc.student)),
         run_name=lambda wc: f"direct-{wc.teacher}-{wc.student}",
     shell:
@@ -57,7 +57,7 @@ rule train_generalist:
         model=lambda wc: model_path(intermediate_model(wc.intermediate)),
         settings=lambda wc: js(generalist_train(wc.intermediate)),
         prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(config.get("wandb", {})),
+        wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
         run_name=lambda wc: f"generalist-{wc.teacher}-{wc.intermediate}",
     shell:
@@ -88,7 +88,7 @@ rule train_specialist:
         model=lambda wc: model_path(intermediate_model(wc.intermediate)),
         settings=lambda wc: js(specialist_train(wc.intermediate, wc.group)),
         prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(config.get("wandb", {})),
+        wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
         run_name=lambda wc: f"specialist-{wc.teacher}-{wc.intermediate}-{wc.group}",
     shell:
@@ -123,7 +123,7 @@ rule train_chained_student:
         model=lambda wc: model_path(student_model(wc.student)),
         settings=lambda wc: js(student_train(wc.student)),
         prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(config.get("wandb", {})),
+        wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(student_model(wc.student)),
         run_name=lambda wc: f"{wc.chained}-{wc.teacher}-{wc.intermediate}-{wc.student}",
     shell:
