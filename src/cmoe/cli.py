@@ -174,30 +174,21 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_evaluate_loglik(args) -> None:
-    from .io import atomic_write_json, atomic_write_jsonl
-    from .loglik import evaluate_loglik
-    from .scoring import score
+    from .evaluation import evaluate_loglik_protocol
 
     _set_threads(args.threads)
-    t0 = time.perf_counter()
-    records = evaluate_loglik(
+    settings = {"k": args.k, "seed": args.seed, "batch_size": args.batch_size, "dtype": args.dtype}
+    scores = evaluate_loglik_protocol(
         args.model,
         _questions(args.questions),
         _questions(args.pool),
-        k=args.k,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
+        settings,
+        dict(args.label),
+        args.predictions,
+        args.scores,
+        args.trust_remote_code,
+        args.bootstrap or None,
     )
-    atomic_write_jsonl(args.predictions, records)
-    scores = {
-        "labels": dict(args.label),
-        "protocol": f"loglik {args.k}-shot",
-        "model_path": args.model,
-        **score(records, args.bootstrap or None),
-        "wall_time_s": round(time.perf_counter() - t0, 3),
-    }
-    atomic_write_json(args.scores, scores)
     log.info(
         "log-likelihood accuracy %.3f on %d questions",
         scores["overall"]["accuracy"],

@@ -1,4 +1,5 @@
-"""Evaluation: a model answers the test split through the shared generation interface."""
+"""Evaluation: a model answers the test split, generatively (through the shared generation
+interface) or by MERA's log-likelihood protocol; both are scored and saved the same way."""
 
 from __future__ import annotations
 
@@ -28,12 +29,43 @@ def evaluate(
     records = list(
         answer_questions(questions, generator, PromptSettings(**prompt), desc="evaluate")
     )
+    extra = {"protocol": "generative", "cost": run_cost(records, time.perf_counter() - t0)}
+    return save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra)
+
+
+def evaluate_loglik_protocol(
+    model: str,
+    questions: list[dict],
+    pool: list[dict],
+    settings: dict,
+    labels: dict[str, str],
+    predictions_out: str | Path,
+    scores_out: str | Path,
+    trust_remote_code: bool = False,
+    bootstrap: dict | None = None,
+) -> dict:
+    """MERA's k-shot log-likelihood protocol (settings: k, seed, batch_size, dtype)."""
+    from .loglik import evaluate_loglik
+
+    t0 = time.perf_counter()
+    k = settings.get("k", 5)
+    records = evaluate_loglik(
+        model,
+        questions,
+        pool,
+        k=k,
+        seed=settings.get("seed", 0),
+        batch_size=settings.get("batch_size", 8),
+        dtype=settings.get("dtype", "auto"),
+        trust_remote_code=trust_remote_code,
+    )
+    extra = {"protocol": f"loglik {k}-shot", "wall_time_s": round(time.perf_counter() - t0, 3)}
+    return save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra)
+
+
+def save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra):
+    """predictions.jsonl + scores.json (per domain and overall, with intervals), atomically."""
     atomic_write_jsonl(predictions_out, records)
-    scores = {
-        "labels": labels,
-        "model_path": str(model),
-        **score(records, bootstrap),
-        "cost": run_cost(records, time.perf_counter() - t0),
-    }
+    scores = {"labels": labels, "model_path": str(model), **score(records, bootstrap), **extra}
     atomic_write_json(scores_out, scores)
     return scores

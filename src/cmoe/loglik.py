@@ -141,11 +141,12 @@ def evaluate_loglik(
     seed: int = 0,
     batch_size: int = 8,
     dtype: str = "auto",
+    trust_remote_code: bool = False,
 ) -> list[dict]:
     """One record per question: its fields plus ``prompt``, ``loglik`` {A..D}, ``answer``
     (the argmax letter) and ``correct``."""
-    tokenizer = load_tokenizer(model_path, padding_side="left")
-    model = load_causal_lm(model_path, dtype=dtype)
+    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
+    model = load_causal_lm(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
     prompts = [mera_prompt(q, select_shots(q, pool, k, seed)) for q in questions]
     records = []
     for q, prompt, ll in zip(
