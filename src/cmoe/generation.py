@@ -53,7 +53,8 @@ def render_chat(tokenizer, messages: list[dict], enable_thinking: bool) -> str:
 
 
 class HFGenerator:
-    """transformers ``generate`` in batches with left padding (CPU or one GPU)."""
+    """transformers ``generate`` in batches with left padding (CPU, one GPU, or a model spread
+    over several GPUs by ``device_map="auto"``)."""
 
     def __init__(self, model_path: str, settings: GenerationSettings, trust_remote_code=False):
         from .models import load_causal_lm, load_tokenizer
