@@ -3,17 +3,17 @@
 import pytest
 
 from cmoe.prompting import PromptSettings
-from cmoe.training import TrainSettings, WandbSettings, _setup_wandb, sft_examples, train
+from cmoe.training import TrainSettings, WandbSettings, setup_wandb, sft_examples, train
 
 
 def test_disabled_reports_nowhere(monkeypatch):
-    assert _setup_wandb(WandbSettings(mode="disabled")) == ["none"]
+    assert setup_wandb(WandbSettings(mode="disabled")) == ["none"]
 
 
 def test_online_without_key_falls_back_to_offline(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    assert _setup_wandb(WandbSettings(mode="online", project="p")) == ["wandb"]
+    assert setup_wandb(WandbSettings(mode="online", project="p")) == ["wandb"]
     import os
 
     assert os.environ["WANDB_MODE"] == "offline" and os.environ["WANDB_PROJECT"] == "p"

@@ -26,10 +26,10 @@ def log_tables(
     wandb_settings: dict, run_name: str, tables: dict[str, list[dict]], config: dict | None = None
 ) -> str | None:
     """Log each {name: rows} as a wandb.Table in one run; returns the run's local dir."""
-    from .training import WandbSettings, _setup_wandb
+    from .training import WandbSettings, setup_wandb
 
     settings = WandbSettings(**wandb_settings)
-    if _setup_wandb(settings) == ["none"]:
+    if setup_wandb(settings) == ["none"]:
         return None
     import os
 

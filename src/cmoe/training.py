@@ -101,7 +101,7 @@ def example_lengths(tokenizer, rows: list[dict]) -> list[tuple[int, int]]:
     return lengths
 
 
-def _setup_wandb(wandb: WandbSettings) -> list[str]:
+def setup_wandb(wandb: WandbSettings) -> list[str]:
     """Return report_to; wandb never blocks on a login (no key -> offline)."""
     if wandb.mode == "disabled":
         return ["none"]
@@ -224,7 +224,7 @@ def train(
             rows,
             settings,
             scratch,
-            _setup_wandb(wandb or WandbSettings()),
+            setup_wandb(wandb or WandbSettings()),
             run_name,
             trust_remote_code,
         )
