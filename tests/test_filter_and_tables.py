@@ -87,14 +87,15 @@ def test_tables_have_one_row_per_model_domain_columns_and_costs(tmp_path):
     csv_lines = (tmp_path / "t.csv").read_text().splitlines()
     assert csv_lines[0].startswith(
         "namespace,method,teacher,via,model,social_humanities,natural_science,math_cs,other,"
-        "overall,n,device_h,train_device_h,critical_path_h,train_critical_path_h,"
+        "overall,n,device_h,train_device_h,critical_path_h,train_critical_path_h,api_usd,"
         "social_humanities_ci_low,social_humanities_ci_high,"
     )
-    assert csv_lines[1].startswith("abl,base,-,-,s,,,1.0000,0.0000,0.5000,2,,,,")
-    assert csv_lines[2].startswith("abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0")
+    assert csv_lines[1].startswith("abl,base,-,-,s,,,1.0000,0.0000,0.5000,2,,,,,")
+    assert csv_lines[2].startswith("abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0,0")
     md = (tmp_path / "t.md").read_text()
     assert (
-        "| direct | t1 | - | s |  |  | 100.0 n=1 | 100.0 n=1 | 100.0 | 2 | 1 | 0 | 0.5 | 0 |" in md
+        "| direct | t1 | - | s |  |  | 100.0 n=1 | 100.0 n=1 | 100.0 | 2 | 1 | 0 | 0.5 | 0 | 0 |"
+        in md
     )
 
 

@@ -32,10 +32,12 @@ def _leaf(path: str | Path) -> dict:
         + int(data.get("completion_tokens", 0)),
         "examples": int(data.get("examples_seen", data.get("questions", 0))),
         "jobs": 1,
+        # what an OpenAI-compatible API billed (generation.openai.price_per_million)
+        "api_cost_usd": float(data.get("api_cost_usd", 0.0)),
     }
 
 
-_SUMMED = ("device_hours", "train_device_hours", "tokens", "examples", "jobs")
+_SUMMED = ("device_hours", "train_device_hours", "tokens", "examples", "jobs", "api_cost_usd")
 
 
 def chain_cost(tree) -> dict:

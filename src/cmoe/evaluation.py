@@ -25,11 +25,15 @@ def evaluate(
     bootstrap: dict | None = None,
 ) -> dict:
     t0 = time.perf_counter()
-    generator = make_generator(model, GenerationSettings(**generation), trust_remote_code)
+    settings = GenerationSettings(**generation)
+    generator = make_generator(model, settings, trust_remote_code)
     records = list(
-        answer_questions(questions, generator, PromptSettings(**prompt), desc="evaluate")
+        answer_questions(
+            questions, generator, PromptSettings(**prompt), desc="evaluate", seed=settings.seed
+        )
     )
-    extra = {"protocol": "generative", "cost": run_cost(records, time.perf_counter() - t0)}
+    cost = run_cost(records, time.perf_counter() - t0, generator.usage())
+    extra = {"protocol": "generative", "cost": cost}
     return save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra)
 
 

@@ -16,7 +16,7 @@ from .domains import DOMAINS
 from .io import atomic_write_text, read_json, read_jsonl
 
 LABELS = ["namespace", "method", "teacher", "via", "model"]
-COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h"]
+COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h", "api_usd"]
 ACCURACIES = [*DOMAINS, "overall"]
 CIS = [f"{c}_{end}" for c in ACCURACIES for end in ("ci_low", "ci_high")]
 DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
@@ -44,6 +44,7 @@ def table_rows(score_paths, chains: dict | None = None, namespace: str = "main")
         row["train_device_h"] = cost["train_device_hours"] if cost else None
         row["critical_path_h"] = cost["critical_path_s"] / 3600 if cost else None
         row["train_critical_path_h"] = cost["train_critical_path_s"] / 3600 if cost else None
+        row["api_usd"] = cost["api_cost_usd"] if cost else None
         rows.append(row)
     rows.sort(key=lambda r: (_ORDER.get(r["method"], 9), r["teacher"], r["via"], r["model"]))
     return rows
@@ -99,7 +100,8 @@ def to_markdown(rows: list[dict]) -> str:
         "with its 95% bootstrap interval in brackets and its number of items; † marks a cell with",
         "fewer items than the small-n threshold (`evaluation.bootstrap.min_n`).",
         "Costs are the chain that produced each model (teacher traces included, evaluation not):",
-        "device-hours summed over jobs, and the critical path in hours with jobs in parallel.",
+        "device-hours summed over jobs, the critical path in hours with jobs in parallel, and what",
+        "OpenAI-compatible APIs billed in US dollars (`api_usd`, from `price_per_million`).",
         "",
         *_md_table(header, lines),
     ]
