@@ -7,6 +7,8 @@ line. TRL then computes the loss on the completion only.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -15,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .io import atomic_directory, atomic_write_json, read_jsonl
+from .io import atomic_directory, atomic_write_json, read_json, read_jsonl
 from .prompting import PromptSettings, build_completion, build_messages
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,13 @@ class TrainSettings:
     dtype: str = "auto"
     seed: int = 0
     logging_steps: int = 5
+    # "none" (one process), or "ddp" / "fsdp" / "zero3": started by `accelerate launch` with
+    # configs/accelerate/<x>.yaml over the job's GPUs (see cmoe.launch)
+    distributed: str = "none"
+    # a resumable checkpoint every N optimizer steps in <out>.checkpoints/; 0: none
+    save_steps: int = 200
+    # checkpoints kept (>= 2, so a kill while writing one always leaves a complete one)
+    save_total_limit: int = 2
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainSettings:
@@ -189,9 +198,15 @@ def build_trainer(
         seed=settings.seed,
         data_seed=settings.seed,
         logging_steps=settings.logging_steps,
-        save_strategy="no",
+        # Resumable checkpoints (model, optimizer, scheduler, RNG, trainer state) in output_dir.
+        save_strategy="steps" if settings.save_steps > 0 else "no",
+        save_steps=settings.save_steps if settings.save_steps > 0 else 500,
+        save_total_limit=settings.save_total_limit,
         report_to=list(report_to),
         dataloader_pin_memory=cuda,
+        # Every trainable parameter of a text-only causal LM (LoRA or full) gets a gradient:
+        # DDP need not search for unused ones (transformers would for a PEFT model).
+        ddp_find_unused_parameters=False,
     )
     trainer = SFTTrainer(
         model=model,
@@ -203,6 +218,178 @@ def build_trainer(
     return trainer, tokenizer, lengths
 
 
+# --- checkpoints and resuming --------------------------------------------------------------------
+# A job killed mid-training (preemption, timeout) resumes from its last checkpoint when it is
+# started again. Checkpoints live in a sibling of the output folder, <out>.checkpoints/: Snakemake
+# deletes the declared output of a failed job, so they must not be inside it.
+
+FINGERPRINT = "fingerprint.json"
+COMPLETE = "cmoe_checkpoint.json"  # written into checkpoint-N/ once every process has saved
+EPOCH_RNG = "cmoe_epoch_rng_{}.pt"  # per process: RNG state at the start of the epoch
+# Settings that do not change what is trained: a run may resume after they were edited.
+NOT_FINGERPRINTED = ("save_steps", "save_total_limit")
+
+
+def checkpoint_dir(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".checkpoints")
+
+
+def _model_identity(model_path: str):
+    """A local model folder by its files' names, sizes and mtimes; a hub id by its name."""
+    path = Path(model_path)
+    if not path.is_dir():
+        return model_path
+    return [
+        [str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns]
+        for f in sorted(path.rglob("*"))
+        if f.is_file()
+    ]
+
+
+def training_fingerprint(
+    model_path: str, rows: list[dict], settings: TrainSettings, num_processes: int
+) -> dict:
+    """What a checkpoint must match to be resumed: settings, data, base model, process count
+    (it sets the global batch) and the library versions that wrote it."""
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    train_settings = {k: v for k, v in asdict(settings).items() if k not in NOT_FINGERPRINTED}
+    identity = {
+        "model": model_path,
+        "model_files": _model_identity(model_path),
+        "data_sha256": hashlib.sha256(
+            json.dumps(rows, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        ).hexdigest(),
+        "settings": train_settings,
+        "num_processes": num_processes,
+        "versions": {m.__name__: m.__version__ for m in (torch, transformers, trl, peft)},
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
+    return {
+        "sha256": digest,
+        "model": model_path,
+        "examples": len(rows),
+        "num_processes": num_processes,
+        "settings": train_settings,
+    }
+
+
+def _step(path: Path) -> int:
+    try:
+        return int(path.name.rpartition("-")[2])
+    except ValueError:
+        return -1
+
+
+def complete_checkpoints(ckpt_dir: str | Path) -> list[Path]:
+    """Checkpoints every process finished writing, oldest first."""
+    found = [
+        p
+        for p in Path(ckpt_dir).glob("checkpoint-*")
+        if p.is_dir() and _step(p) >= 0 and (p / COMPLETE).is_file()
+    ]
+    return sorted(found, key=_step)
+
+
+def prepare_checkpoint_dir(ckpt_dir: str | Path, fingerprint: dict) -> Path | None:
+    """Keep ``ckpt_dir`` only if it holds checkpoints of this very run; return the last one.
+
+    Main process only. Checkpoints of other settings, data or model are deleted (start over);
+    so are ones a kill interrupted while being written (no completion marker).
+    """
+    ckpt_dir = Path(ckpt_dir)
+    fp_file = ckpt_dir / FINGERPRINT
+    if ckpt_dir.exists():
+        try:
+            old = read_json(fp_file).get("sha256")
+        except (OSError, ValueError, AttributeError):
+            old = None
+        if old != fingerprint["sha256"]:
+            if any(ckpt_dir.glob("checkpoint-*")):
+                log.warning(
+                    "%s holds checkpoints of other settings, data or model: starting over",
+                    ckpt_dir,
+                )
+            shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if not fp_file.exists():
+        atomic_write_json(fp_file, fingerprint)
+    complete = set(complete_checkpoints(ckpt_dir))
+    for partial in ckpt_dir.glob("checkpoint-*"):
+        if partial not in complete:
+            log.warning("removing %s: it was not completely written", partial)
+            shutil.rmtree(partial, ignore_errors=True)
+    return max(complete, key=_step) if complete else None
+
+
+def _checkpoint_callback(trainer, t0: float):
+    """Marks a checkpoint complete once every process has written its part, with the run's
+    elapsed wall time and loss sum so far (a resumed run reports whole-run totals)."""
+    import torch
+    from transformers import TrainerCallback
+
+    class CheckpointMarker(TrainerCallback):
+        elapsed_before = 0.0  # wall time of earlier attempts, up to the resumed checkpoint
+        loss_sum_before = None
+        epoch_rng = None  # CPU RNG state when the current epoch's data order was drawn
+        restore_epoch_rng = None  # resuming mid-epoch: that state, from the checkpoint
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            # group_by_length draws each epoch's order from the global RNG when the epoch
+            # starts; the trainer's own checkpoint only has the RNG of the step it stopped at.
+            # Replaying the epoch-start state makes a resumed epoch see the same order.
+            if self.restore_epoch_rng is not None:
+                torch.random.set_rng_state(self.restore_epoch_rng)
+                self.restore_epoch_rng = None
+            self.epoch_rng = torch.random.get_rng_state()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            # The trainer saves again after the last step; the final model is written anyway.
+            if state.global_step >= state.max_steps and state.global_step % state.save_steps:
+                control.should_save = False
+
+        def on_save(self, args, state, control, **kwargs):
+            accelerator = trainer.accelerator
+            done = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if self.epoch_rng is not None:
+                torch.save(self.epoch_rng, done / EPOCH_RNG.format(accelerator.process_index))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                atomic_write_json(
+                    done / COMPLETE,
+                    {
+                        "global_step": state.global_step,
+                        "wall_time_s": self.elapsed_before + time.perf_counter() - t0,
+                        "loss_sum": _loss_sum(trainer),
+                    },
+                )
+
+    return CheckpointMarker()
+
+
+def _loss_sum(trainer) -> float | None:
+    """Sum of the per-step training losses so far (what Trainer averages into training_loss)."""
+    total = getattr(trainer, "_total_loss_scalar", None)  # transformers internals: optional
+    pending = getattr(trainer, "_tr_loss", None)
+    if total is None or pending is None:
+        return None
+    return float(total) + float(pending.item() if hasattr(pending, "item") else pending)
+
+
+def _param_counts(model) -> tuple[int, int]:
+    """(trainable, total); a ZeRO-3 partitioned parameter reports its size as ds_numel."""
+    trainable = total = 0
+    for p in model.parameters():
+        n = getattr(p, "ds_numel", None) or p.numel()
+        total += n
+        trainable += n if p.requires_grad else 0
+    return trainable, total
+
+
 def train(
     model_path: str,
     rows: list[dict],
@@ -212,36 +399,83 @@ def train(
     run_name: str = "sft",
     trust_remote_code: bool = False,
 ) -> dict:
-    """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json."""
+    """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json.
+
+    Runs the same in one process and in each process of `accelerate launch` (DDP, FSDP,
+    ZeRO-3): every process trains and joins the collective model save; only the main process
+    writes the output folder (atomically), the checkpoint fingerprint and marks, and the logs.
+    With ``settings.save_steps`` > 0 a killed run resumes from its last complete checkpoint.
+    """
     import torch
 
     t0 = time.perf_counter()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".trainer-", dir=Path(out).parent))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoints = settings.save_steps > 0
+    ckpt_dir = checkpoint_dir(out)
+    # Without checkpoints the trainer's output_dir is a throwaway folder (nothing is saved).
+    scratch = None if checkpoints else Path(tempfile.mkdtemp(prefix=".trainer-", dir=out.parent))
     try:
         trainer, tokenizer, lengths = build_trainer(
             model_path,
             rows,
             settings,
-            scratch,
+            ckpt_dir if checkpoints else scratch,
             setup_wandb(wandb or WandbSettings()),
             run_name,
             trust_remote_code,
         )
+        accelerator = trainer.accelerator
+        main = accelerator.is_main_process
+        processes = accelerator.num_processes
+        if settings.distributed != "none" and processes == 1:
+            log.warning(
+                "distributed=%s, but this is a single process: start it with `accelerate "
+                "launch` (cmoe.launch.launcher_prefix) to use several GPUs",
+                settings.distributed,
+            )
         truncated = sum(full > settings.max_length for _, full in lengths)
-        if truncated:
+        if truncated and main:
             log.warning(
                 "%d of %d examples exceed max_length=%d and will be truncated",
                 truncated,
                 len(rows),
                 settings.max_length,
             )
-        result = trainer.train()
-        if "wandb" in trainer.args.report_to:
+        trainable, total = _param_counts(trainer.model)
+
+        resume, elapsed_before, loss_sum_before = None, 0.0, None
+        if checkpoints:
+            marker = _checkpoint_callback(trainer, t0)
+            trainer.add_callback(marker)
+            if main:
+                fingerprint = training_fingerprint(model_path, rows, settings, processes)
+                prepare_checkpoint_dir(ckpt_dir, fingerprint)
+            accelerator.wait_for_everyone()  # others look only after the main process cleaned up
+            done = complete_checkpoints(ckpt_dir)
+            if done:
+                resume = done[-1]
+                state = read_json(resume / COMPLETE)
+                elapsed_before = float(state.get("wall_time_s", 0.0))
+                loss_sum_before = state.get("loss_sum")
+                marker.elapsed_before, marker.loss_sum_before = elapsed_before, loss_sum_before
+                epoch_rng = resume / EPOCH_RNG.format(accelerator.process_index)
+                if epoch_rng.is_file():
+                    marker.restore_epoch_rng = torch.load(epoch_rng)
+                if main:
+                    log.info("resuming from %s (%s)", resume.name, resume)
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if "wandb" in trainer.args.report_to and main:
             import wandb
 
             wandb.finish()  # the trainer leaves its run open; close it with the job
         cuda = torch.cuda.is_available()
+        resumed_step = _step(resume) if resume else 0
+        final_loss = result.training_loss
+        steps = trainer.state.global_step
+        if resume and loss_sum_before is not None and steps:
+            # Trainer averages over this attempt's steps only; report the whole run's mean.
+            final_loss = (loss_sum_before + final_loss * (steps - resumed_step)) / steps
         metrics = {
             "base_model": model_path,
             "method": settings.method,
@@ -261,25 +495,53 @@ def train(
                 for h in trainer.state.log_history
                 if "loss" in h
             ],
-            "final_train_loss": result.training_loss,
+            "final_train_loss": final_loss,
             "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 3),
-            "trainable_params": sum(
-                p.numel() for p in trainer.model.parameters() if p.requires_grad
-            ),
-            "total_params": sum(p.numel() for p in trainer.model.parameters()),
+            "trainable_params": trainable,
+            "total_params": total,
             "device": torch.cuda.get_device_name(0) if cuda else "cpu",
-            "device_count": torch.cuda.device_count() if cuda else 1,
+            # one device per process when launched over several (GPUs, or CPU processes)
+            "device_count": processes if processes > 1 else (torch.cuda.device_count() or 1),
+            "num_processes": processes,
+            "distributed": settings.distributed,
+            "distributed_type": str(accelerator.distributed_type.value),
+            "resumed_from_step": resumed_step,
         }
-        # Model, tokenizer and metrics appear together or not at all.
+        _save_final(trainer, tokenizer, out, metrics, t0, elapsed_before)
+        if main and checkpoints:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # done: nothing left to resume
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return metrics
+
+
+def _save_final(trainer, tokenizer, out: Path, metrics: dict, t0: float, elapsed: float) -> None:
+    """Model, tokenizer and metrics appear together or not at all, written by the main process.
+
+    Every process calls Trainer.save_model: under FSDP/ZeRO-3 it gathers the sharded weights
+    (a collective) and only the main process writes. The others get the main process's
+    temporary folder, which they never write to.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    accelerator = trainer.accelerator
+    if accelerator.is_main_process:
         with atomic_directory(out) as tmp:
-            trainer.model.save_pretrained(tmp)
+            broadcast_object_list([str(tmp)])
+            trainer.save_model(str(tmp))
+            (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; settings are below
             tokenizer.padding_side = "left"  # saved for generation (the trainer pads right)
             tokenizer.save_pretrained(tmp)
-            metrics["wall_time_s"] = round(time.perf_counter() - t0, 3)
+            # wall time of the whole run: earlier attempts up to their checkpoint, plus this one
+            metrics["wall_time_s"] = round(elapsed + time.perf_counter() - t0, 3)
             atomic_write_json(tmp / "train_metrics.json", metrics)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return metrics
+    else:
+        path = [None]
+        broadcast_object_list(path)
+        trainer.save_model(path[0])
+        metrics["wall_time_s"] = round(elapsed + time.perf_counter() - t0, 3)
+    accelerator.wait_for_everyone()
 
 
 def load_training_rows(paths: list[str], prompt: PromptSettings, source: str) -> list[dict]:
