@@ -103,3 +103,25 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "unknown config key students.tiny-student.train.epochz" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_distributed_training_needs_at_least_two_gpus():
+    from cmoe.config import ConfigError, load_config, validate_config
+
+    config = load_config(ROOT / "config" / "config.yaml")
+    config["intermediates"]["qwen3-14b"]["resources"]["gpu"] = 1
+    with pytest.raises(ConfigError, match=r"intermediates\.qwen3-14b: training.distributed"):
+        validate_config(config)
+
+
+def test_entry_resources_have_per_stage_overrides():
+    from cmoe.config import load_config, stage_resources
+
+    config = load_config(ROOT / "config" / "config.yaml")
+    entry = config["intermediates"]["qwen3-14b"]
+    assert stage_resources(config, "train", entry)["gpu"] == 4
+    assert stage_resources(config, "generate", entry)["gpu"] == 1
+    assert stage_resources(config, "generate", entry)["mem_mb"] == 128000
+    teacher = config["teachers"]["qwen3-235b"]
+    assert stage_resources(config, "generate", teacher)["gpu"] == 8
+    assert stage_resources(config, "train", config["students"]["qwen3-1.7b"])["gpu"] == 1

@@ -85,24 +85,52 @@ def _questions(path: str, domains: list[str] | None = None) -> list[dict]:
     return questions
 
 
+def _shard(value: str) -> tuple[int, int]:
+    index, sep, count = value.partition("/")
+    try:
+        parsed = int(index), int(count)
+    except ValueError:
+        parsed = None
+    if not sep or parsed is None or not 0 <= parsed[0] < parsed[1]:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {value!r}")
+    return parsed
+
+
 def cmd_generate(args) -> None:
     from .generation import GenerationSettings, make_generator
-    from .io import atomic_write_json, atomic_write_jsonl
+    from .io import atomic_write_json
     from .prompting import PromptSettings
-    from .traces import answer_questions, run_cost
+    from .traces import generate_resumable, run_cost, shard_questions
 
     _set_threads(args.threads)
-    questions = _questions(args.questions, args.domain)
+    settings = GenerationSettings(**args.generation)
+    questions = shard_questions(_questions(args.questions, args.domain), *args.shard)
     t0 = time.perf_counter()
-    generator = make_generator(
-        args.model, GenerationSettings(**args.generation), args.trust_remote_code
+    generator = make_generator(args.model, settings, args.trust_remote_code)
+    if hasattr(generator, "check_endpoint"):  # fail in seconds, not after the first timeout
+        generator.check_endpoint()
+    records = generate_resumable(
+        questions,
+        generator,
+        PromptSettings(**args.prompt),
+        args.out,
+        seed=settings.seed,
+        identity={"generation": args.generation, "prompt": args.prompt},
+        desc=f"generate {args.shard[0]}/{args.shard[1]}",
     )
-    records = list(answer_questions(questions, generator, PromptSettings(**args.prompt)))
-    atomic_write_jsonl(args.out, records)
     if args.cost_out:
-        atomic_write_json(args.cost_out, run_cost(records, time.perf_counter() - t0))
+        cost = run_cost(records, time.perf_counter() - t0, generator.usage())
+        atomic_write_json(args.cost_out, {**cost, "backend": settings.backend})
     correct = sum(r["correct"] for r in records)
     log.info("%s: %d/%d correct", args.out, correct, len(records))
+
+
+def cmd_gather(args) -> None:
+    from .io import atomic_write_text
+
+    # Byte concatenation in shard order: shards are contiguous blocks of the question order.
+    atomic_write_text(args.out, "".join(Path(p).read_text("utf-8") for p in args.shards))
+    log.info("gathered %d shards into %s", len(args.shards), args.out)
 
 
 def cmd_filter(args) -> None:
@@ -124,6 +152,8 @@ def cmd_merge_stats(args) -> None:
 
 
 def cmd_train(args) -> None:
+    import os
+
     from .prompting import PromptSettings
     from .training import TrainSettings, WandbSettings, load_training_rows, train
 
@@ -138,6 +168,8 @@ def cmd_train(args) -> None:
         run_name=args.run_name,
         trust_remote_code=args.trust_remote_code,
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # one of several `accelerate launch` processes: the main one reports
     log.info(
         "trained on %d examples in %.1fs, final loss %.3f",
         metrics["examples"],
@@ -330,8 +362,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--domain", nargs="+", help="only questions of these domains")
     sp.add_argument("--generation", type=_json, default={}, help="sampling/backend settings")
     sp.add_argument("--prompt", type=_json, required=True, help="the config's `prompt` section")
-    sp.add_argument("--out", required=True, help="trace records (JSONL)")
+    sp.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="answer only shard I of N (contiguous blocks of the question order; default 0/1)",
+    )
+    sp.add_argument(
+        "--out",
+        required=True,
+        help="trace records (JSONL); a killed run resumes from OUT.partial",
+    )
     sp.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
+
+    sp = stage("gather", cmd_gather, "concatenate generation shards, in shard order")
+    sp.add_argument("--shards", nargs="+", required=True, help="shard files, in order")
+    sp.add_argument("--out", required=True)
 
     sp = stage("filter", cmd_filter, "keep correct traces and write their statistics")
     sp.add_argument("--raw", required=True)

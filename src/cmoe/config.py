@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,19 @@ def _check_references(config: dict) -> None:
                     f"config key intermediates.{name}.specialists.{group}: no such specialist "
                     f"group (have: {', '.join(groups)})"
                 )
+    for role in ("students", "intermediates"):
+        for name, entry in config.get(role, {}).items():
+            overrides = [s.get("train") for s in entry.get("specialists", {}).values()]
+            for override in [None, *overrides]:
+                settings = train_settings(config, entry.get("train"), override)
+                distributed = settings.get("distributed", "none")
+                gpus = stage_resources(config, "train", entry)["gpu"]
+                if distributed != "none" and gpus < 2:
+                    raise ConfigError(
+                        f"config key {role}.{name}: training.distributed is {distributed!r} but "
+                        f"its training jobs ask for {gpus} GPU(s); set resources.gpu >= 2 or "
+                        "distributed: none"
+                    )
     try:
         check_template(config["prompt"]["template"])
     except (KeyError, ValueError, IndexError) as exc:
@@ -159,3 +173,70 @@ def prompt_settings(config: dict, teacher: str | None = None) -> dict:
     if teacher and "enable_thinking" in config["teachers"][teacher]:
         prompt["enable_thinking"] = config["teachers"][teacher]["enable_thinking"]
     return prompt
+
+
+STAGES = ("train", "generate", "warmup", "evaluate")
+
+
+def stage_resources(config: dict, stage: str, entry: dict | None = None) -> dict:
+    """A job's resources: built-in defaults, `resources.default`, `resources.<stage>`, then the
+    model entry's own `resources` (so a 235B teacher asks for 8 GPUs and a student for 1), then
+    the entry's per-stage override (`resources.generate` of a 14B trained on 4 GPUs)."""
+    res = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0}
+    res.update(gpu_model="", slurm_partition="")  # empty: the cluster's default
+    res.update(config.get("resources", {}).get("default", {}))
+    res.update(config.get("resources", {}).get(stage, {}))
+    own = dict((entry or {}).get("resources", {}))
+    per_stage = {k: own.pop(k) for k in STAGES if isinstance(own.get(k), dict)}
+    res.update(own)
+    res.update(per_stage.get(stage, {}))
+    return res
+
+
+def generation_entries(config: dict) -> Iterator[tuple[str, str, dict]]:
+    """(config key, resources stage, entry) for every entry that generates text."""
+    for name, entry in config["teachers"].items():
+        yield f"teachers.{name}", "generate", entry
+    if set(config["methods"]) & {"cascade", "cmoe"}:
+        for name, entry in config.get("intermediates", {}).items():
+            yield f"intermediates.{name}", "generate", entry
+    yield "evaluation", "evaluate", config["evaluation"]
+
+
+def check_runtime(config: dict, uses_conda: bool, environ=None) -> list[str]:
+    """What must hold before the first job, beyond the schema: raise ConfigError for what would
+    fail hours later; return warnings. ``uses_conda``: rules run in envs/ (`--sdm conda`)."""
+    import importlib.util
+    import os
+
+    environ = os.environ if environ is None else environ
+    warnings = []
+    for key, stage, entry in generation_entries(config):
+        gen = entry.get("generation", {})
+        backend = gen.get("backend", "hf")
+        if backend == "vllm":
+            if not uses_conda and importlib.util.find_spec("vllm") is None:
+                raise ConfigError(
+                    f"config key {key}.generation.backend: 'vllm' is selected but vLLM is not "
+                    "installed here; run Snakemake with `--sdm conda` (envs/generate-vllm.yaml) "
+                    "or install vLLM into this environment (GPU machines only)"
+                )
+            if stage_resources(config, stage, entry)["gpu"] < 1:
+                raise ConfigError(
+                    f"config key {key}: the vllm backend needs a GPU; set resources.gpu "
+                    f"(in {key}.resources or resources.{stage})"
+                )
+        if backend == "openai":
+            var = gen["openai"].get("api_key_env")
+            if var and not environ.get(var):
+                raise ConfigError(
+                    f"config key {key}.generation.openai.api_key_env: environment variable "
+                    f"{var} is not set (export it before running; the key is never written "
+                    "to config or results)"
+                )
+            if not gen["openai"].get("price_per_million"):
+                warnings.append(
+                    f"{key}: no generation.openai.price_per_million, so its API cost column "
+                    "stays empty"
+                )
+    return warnings

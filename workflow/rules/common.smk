@@ -6,11 +6,14 @@ import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from cmoe.config import (
     ConfigError,
+    check_runtime,
     prompt_settings,
     specialist_groups,
+    stage_resources,
     train_settings,
     validate_config,
 )
@@ -28,6 +31,23 @@ try:
     validate_config(config)
 except ConfigError as exc:
     raise WorkflowError(f"Invalid workflow config: {exc}") from None
+
+
+def uses_conda(workflow):
+    from snakemake.settings.types import DeploymentMethod
+
+    return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+
+
+# What would otherwise fail hours in (vLLM missing, an API key's variable unset) stops a real
+# run before its first job. Dry runs skip it, so plans can be read on a laptop without GPUs.
+onstart:
+    try:
+        for warning in check_runtime(config, uses_conda=uses_conda(workflow)):
+            logger.warning(f"Config: {warning}")
+    except ConfigError as exc:
+        raise WorkflowError(f"Cannot run this config here: {exc}") from None
+
 
 TEACHERS = list(config["teachers"])
 STUDENTS = list(config["students"])
@@ -56,6 +76,7 @@ wildcard_constraints:
     base=_alternatives(BASE_MODELS),
     chained="cascade|cmoe",
     routing="oracle|learned",
+    shard=r"\d+-of-\d+",
 
 
 def js(obj):
@@ -139,6 +160,19 @@ def teacher_traces(teacher, domains=DOMAIN_KEYS, suffix=".jsonl"):
     return [f"results/traces/teacher/{teacher}/{d}{suffix}" for d in domains]
 
 
+def teacher_shards(teacher, domain, suffix=".raw.jsonl"):
+    """A teacher's generation for one domain runs as `shards` jobs (scatter), gathered after."""
+    n = config["teachers"][teacher].get("shards", 1)
+    return [
+        f"results/traces/teacher/{teacher}/shards/{domain}/{i}-of-{n}{suffix}"
+        for i in range(n)
+    ]
+
+
+def teacher_costs(teacher, domains=DOMAIN_KEYS):
+    return [f for d in domains for f in teacher_shards(teacher, d, ".cost.json")]
+
+
 def generalist_traces(teacher, intermediate, suffix=".jsonl"):
     return [
         f"{NS}/traces/generalist/{teacher}/{intermediate}/{d}{suffix}"
@@ -157,28 +191,45 @@ def specialist_traces(teacher, intermediate, groups=None, suffix=".jsonl"):
 
 
 def resources_for(stage, entry=None):
-    """Stage resources: `resources.default`, then `resources.<stage>`, then the entry's own."""
-    res = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0}
-    res.update(config.get("resources", {}).get("default", {}))
-    res.update(config.get("resources", {}).get(stage, {}))
-    res.update((entry or {}).get("resources", {}))
-    return res
+    return stage_resources(config, stage, entry)
 
 
 def threads_for(stage, entry=None):
     return resources_for(stage, entry)["threads"]
 
 
-def mem_for(stage, entry=None):
-    return resources_for(stage, entry)["mem_mb"]
+def job_resources(stage, entry=None):
+    """A rule's resources from config, so a 235B teacher asks for 8 GPUs and a student for 1.
+
+    `entry` maps a job's wildcards to its model entry (a teacher, student or intermediate), whose
+    own `resources` override the stage's. Slurm reads cpus_per_task, gpu (--gpus), gpu_model,
+    mem_mb, runtime and slurm_partition; locally `gpu` limits how many GPU jobs run at once.
+    """
+
+    def value(key):
+        return lambda wc: resources_for(stage, entry(wc) if entry else None)[key]
+
+    keys = ("mem_mb", "runtime", "gpu", "gpu_model", "slurm_partition")
+    return {**{k: value(k) for k in keys}, "cpus_per_task": value("threads")}
 
 
-def runtime_for(stage, entry=None):
-    return resources_for(stage, entry)["runtime"]
+def generation_settings(entry, stage="generate"):
+    """An entry's generation settings; vLLM shards the model over the GPUs its job asks for."""
+    settings = dict(entry.get("generation", {}))
+    if settings.get("backend") == "vllm":
+        vllm = dict(settings.get("vllm", {}))
+        vllm.setdefault(
+            "tensor_parallel_size", max(1, resources_for(stage, entry)["gpu"])
+        )
+        settings["vllm"] = vllm
+    return settings
 
 
-def gpu_for(stage, entry=None):
-    return resources_for(stage, entry)["gpu"]
+def generation_env(entry):
+    """vLLM generation runs in its own conda env (with `--sdm conda`); the rest shares one."""
+    if entry.get("generation", {}).get("backend") == "vllm":
+        return "../../envs/generate-vllm.yaml"
+    return "../../envs/cmoe.yaml"
 
 
 # --- what to build, and what each result cost ---------------------------------------------------
@@ -190,7 +241,7 @@ def evaluated_models():
     if config["evaluation"].get("evaluate_base", True):
         rows.update({f"{NS}/eval/base/{m}": None for m in BASE_MODELS})
     for t in TEACHERS:
-        teacher_gen = {"par": teacher_traces(t, suffix=".cost.json")}
+        teacher_gen = {"par": teacher_costs(t)}
         if "direct" in METHODS:
             for s in STUDENTS:
                 model = f"{NS}/models/student/direct/{t}/{s}"
@@ -214,7 +265,7 @@ def evaluated_models():
                 for g, domains in GROUPS.items():
                     branches.append(
                         [
-                            {"par": teacher_traces(t, domains, ".cost.json")},
+                            {"par": teacher_costs(t, domains)},
                             f"{NS}/models/specialist/{t}/{i}/{g}",
                             specialist_traces(t, i, [g], ".cost.json")[0],
                         ]
@@ -249,16 +300,37 @@ def cost_chains():
 
 GENERATE_CMD = (
     "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
-    " --domain {params.domains} --generation {params.generation:q} --prompt {params.prompt:q}"
-    " --threads {threads} {params.trust} --out {output.raw:q} --cost-out {output.cost:q}"
+    " --domain {params.domains} --shard {params.shard} --generation {params.generation:q}"
+    " --prompt {params.prompt:q} --threads {threads} {params.trust}"
+    " --out {output.raw:q} --cost-out {output.cost:q}"
     " > {log:q} 2>&1"
 )
 TRAIN_CMD = (
-    "python -m cmoe train --source {params.source} --model {params.model:q} --data {input.data:q}"
+    "{params.launcher} train --source {params.source} --model {params.model:q}"
+    " --data {input.data:q}"
     " --settings {params.settings:q} --prompt {params.prompt:q} --wandb {params.wandb:q}"
     " --run-name {params.run_name:q} --threads {threads} {params.trust} --out {output:q}"
     " > {log:q} 2>&1"
 )
+
+
+def train_launcher(settings, entry, stage="train"):
+    """`python -m cmoe`, or `accelerate launch ... -m cmoe` over the job's resources.gpu when the
+    training settings say `distributed: ddp|fsdp|zero3` (see cmoe.launch)."""
+    from cmoe.launch import launcher_prefix
+
+    gpus = resources_for(stage, entry)["gpu"]
+    try:
+        return launcher_prefix(
+            settings.get("distributed", "none"),
+            gpus,
+            config_dir=Path(workflow.basedir) / "configs" / "accelerate",
+            relative_to=Path.cwd(),
+        )
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
 EVALUATE_CMD = (
     "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
     " {params.subset} --generation {params.generation:q} --prompt {params.prompt:q}"

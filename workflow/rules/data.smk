@@ -11,8 +11,7 @@ rule prepare_data:
         "../../envs/cmoe.yaml"
     threads: threads_for("prepare_data")
     resources:
-        mem_mb=mem_for("prepare_data"),
-        runtime=runtime_for("prepare_data"),
+        **job_resources("prepare_data"),
     params:
         settings=lambda wc: js(config["data"]),
     shell:

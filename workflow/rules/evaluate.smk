@@ -17,16 +17,14 @@ rule evaluate_model:
     wildcard_constraints:
         what=r"(?:student/direct/[^/]+|student/(?:cascade|cmoe)/[^/]+/[^/]+|generalist/[^/]+)/[^/]+",
     conda:
-        "../../envs/cmoe.yaml"
+        lambda wc: generation_env(config["evaluation"])
     threads: threads_for("evaluate")
     resources:
-        mem_mb=mem_for("evaluate"),
-        runtime=runtime_for("evaluate"),
-        gpu=gpu_for("evaluate"),
+        **job_resources("evaluate"),
     params:
         model=lambda wc, input: input.model,
         subset="",
-        generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        generation=lambda wc: js(generation_settings(config["evaluation"], "evaluate")),
         bootstrap=lambda wc: bootstrap_settings(),
         prompt=lambda wc: js(prompt_settings(config)),
         labels=lambda wc: labels(**row_labels(wc.what)),
@@ -47,16 +45,14 @@ rule evaluate_base:
     benchmark:
         f"{NS}/benchmarks/evaluate/base/{{base}}.tsv"
     conda:
-        "../../envs/cmoe.yaml"
+        lambda wc: generation_env(config["evaluation"])
     threads: threads_for("evaluate")
     resources:
-        mem_mb=mem_for("evaluate"),
-        runtime=runtime_for("evaluate"),
-        gpu=gpu_for("evaluate"),
+        **job_resources("evaluate"),
     params:
         model=lambda wc: model_path(wc.base),
         subset="",
-        generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        generation=lambda wc: js(generation_settings(config["evaluation"], "evaluate")),
         bootstrap=lambda wc: bootstrap_settings(),
         prompt=lambda wc: js(prompt_settings(config)),
         labels=lambda wc: labels(method="base", teacher="-", via="-", model=wc.base),
@@ -78,18 +74,16 @@ rule evaluate_specialist:
     benchmark:
         f"{NS}/benchmarks/evaluate/specialist/{{teacher}}/{{intermediate}}/{{group}}.tsv"
     conda:
-        "../../envs/cmoe.yaml"
+        lambda wc: generation_env(config["evaluation"])
     threads: threads_for("evaluate")
     resources:
-        mem_mb=mem_for("evaluate"),
-        runtime=runtime_for("evaluate"),
-        gpu=gpu_for("evaluate"),
+        **job_resources("evaluate"),
     params:
         model=lambda wc, input: input.model,
         subset=lambda wc, input: (
             f"--specialist {wc.group} --groups {shlex.quote(js(GROUPS))} --routes {input.routes}"
         ),
-        generation=lambda wc: js(config["evaluation"].get("generation", {})),
+        generation=lambda wc: js(generation_settings(config["evaluation"], "evaluate")),
         bootstrap=lambda wc: bootstrap_settings(),
         prompt=lambda wc: js(prompt_settings(config)),
         labels=lambda wc: labels(
@@ -196,9 +190,7 @@ rule evaluate_loglik:
         "../../envs/cmoe.yaml"
     threads: threads_for("evaluate")
     resources:
-        mem_mb=mem_for("evaluate"),
-        runtime=runtime_for("evaluate"),
-        gpu=gpu_for("evaluate"),
+        **job_resources("evaluate"),
     params:
         model=lambda wc: (
             model_path(wc.what.split("/", 1)[1])

@@ -12,8 +12,7 @@ rule make_tiny_model:
         "../../envs/cmoe.yaml"
     threads: threads_for("make_tiny_model")
     resources:
-        mem_mb=mem_for("make_tiny_model"),
-        runtime=runtime_for("make_tiny_model"),
+        **job_resources("make_tiny_model"),
     params:
         spec=lambda wc: js(
             config["tiny_models"]["specs"][config["models"][wc.tiny]["tiny"]]
@@ -38,14 +37,17 @@ rule warmup_teacher:
         "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("warmup", config["teachers"][wc.teacher])
     resources:
-        mem_mb=lambda wc: mem_for("warmup", config["teachers"][wc.teacher]),
-        runtime=lambda wc: runtime_for("warmup", config["teachers"][wc.teacher]),
-        gpu=lambda wc: gpu_for("warmup", config["teachers"][wc.teacher]),
+        **job_resources("warmup", lambda wc: config["teachers"][wc.teacher]),
     params:
         source="reference",
         model=lambda wc: model_path(teacher_model(wc.teacher)),
         settings=lambda wc: js(
             train_settings(config, config["teachers"][wc.teacher]["warmup"])
+        ),
+        launcher=lambda wc: train_launcher(
+            train_settings(config, config["teachers"][wc.teacher]["warmup"]),
+            config["teachers"][wc.teacher],
+            "warmup",
         ),
         prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
         wandb=lambda wc: js({"mode": "disabled"}),

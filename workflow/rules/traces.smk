@@ -1,5 +1,6 @@
-# Reasoning traces: teachers answer the train split per domain; in the cascade the generalist
-# answers it too, and in CMoE each specialist answers its own domains' questions. One filter
+# Reasoning traces: teachers answer the train split per domain, each domain split into
+# `shards` jobs that are gathered afterwards (each resumable: see cmoe.traces); in the cascade
+# the generalist answers it too, and in CMoE each specialist answers its own domains' questions. One filter
 # rule keeps the correct traces of any of them and writes their statistics.
 
 
@@ -8,27 +9,39 @@ rule generate_teacher:
         model=lambda wc: teacher_inputs(wc.teacher),
         questions="results/data/train.jsonl",
     output:
-        raw="results/traces/teacher/{teacher}/{domain}.raw.jsonl",
-        cost="results/traces/teacher/{teacher}/{domain}.cost.json",
+        raw="results/traces/teacher/{teacher}/shards/{domain}/{shard}.raw.jsonl",
+        cost="results/traces/teacher/{teacher}/shards/{domain}/{shard}.cost.json",
     log:
-        "results/logs/generate_teacher/{teacher}/{domain}.log",
+        "results/logs/generate_teacher/{teacher}/{domain}/{shard}.log",
     benchmark:
-        "results/benchmarks/generate_teacher/{teacher}/{domain}.tsv"
+        "results/benchmarks/generate_teacher/{teacher}/{domain}/{shard}.tsv"
     conda:
-        "../../envs/cmoe.yaml"
+        lambda wc: generation_env(config["teachers"][wc.teacher])
     threads: lambda wc: threads_for("generate", config["teachers"][wc.teacher])
     resources:
-        mem_mb=lambda wc: mem_for("generate", config["teachers"][wc.teacher]),
-        runtime=lambda wc: runtime_for("generate", config["teachers"][wc.teacher]),
-        gpu=lambda wc: gpu_for("generate", config["teachers"][wc.teacher]),
+        **job_resources("generate", lambda wc: config["teachers"][wc.teacher]),
     params:
         model=lambda wc: teacher_path(wc.teacher),
         domains=lambda wc: wc.domain,
-        generation=lambda wc: js(config["teachers"][wc.teacher].get("generation", {})),
+        shard=lambda wc: wc.shard.replace("-of-", "/"),
+        generation=lambda wc: js(generation_settings(config["teachers"][wc.teacher])),
         prompt=lambda wc: js(prompt_settings(config, wc.teacher)),
         trust=lambda wc: trust_flag(teacher_model(wc.teacher)),
     shell:
         GENERATE_CMD
+
+
+rule gather_teacher_traces:
+    input:
+        lambda wc: teacher_shards(wc.teacher, wc.domain),
+    output:
+        "results/traces/teacher/{teacher}/{domain}.raw.jsonl",
+    log:
+        "results/logs/gather_teacher_traces/{teacher}/{domain}.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    shell:
+        "python -m cmoe gather --shards {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule generate_generalist:
@@ -43,19 +56,16 @@ rule generate_generalist:
     benchmark:
         f"{NS}/benchmarks/generate_generalist/{{teacher}}/{{intermediate}}/{{domain}}.tsv"
     conda:
-        "../../envs/cmoe.yaml"
+        lambda wc: generation_env(config["intermediates"][wc.intermediate])
     threads: lambda wc: threads_for("generate", config["intermediates"][wc.intermediate])
     resources:
-        mem_mb=lambda wc: mem_for("generate", config["intermediates"][wc.intermediate]),
-        runtime=lambda wc: runtime_for(
-            "generate", config["intermediates"][wc.intermediate]
-        ),
-        gpu=lambda wc: gpu_for("generate", config["intermediates"][wc.intermediate]),
+        **job_resources("generate", lambda wc: config["intermediates"][wc.intermediate]),
     params:
         model=lambda wc, input: input.model,
         domains=lambda wc: wc.domain,
+        shard="0/1",
         generation=lambda wc: js(
-            config["intermediates"][wc.intermediate].get("generation", {})
+            generation_settings(config["intermediates"][wc.intermediate])
         ),
         prompt=lambda wc: js(prompt_settings(config)),
         trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
@@ -75,19 +85,16 @@ rule generate_specialist:
     benchmark:
         f"{NS}/benchmarks/generate_specialist/{{teacher}}/{{intermediate}}/{{group}}.tsv"
     conda:
-        "../../envs/cmoe.yaml"
+        lambda wc: generation_env(config["intermediates"][wc.intermediate])
     threads: lambda wc: threads_for("generate", config["intermediates"][wc.intermediate])
     resources:
-        mem_mb=lambda wc: mem_for("generate", config["intermediates"][wc.intermediate]),
-        runtime=lambda wc: runtime_for(
-            "generate", config["intermediates"][wc.intermediate]
-        ),
-        gpu=lambda wc: gpu_for("generate", config["intermediates"][wc.intermediate]),
+        **job_resources("generate", lambda wc: config["intermediates"][wc.intermediate]),
     params:
         model=lambda wc, input: input.model,
         domains=lambda wc: " ".join(GROUPS[wc.group]),  # a specialist answers its own domains
+        shard="0/1",
         generation=lambda wc: js(
-            config["intermediates"][wc.intermediate].get("generation", {})
+            generation_settings(config["intermediates"][wc.intermediate])
         ),
         prompt=lambda wc: js(prompt_settings(config)),
         trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
@@ -108,8 +115,7 @@ rule filter_traces:
     conda:
         "../../envs/cmoe.yaml"
     resources:
-        mem_mb=mem_for("filter"),
-        runtime=runtime_for("filter"),
+        **job_resources("filter"),
     params:
         max_length=filter_max_length(),
     shell:

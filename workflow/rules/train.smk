@@ -18,13 +18,14 @@ rule train_direct_student:
         "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("train", config["students"][wc.student])
     resources:
-        mem_mb=lambda wc: mem_for("train", config["students"][wc.student]),
-        runtime=lambda wc: runtime_for("train", config["students"][wc.student]),
-        gpu=lambda wc: gpu_for("train", config["students"][wc.student]),
+        **job_resources("train", lambda wc: config["students"][wc.student]),
     params:
         source="traces",
         model=lambda wc: model_path(student_model(wc.student)),
         settings=lambda wc: js(student_train(wc.student)),
+        launcher=lambda wc: train_launcher(
+            student_train(wc.student), config["students"][wc.student]
+        ),
         prompt=lambda wc: js(prompt_settings(config)),
         wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(student_model(wc.student)),
@@ -47,15 +48,14 @@ rule train_generalist:
         "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("train", config["intermediates"][wc.intermediate])
     resources:
-        mem_mb=lambda wc: mem_for("train", config["intermediates"][wc.intermediate]),
-        runtime=lambda wc: runtime_for(
-            "train", config["intermediates"][wc.intermediate]
-        ),
-        gpu=lambda wc: gpu_for("train", config["intermediates"][wc.intermediate]),
+        **job_resources("train", lambda wc: config["intermediates"][wc.intermediate]),
     params:
         source="traces",
         model=lambda wc: model_path(intermediate_model(wc.intermediate)),
         settings=lambda wc: js(generalist_train(wc.intermediate)),
+        launcher=lambda wc: train_launcher(
+            generalist_train(wc.intermediate), config["intermediates"][wc.intermediate]
+        ),
         prompt=lambda wc: js(prompt_settings(config)),
         wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
@@ -78,15 +78,15 @@ rule train_specialist:
         "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("train", config["intermediates"][wc.intermediate])
     resources:
-        mem_mb=lambda wc: mem_for("train", config["intermediates"][wc.intermediate]),
-        runtime=lambda wc: runtime_for(
-            "train", config["intermediates"][wc.intermediate]
-        ),
-        gpu=lambda wc: gpu_for("train", config["intermediates"][wc.intermediate]),
+        **job_resources("train", lambda wc: config["intermediates"][wc.intermediate]),
     params:
         source="traces",
         model=lambda wc: model_path(intermediate_model(wc.intermediate)),
         settings=lambda wc: js(specialist_train(wc.intermediate, wc.group)),
+        launcher=lambda wc: train_launcher(
+            specialist_train(wc.intermediate, wc.group),
+            config["intermediates"][wc.intermediate],
+        ),
         prompt=lambda wc: js(prompt_settings(config)),
         wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
@@ -115,13 +115,14 @@ rule train_chained_student:
         "../../envs/cmoe.yaml"
     threads: lambda wc: threads_for("train", config["students"][wc.student])
     resources:
-        mem_mb=lambda wc: mem_for("train", config["students"][wc.student]),
-        runtime=lambda wc: runtime_for("train", config["students"][wc.student]),
-        gpu=lambda wc: gpu_for("train", config["students"][wc.student]),
+        **job_resources("train", lambda wc: config["students"][wc.student]),
     params:
         source="traces",
         model=lambda wc: model_path(student_model(wc.student)),
         settings=lambda wc: js(student_train(wc.student)),
+        launcher=lambda wc: train_launcher(
+            student_train(wc.student), config["students"][wc.student]
+        ),
         prompt=lambda wc: js(prompt_settings(config)),
         wandb=lambda wc: js(wandb_settings()),
         trust=lambda wc: trust_flag(student_model(wc.student)),
