@@ -3,12 +3,15 @@
 Usage (on a machine with a CUDA GPU): python benchmarks/bench_gpu.py [--hidden 1024 --layers 8]
 Builds a random Qwen3 of the given size with the demo tokenizer (no hub access needed), trains a
 LoRA adapter on the 272 demo reference traces through `cmoe.training.train`, then generates with
-the adapter merged in memory at batch 1, 16 and 64 through `cmoe.generation`.
+the adapter merged in memory at batch 1, 16 and 64 through `cmoe.generation`. Where vLLM is
+installed it then runs the vllm backend on the same adapter (served unmerged, as a LoRARequest)
+and the same prompts, and reports its tokens/s and how many greedy outputs equal hf's.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import tempfile
 import time
@@ -68,19 +71,34 @@ def main() -> None:
         )
     )
     print(f"SFT tokens/s: {metrics['tokens_seen'] / metrics['train_runtime_s']:.0f}")
-    print("| batch | generated tokens | wall s | tokens/s |")
-    print("|---|---|---|---|")
-    for bs in (1, 16, 64):
+    print("| backend | batch | generated tokens | wall s | tokens/s |")
+    print("|---|---|---|---|---|")
+    sample = questions[:64]
+    outputs = {}
+    runs = [("hf", bs) for bs in (1, 16, 64)]
+    if importlib.util.find_spec("vllm"):
+        runs.append(("vllm", 64))
+    for backend, bs in runs:
         gen = make_generator(
             str(out),
-            GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=bs, dtype="bfloat16"),
+            GenerationSettings(
+                backend=backend,
+                max_new_tokens=args.max_new_tokens,
+                batch_size=bs,
+                dtype="bfloat16",
+                vllm={"gpu_memory_utilization": 0.5} if backend == "vllm" else {},
+            ),
         )
-        sample = questions[:64]
         t0 = time.perf_counter()
-        records = list(answer_questions(sample, gen, PromptSettings(), desc=f"batch {bs}"))
+        records = list(answer_questions(sample, gen, PromptSettings(), desc=f"{backend} {bs}"))
         wall = time.perf_counter() - t0
         tokens = sum(r["completion_tokens"] for r in records)
-        print(f"| {bs} | {tokens} | {wall:.2f} | {tokens / wall:.0f} |")
+        outputs[backend, bs] = [r["output"] for r in records]
+        print(f"| {backend} | {bs} | {tokens} | {wall:.2f} | {tokens / wall:.0f} |")
+        del gen
+    if ("vllm", 64) in outputs:
+        same = sum(a == b for a, b in zip(outputs["vllm", 64], outputs["hf", 64], strict=True))
+        print(f"vllm and hf (batch 64) greedy outputs equal on {same}/{len(sample)} prompts")
 
 
 if __name__ == "__main__":

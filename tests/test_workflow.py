@@ -152,7 +152,8 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
     proc = snakemake(workdir, _config(workdir, "teacher-edit", edit), "-n")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert planned_jobs(proc) == {
-        "generate_teacher": 4,
+        "generate_teacher": 4,  # tb has one shard per domain
+        "gather_teacher_traces": 4,
         "filter_traces": 4 + 4 + 4,  # teacher, generalist and specialist traces of tb
         "teacher_stats": 1,
         "train_direct_student": 1,
