@@ -81,3 +81,28 @@ def run_snakemake(workdir, *configfiles, extra=(), timeout=900) -> subprocess.Co
         *extra,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+def ci_config(folder: Path, name: str = "config", edit=None) -> Path:
+    """tests/configs/ci.yaml with absolute data paths (optionally edited), written to folder."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "ci.yaml").read_text("utf-8"))
+    config["data"]["source"]["file"] = str(DEMO_DATA)
+    config["tiny_models"]["corpus"] = str(DEMO_DATA)
+    if edit:
+        edit(config)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """The whole graph on tests/configs/ci.yaml, run locally once per session: the workflow
+    tests inspect it, and the Slurm test compares its own run against it."""
+    workdir = tmp_path_factory.mktemp("wf")
+    config = ci_config(workdir)
+    proc = run_snakemake(workdir, config)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir, config

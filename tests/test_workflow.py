@@ -6,22 +6,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ci_config, run_snakemake
 
 from cmoe.domains import DOMAINS
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 
-def _config(tmp_path: Path, name="config", edit=lambda config: None) -> Path:
-    config = yaml.safe_load((ROOT / "tests" / "configs" / "ci.yaml").read_text("utf-8"))
-    config["data"]["source"]["file"] = str(ROOT / "data" / "demo" / "rummlu_demo.jsonl")
-    config["tiny_models"]["corpus"] = config["data"]["source"]["file"]
-    edit(config)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
-    return path
+def _config(tmp_path: Path, name="config", edit=None) -> Path:
+    return ci_config(tmp_path, name, edit)
 
 
 def snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -45,12 +38,8 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("wf")
-    config = _config(workdir)
-    proc = snakemake(workdir, config)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir, config
+def finished_run(ci_run):
+    return ci_run
 
 
 def _rows(workdir):

@@ -1,0 +1,1 @@
+"""A throwaway single-node Slurm cluster for tests/test_slurm.py (see cluster.py)."""
