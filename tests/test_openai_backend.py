@@ -499,9 +499,8 @@ def test_server_command_line_serves_and_reports_faults(tiny_model_dir):
         assert c.completion_tokens > 0 and gen.usage()["retries"] == 2
         gen.close()  # no keep-alive connection left open while the server shuts down
     finally:
-        proc.send_signal(signal.SIGINT)
-        # generous: interpreter shutdown after torch can take long on a loaded 2-core machine
-        rest = proc.communicate(timeout=180)[1]
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=120)[1]
     assert proc.returncode == 0
     stats = json.loads(rest.strip().splitlines()[-1])
     assert stats["faults"] == {"500": 1, "badjson": 1} and stats["requests"] == 3

@@ -44,6 +44,7 @@ import os
 import random
 import re
 import select
+import signal
 import socket
 import sys
 import threading
@@ -416,6 +417,10 @@ def serving(model_path: str | Path, faults=None, **kwargs) -> Iterator[tuple[Ope
         server.stop()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m cmoe.openai_server",
@@ -495,6 +500,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
+    # Ctrl-C and SIGTERM (what Slurm, Kubernetes and test harnesses send) both stop cleanly.
+    # SIGINT's handler is set explicitly: a parent that ignores SIGINT would make it ignored
+    # here too, and the server would never stop on it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
