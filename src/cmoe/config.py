@@ -206,8 +206,9 @@ def generation_entries(config: dict) -> Iterator[tuple[str, str, dict]]:
 def check_runtime(config: dict, uses_conda: bool, environ=None) -> list[str]:
     """What must hold before the first job, beyond the schema: raise ConfigError for what would
     fail hours later; return warnings. ``uses_conda``: rules run in envs/ (`--sdm conda`)."""
-    import importlib.util
     import os
+
+    from .generation import backend_available
 
     environ = os.environ if environ is None else environ
     warnings = []
@@ -215,7 +216,7 @@ def check_runtime(config: dict, uses_conda: bool, environ=None) -> list[str]:
         gen = entry.get("generation", {})
         backend = gen.get("backend", "hf")
         if backend == "vllm":
-            if not uses_conda and importlib.util.find_spec("vllm") is None:
+            if not uses_conda and not backend_available("vllm"):
                 raise ConfigError(
                     f"config key {key}.generation.backend: 'vllm' is selected but vLLM is not "
                     "installed here; run Snakemake with `--sdm conda` (envs/generate-vllm.yaml) "
