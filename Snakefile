@@ -1,11 +1,12 @@
 # cmoe: cascade mixture-of-experts reasoning distillation on ruMMLU.
 # The real study is config/config.yaml; `--configfile config/demo.yaml` runs the same graph on CPU.
+# Which jobs exist is decided by the plan (cmoe.plan); the rules wire its files to `cmoe` stages.
 import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-# The workflow imports its own package (config validation), installed or not.
+# The workflow imports its own package (config validation, the plan), installed or not.
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
@@ -20,10 +21,10 @@ if not config:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/models.smk"
-include: "workflow/rules/traces.smk"
+include: "workflow/rules/generate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/methods/cmoe.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -32,10 +33,13 @@ report: "workflow/report/workflow.rst"
 
 rule all:
     input:
-        f"{NS}/tables/scores.csv",
-        f"{NS}/tables/scores.md",
-        f"{NS}/tables/comparison.md",
-        expand(f"{NS}/plots/{{name}}.{{ext}}", name=PLOTS, ext=["svg", "png"]),
-        [f"{NS}/tables/scores_loglik.csv"] if LOGLIK.get("enabled") else [],
-        expand("results/traces/teacher/{teacher}/stats.json", teacher=TEACHERS),
-        expand("results/traces/teacher/{teacher}/contamination.json", teacher=TEACHERS),
+        rules.table.output,
+        rules.plots.output,
+        rules.loglik_table.output if PLAN.logliks else [],
+        expand(
+            "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
+        ),
+        expand(
+            "results/traces/teacher/{teacher}/contamination.json",
+            teacher=PLAN.teacher_traces,
+        ),

@@ -26,8 +26,8 @@ def main() -> None:
     import torch
 
     from cmoe.generation import GenerationSettings, make_generator
+    from cmoe.generation.runner import answer_questions
     from cmoe.prompting import PromptSettings
-    from cmoe.traces import answer_questions
 
     torch.set_num_threads(args.threads)
     questions = demo_questions()[: args.questions]

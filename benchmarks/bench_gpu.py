@@ -31,8 +31,8 @@ def main() -> None:
     import torch
 
     from cmoe.generation import GenerationSettings, make_generator
+    from cmoe.generation.runner import answer_questions
     from cmoe.prompting import PromptSettings
-    from cmoe.traces import answer_questions
     from cmoe.training import LoraSettings, TrainSettings, sft_examples, train
 
     assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU"

@@ -4,7 +4,8 @@ Usage: python benchmarks/bench_loglik.py [--questions 136 --k 2 --threads 2]
 On one tiny random Qwen3 (hidden 128, 4 layers) and the demo questions: questions/s of
 `cmoe.loglik.evaluate_loglik` and of lm-eval's `multiple_choice` on the same exported task, end to
 end (model load included) in one process, with the item-by-item agreement; then questions/s of
-the generative evaluation (`cmoe.traces.answer_questions`, greedy) on the same questions.
+the generative evaluation (`cmoe.generation.runner.answer_questions`, greedy) on the same
+questions.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 
-from _common import demo_questions, tiny_model
+from _common import ROOT, demo_questions, tiny_model
+
+sys.path.insert(0, str(ROOT))  # tests.support: test scaffolding, not part of the package
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -36,10 +40,10 @@ def main() -> None:
 
     from cmoe.data import LETTERS
     from cmoe.generation import GenerationSettings, make_generator
-    from cmoe.lmeval_export import TASK_NAME, export_task
+    from cmoe.generation.runner import answer_questions
     from cmoe.loglik import evaluate_loglik
     from cmoe.prompting import PromptSettings
-    from cmoe.traces import answer_questions
+    from tests.support.lmeval_export import TASK_NAME, export_task
 
     torch.set_num_threads(args.threads)
     questions = demo_questions()

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_openai.py [--questions 64 --max-new-tokens 64 --threads 2]
 
-The server (``python -m cmoe.openai_server``) runs in its own process on loopback and generates
+The server (``tests/support/openai_server.py``) runs in its own process on loopback and generates
 one request at a time (a batch of one, like the hf backend at batch 1, which is the reference
 row), so client concurrency measures what the HTTP path costs and hides, not server batching.
 A last row injects faults (429 and 500, at --fault-rate) to show what retries cost. Every run
@@ -24,6 +24,8 @@ from pathlib import Path
 
 from _common import ROOT, demo_questions, tiny_model
 
+SERVER_SCRIPT = ROOT / "tests" / "support" / "openai_server.py"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -33,7 +35,7 @@ def free_port() -> int:
 
 def start_server(model: str, threads: int, fault_rate: float, log_path: Path):
     port = free_port()
-    cmd = [sys.executable, "-m", "cmoe.openai_server", "--model", model, "--port", str(port)]
+    cmd = [sys.executable, str(SERVER_SCRIPT), "--model", model, "--port", str(port)]
     cmd += ["--threads", str(threads), "--served-model-name", "tiny"]
     if fault_rate:
         cmd += ["--fault-rate", str(fault_rate), "--fault-kinds", "429,500"]
@@ -57,7 +59,7 @@ def stop_server(proc, log, log_path: Path) -> dict:
 
 
 def wait_ready(gen, proc, deadline_s: float = 120.0) -> None:
-    from cmoe.openai_backend import EndpointError
+    from cmoe.generation.openai import EndpointError
 
     t0 = time.perf_counter()
     while True:
@@ -85,8 +87,8 @@ def main() -> None:
     import torch
 
     from cmoe.generation import GenerationSettings, make_generator
+    from cmoe.generation.runner import answer_questions
     from cmoe.prompting import PromptSettings
-    from cmoe.traces import answer_questions
 
     torch.set_num_threads(args.threads)
     questions = demo_questions()[: args.questions]

@@ -4,7 +4,7 @@ import pytest
 from conftest import ROOT, run_snakemake
 
 from cmoe.config import load_config
-from cmoe.tables import compare_namespaces
+from cmoe.reporting.tables import compare_namespaces
 
 OVERLAYS = sorted((ROOT / "config" / "ablations").glob("*.yaml"))
 

@@ -27,9 +27,7 @@ def test_help_lists_every_stage():
 
 
 def test_console_script_runs():
-    proc = subprocess.run(
-        [sys.executable, "-m", "cmoe.cli", "--help"], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "cmoe", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "Cascade mixture-of-experts" in proc.stdout
 
 
@@ -47,3 +45,19 @@ def test_bad_json_argument_is_rejected(capsys):
     except SystemExit as exc:
         assert exc.code == 2
     assert "invalid int value" in capsys.readouterr().err
+
+
+def test_bad_settings_value_is_one_line_naming_the_key(capsys):
+    argv = ["train", "--model", "m", "--data", "d", "--out", "o", "--prompt", "{}"]
+    for settings, message in [
+        ('{"lr_scheduler": 3}', "training.lr_scheduler: expected str, got int 3"),
+        ('{"lora": {"rank": 8}}', "unknown key training.lora.rank"),
+        ('{"epochs": "two"}', "training.epochs: expected float"),
+        ("[1]", "expected a JSON object"),
+    ]:
+        try:
+            main([*argv, "--settings", settings])
+        except SystemExit as exc:
+            assert exc.code == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

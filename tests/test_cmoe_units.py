@@ -5,9 +5,9 @@ import json
 import pytest
 
 from cmoe.config import specialist_groups
-from cmoe.costs import chain_cost, chain_files
 from cmoe.io import read_json, read_jsonl
 from cmoe.mixture import questions_for_specialist, score_mixture
+from cmoe.reporting.costs import chain_cost, chain_files
 from cmoe.routing import route, specialist_for
 
 GROUPS = {d: [d] for d in ("social_humanities", "natural_science", "math_cs", "other")}
@@ -60,24 +60,25 @@ def test_mixture_oracle_and_learned_routing(tmp_path):
         )
         preds[group] = p
     groups = {"math_cs": ["math_cs"], "other": ["other"]}
-    oracle = score_mixture(
-        questions, preds, groups, None, {"model": "m"}, tmp_path / "o.jsonl", tmp_path / "o.json"
-    )
+
+    def mixture(questions, routes, out):
+        return score_mixture(
+            questions=questions,
+            predictions=preds,
+            groups=groups,
+            routes=routes,
+            predictions_out=tmp_path / f"{out}.jsonl",
+            scores_out=tmp_path / f"{out}.json",
+        )
+
+    oracle = mixture(questions, None, "o")
     assert oracle["overall"]["accuracy"] == 0.5
-    learned = score_mixture(
-        questions,
-        preds,
-        groups,
-        {"1": "math_cs", "2": "math_cs"},
-        {"model": "m"},
-        tmp_path / "l.jsonl",
-        tmp_path / "l.json",
-    )
+    learned = mixture(questions, {"1": "math_cs", "2": "math_cs"}, "l")
     assert learned["overall"]["accuracy"] == 1.0
     assert learned["domains"]["other"]["accuracy"] == 1.0  # scored by the question's domain
     assert [r["routed_to"] for r in read_jsonl(tmp_path / "l.jsonl")] == ["math_cs", "math_cs"]
     with pytest.raises(ValueError, match="no prediction for question 9"):
-        score_mixture([_q(9, "other")], preds, groups, None, {}, tmp_path / "x", tmp_path / "y")
+        mixture([_q(9, "other")], None, "x")
 
 
 def _cost(tmp_path, name, wall, devices=1, train=False):

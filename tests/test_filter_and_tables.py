@@ -2,8 +2,9 @@ import json
 
 from cmoe.filtering import filter_traces, merge_stats
 from cmoe.io import read_json, read_jsonl
+from cmoe.plan import Row
+from cmoe.reporting.tables import write_tables
 from cmoe.scoring import percentiles, score
-from cmoe.tables import write_tables
 
 
 def rec(i, domain, answer, gold="A", completion_tokens=10, prompt_tokens=50):
@@ -60,29 +61,28 @@ def test_filter_keeps_correct_and_counts_over_length(tmp_path):
     assert merged["overall"]["kept"] == 2 and merged == read_json(tmp_path / "all.json")
 
 
-def _scores(tmp_path, name, records, labels, bootstrap=None):
+def _row(tmp_path, name, records, labels, chain=None):
+    """A plan row whose evaluation wrote ``records``."""
     folder = tmp_path / name
     folder.mkdir()
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    s = score(records, bootstrap)
-    s["labels"] = labels
-    (folder / "scores.json").write_text(json.dumps(s))
-    return folder / "scores.json"
+    (folder / "scores.json").write_text(json.dumps(score(records)))
+    return Row(eval_dir=str(folder), chain=chain, **{"via": "-", **labels})
 
 
 def test_tables_have_one_row_per_model_domain_columns_and_costs(tmp_path):
     cost = tmp_path / "gen.cost.json"
     cost.write_text(json.dumps({"wall_time_s": 1800, "device_count": 2}))
     records = [rec(1, "math_cs", "A"), rec(2, "other", "A")]
-    direct = _scores(tmp_path, "d", records, {"method": "direct", "teacher": "t1", "model": "s"})
-    base = _scores(
+    labels = {"method": "direct", "teacher": "t1", "model": "s"}
+    direct = _row(tmp_path, "d", records, labels, chain={"seq": [str(cost)]})
+    base = _row(
         tmp_path,
         "b",
         [records[0], rec(2, "other", "B")],
         {"method": "base", "teacher": "-", "model": "s"},
     )
-    chains = {str(direct): {"seq": [str(cost)]}}
-    rows = write_tables([direct, base], tmp_path / "t.csv", tmp_path / "t.md", chains, "abl")
+    rows = write_tables([direct, base], tmp_path / "t.csv", tmp_path / "t.md", namespace="abl")
     assert [r["method"] for r in rows] == ["base", "direct"]  # base rows first
     csv_lines = (tmp_path / "t.csv").read_text().splitlines()
     assert csv_lines[0].startswith(
@@ -94,8 +94,8 @@ def test_tables_have_one_row_per_model_domain_columns_and_costs(tmp_path):
     assert csv_lines[2].startswith("abl,direct,t1,-,s,,,1.0000,1.0000,1.0000,2,1,0,0.5,0,0")
     md = (tmp_path / "t.md").read_text()
     assert (
-        "| direct | t1 | - | s |  |  | 100.0 n=1 | 100.0 n=1 | 100.0 | 2 | 1 | 0 | 0.5 | 0 | 0 |"
-        in md
+        "| direct | t1 | - | s |  |  | 100.0 [100.0, 100.0] n=1 † | 100.0 [100.0, 100.0] n=1 † "
+        "| 100.0 [100.0, 100.0] † | 2 | 1 | 0 | 0.5 | 0 | 0 |" in md
     )
 
 
@@ -103,9 +103,11 @@ def test_markdown_shows_intervals_and_flags_small_cells(tmp_path):
     records = [rec(i, "math_cs", "A" if i % 2 else "B") for i in range(40)]
     records += [rec(100 + i, "other", "A") for i in range(5)]
     boot = {"resamples": 200, "seed": 0, "level": 0.95, "min_n": 30}
-    path = _scores(tmp_path, "m", records, {"method": "direct", "teacher": "t", "model": "s"}, boot)
-    write_tables([path], tmp_path / "t.csv", tmp_path / "t.md")
-    row = (tmp_path / "t.md").read_text().splitlines()[-1]
+    row = _row(tmp_path, "m", records, {"method": "direct", "teacher": "t", "model": "s"})
+    write_tables([row], tmp_path / "t.csv", tmp_path / "t.md", bootstrap=boot, footer="made by X")
+    assert (tmp_path / "t.md").read_text().endswith("\nmade by X\n")
+    assert "made by X" not in (tmp_path / "t.csv").read_text()
+    row = [line for line in (tmp_path / "t.md").read_text().splitlines() if line][-2]
     cells = [c.strip() for c in row.split("|")]
     math_cs, other = cells[7], cells[8]
     assert math_cs.startswith("50.0 [") and not math_cs.endswith("†")
@@ -122,22 +124,22 @@ def test_comparison_has_paired_test_and_cost_ratio(tmp_path):
     cost_m = tmp_path / "spec_train"
     cost_m.mkdir()
     (cost_m / "train_metrics.json").write_text(json.dumps({"wall_time_s": 900}))
-    p_direct = _scores(
-        tmp_path, "gen", direct, {"method": "direct", "teacher": "t", "via": "-", "model": "im"}
+    p_direct = _row(
+        tmp_path,
+        "gen",
+        direct,
+        {"method": "direct", "teacher": "t", "via": "-", "model": "im"},
+        chain=str(cost_d),
     )
-    p_mix = _scores(
+    p_mix = _row(
         tmp_path,
         "mix",
         mixture,
         {"method": "cmoe", "teacher": "t", "via": "im", "model": "mixture:oracle"},
+        chain={"par": [str(cost_m)] * 4},
     )
-    chains = {str(p_direct): str(cost_d), str(p_mix): {"par": [str(cost_m)] * 4}}
     write_tables(
-        [p_direct, p_mix],
-        tmp_path / "t.csv",
-        tmp_path / "t.md",
-        chains,
-        comparison_out=tmp_path / "c.md",
+        [p_direct, p_mix], tmp_path / "t.csv", tmp_path / "t.md", comparison_out=tmp_path / "c.md"
     )
     text = (tmp_path / "c.md").read_text()
     assert "CMoE (oracle) − direct: +40.0 points, paired-bootstrap 95% CI [+20.0, +60.0]" in text

@@ -134,8 +134,7 @@ def test_evaluate_loglik_records(tiny_model_dir, demo_questions):
 def test_same_predictions_as_lm_eval(tiny_model_dir, demo_questions, tmp_path):
     import lm_eval
     from lm_eval.tasks import TaskManager
-
-    from cmoe.lmeval_export import TASK_NAME, export_task
+    from support.lmeval_export import TASK_NAME, export_task
 
     items, pool = split_demo(demo_questions, n=40)
     start = time.perf_counter()

@@ -3,7 +3,7 @@ import json
 from cmoe.cli import main
 
 
-def test_evaluate_loglik_command_writes_scores_with_intervals(
+def test_evaluate_loglik_command_writes_scores_and_provenance(
     tiny_model_dir, demo_questions, tmp_path
 ):
     test, pool = tmp_path / "test.jsonl", tmp_path / "pool.jsonl"
@@ -18,12 +18,8 @@ def test_evaluate_loglik_command_writes_scores_with_intervals(
             str(test),
             "--pool",
             str(pool),
-            "--k",
-            "1",
-            "--label",
-            "method=base",
-            "--bootstrap",
-            '{"resamples": 200, "min_n": 30}',
+            "--settings",
+            '{"k": 1, "batch_size": 4}',
             "--predictions",
             str(tmp_path / "p.jsonl"),
             "--scores",
@@ -32,10 +28,11 @@ def test_evaluate_loglik_command_writes_scores_with_intervals(
     )
     assert rc == 0
     scores = json.loads((tmp_path / "s.json").read_text())
-    assert scores["protocol"] == "loglik 1-shot" and scores["labels"] == {"method": "base"}
-    assert scores["overall"]["n"] == 8 and scores["overall"]["flag_small_n"] is True
-    assert (
-        scores["overall"]["ci_low"] <= scores["overall"]["accuracy"] <= scores["overall"]["ci_high"]
+    assert scores["protocol"] == "loglik 1-shot" and scores["overall"]["n"] == 8
+    # intervals are the tables' work (statistics settings must not re-run a model)
+    assert "ci_low" not in scores["overall"]
+    assert {"cmoe", "git_commit", "torch", "transformers", "trl", "peft"} <= set(
+        scores["provenance"]
     )
     records = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert all(r["answer"] in "ABCD" and set(r["loglik"]) == set("ABCD") for r in records)

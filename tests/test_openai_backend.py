@@ -1,5 +1,5 @@
 """The openai backend: request format, retries, ordering, accounting, secrets, and runs through a
-local OpenAI-compatible server that injects faults (cmoe.openai_server)."""
+local OpenAI-compatible server that injects faults (tests/support/openai_server.py)."""
 
 import json
 import random
@@ -9,13 +9,15 @@ import subprocess
 import sys
 import time
 from email.utils import formatdate
+from pathlib import Path
 
 import httpx
 import pytest
+from support.openai_server import FaultPlan, serving
 
 from cmoe.answers import extract_answer, split_reasoning
 from cmoe.generation import GenerationSettings, make_generator
-from cmoe.openai_backend import (
+from cmoe.generation.openai import (
     EndpointError,
     OpenAIGenerator,
     backoff_delay,
@@ -23,13 +25,13 @@ from cmoe.openai_backend import (
     parse_retry_after,
     resolve_settings,
 )
-from cmoe.openai_server import FaultPlan, serving
+from cmoe.generation.runner import answer_questions, generate_resumable, run_cost
 from cmoe.prompting import PromptSettings
-from cmoe.traces import answer_questions, generate_resumable, run_cost
 
 BASE = "http://api.test/v1"
 SECRET = "sk-test-SECRET-value-0123456789"
 KEY_ENV = "CMOE_TEST_OPENAI_KEY"
+SERVER_SCRIPT = str(Path(__file__).parent / "support" / "openai_server.py")
 
 
 def settings(base_url=BASE, model="served", **openai):
@@ -323,7 +325,7 @@ def test_fault_plan_is_deterministic():
 
 def test_server_cli_help():
     out = subprocess.run(
-        [sys.executable, "-m", "cmoe.openai_server", "--help"],
+        [sys.executable, SERVER_SCRIPT, "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -483,7 +485,7 @@ def test_reasoning_parser_round_trip(tiny_model_dir, monkeypatch):
 
 @pytest.mark.slow
 def test_server_command_line_serves_and_reports_faults(tiny_model_dir):
-    cmd = [sys.executable, "-m", "cmoe.openai_server", "--model", str(tiny_model_dir)]
+    cmd = [sys.executable, SERVER_SCRIPT, "--model", str(tiny_model_dir)]
     cmd += ["--port", "0", "--faults", "500,badjson", "--threads", "1"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     try:

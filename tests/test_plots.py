@@ -1,7 +1,7 @@
 import json
 
-from cmoe.plots import make_plots
-from cmoe.tables import COLUMNS
+from cmoe.reporting.plots import make_plots
+from cmoe.reporting.tables import COLUMNS
 
 
 def test_make_plots_writes_svg_and_png(tmp_path):

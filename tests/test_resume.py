@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT
 
 from cmoe.generation import GenerationSettings, make_generator, question_seed
+from cmoe.generation.runner import generate_resumable, shard_questions
 from cmoe.io import dumps
 from cmoe.prompting import PromptSettings
-from cmoe.traces import generate_resumable, shard_questions
 
 # Sampling (not greedy), so that any change of seeding or batching would show in the output.
 SAMPLING = {"temperature": 1.0, "top_p": 0.95, "max_new_tokens": 12, "batch_size": 4, "seed": 7}

@@ -27,16 +27,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # Jobs of these rules ask for a GPU in this test (the overlay below); the fake GPUs of the test
 # cluster must reach them as CUDA_VISIBLE_DEVICES, and no other job may see one.
-GPU_RULES = {
-    "train_direct_student",
-    "train_generalist",
-    "train_specialist",
-    "train_chained_student",
-}
+GPU_RULES = {"train"}
 OVERLAY = {
     "resources": {
         "default": {"slurm_partition": "debug"},  # through the config, as a site would
         "train": {"gpu": 1},
+        "warmup": {"gpu": 1},  # the demo teachers' warm-up is a job of the `train` rule too
     }
 }
 # Test-only settings on top of profiles/slurm/config.yaml (the cluster has no slurmdbd, no

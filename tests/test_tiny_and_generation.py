@@ -4,8 +4,8 @@ from conftest import DEMO_DATA
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cmoe.generation import GenerationSettings, make_generator, render_chat
+from cmoe.generation.runner import answer_questions
 from cmoe.prompting import PromptSettings
-from cmoe.traces import answer_questions
 
 
 def test_tiny_model_loads_through_from_pretrained(tiny_model_dir):

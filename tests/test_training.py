@@ -5,8 +5,8 @@ import json
 import pytest
 
 from cmoe.generation import GenerationSettings, make_generator
+from cmoe.generation.runner import answer_questions
 from cmoe.prompting import PromptSettings
-from cmoe.traces import answer_questions
 from cmoe.training import TrainSettings, example_lengths, load_training_rows, sft_examples, train
 
 

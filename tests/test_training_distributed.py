@@ -13,18 +13,16 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from cmoe.launch import CONFIG_DIR, launcher_prefix
 from cmoe.prompting import PromptSettings
-from cmoe.training import (
+from cmoe.training import TrainSettings, load_training_rows, train
+from cmoe.training.checkpoints import (
     COMPLETE,
     FINGERPRINT,
-    TrainSettings,
     checkpoint_dir,
-    load_training_rows,
     prepare_checkpoint_dir,
-    train,
     training_fingerprint,
 )
+from cmoe.training.launch import CONFIG_DIR, launcher_prefix
 
 # --- the launcher prefix the workflow puts before `train ...` -------------------------------------
 
@@ -48,7 +46,7 @@ def test_fsdp_on_four_gpus():
 
 def test_explicit_process_count_and_relative_config(tmp_path):
     prefix = launcher_prefix("ddp", 0, num_processes=2, relative_to=ROOT)
-    assert "--config_file configs/accelerate/ddp.yaml --num_processes 2 " in prefix
+    assert "--config_file config/accelerate/ddp.yaml --num_processes 2 " in prefix
 
 
 @pytest.mark.parametrize("gpus", [0, 1])

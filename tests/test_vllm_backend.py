@@ -12,8 +12,8 @@ from conftest import ROOT
 
 from cmoe.config import ConfigError, check_runtime, load_config
 from cmoe.generation import GenerationSettings, make_generator
+from cmoe.generation.runner import answer_questions
 from cmoe.prompting import PromptSettings
-from cmoe.traces import answer_questions
 
 HAVE_GPU_VLLM = importlib.util.find_spec("vllm") is not None and (
     __import__("torch").cuda.is_available()

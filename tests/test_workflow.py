@@ -117,14 +117,12 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
     proc = snakemake(workdir, _config(workdir, "specialist-edit", edit), "-n")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert planned_jobs(proc) == {
-        "train_specialist": 2,
-        "generate_specialist": 2,
-        "filter_traces": 2,
-        "train_chained_student": 2,
-        "evaluate_model": 2,
-        "evaluate_specialist": 2,
-        "score_mixture": 4,
-        "score_table": 1,
+        "train": 2 + 2,  # the specialist and the CMoE student, per teacher
+        "generate": 2,
+        "filter": 2,
+        "evaluate": 2 + 2,  # the students and the specialist itself
+        "mixture": 4,
+        "table": 1,
         "plots": 1,
         "all": 1,
     }
@@ -141,26 +139,67 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
     proc = snakemake(workdir, _config(workdir, "teacher-edit", edit), "-n")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert planned_jobs(proc) == {
-        "generate_teacher": 4,  # tb has one shard per domain
-        "gather_teacher_traces": 4,
-        "filter_traces": 4 + 4 + 4,  # teacher, generalist and specialist traces of tb
-        "teacher_stats": 1,
-        "train_direct_student": 1,
-        "train_generalist": 1,
-        "generate_generalist": 4,
-        "train_specialist": 4,
-        "generate_specialist": 4,
-        "train_chained_student": 2,
-        "evaluate_model": 4,  # direct, generalist, cascade and cmoe students of tb
-        "evaluate_specialist": 4,
-        "score_mixture": 2,
-        "score_table": 1,
+        # tb: one shard per domain, then the generalist's and the specialists' traces
+        "generate": 4 + 4 + 4,
+        "gather": 4,
+        "filter": 4 + 4 + 4,  # teacher, generalist and specialist traces of tb
+        "merge_stats": 1,
+        # direct student, generalist, 4 specialists, cascade and cmoe students
+        "train": 1 + 1 + 4 + 2,
+        # direct, generalist, cascade and cmoe students of tb, and its 4 specialists
+        "evaluate": 4 + 4,
+        "mixture": 2,
+        "table": 1,
         "plots": 1,
-        "contamination_check": 1,
+        "contamination": 1,
         "all": 1,
     }
     outputs = _outputs(proc)
     assert outputs and all(any(k in o for k in ("/tb/", "tables/", "plots/")) for o in outputs)
+
+
+def _set(path: str, value):
+    def edit(config):
+        *parents, key = path.split(".")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[key] = value
+
+    return edit
+
+
+# What a setting may re-run: logging and runtime settings nothing at all, statistics and display
+# settings only the tables (and the figures drawn from them).
+TABLES_ONLY = {"table": 1, "plots": 1, "all": 1}
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("wandb.project", "renamed-project", {}),
+        ("wandb.mode", "offline", {}),
+        ("resources.default.threads", 2, {}),
+        ("resources.default.mem_mb", 3000, {}),
+        ("resources.default.runtime", 99, {}),
+        ("resources.train.slurm_partition", "gpu-long", {}),
+        ("evaluation.bootstrap.min_n", 5, TABLES_ONLY),
+        ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
+        # the control: a training setting re-runs that model and what depends on it
+        ("students.st.train.learning_rate", 1.0e-3, None),
+    ],
+)
+def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, expected):
+    workdir, _ = finished_run
+    name = "rerun-" + path.replace(".", "-")
+    proc = snakemake(workdir, _config(workdir, name, _set(path, value)), "-n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = planned_jobs(proc)
+    if expected is None:
+        # 2 direct + 2 cascade + 2 cmoe students, their evaluations, the tables
+        assert jobs == {"train": 6, "evaluate": 6, "table": 1, "plots": 1, "all": 1}
+    else:
+        assert jobs == expected, proc.stdout[-3000:]
 
 
 def test_html_report_collects_tables_and_plots(finished_run):

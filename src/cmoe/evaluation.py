@@ -1,5 +1,10 @@
 """Evaluation: a model answers the test split, generatively (through the shared generation
-interface) or by MERA's log-likelihood protocol; both are scored and saved the same way."""
+interface) or by MERA's log-likelihood protocol; both are saved the same way.
+
+scores.json holds accuracies and counts per domain and overall, the run's cost and provenance;
+labels come from the plan and intervals from the tables, so neither is an input here (editing
+a bootstrap setting never re-runs a model).
+"""
 
 from __future__ import annotations
 
@@ -7,69 +12,78 @@ import time
 from pathlib import Path
 
 from .generation import GenerationSettings, make_generator
+from .generation.runner import answer_questions, run_cost
 from .io import atomic_write_json, atomic_write_jsonl
 from .prompting import PromptSettings
 from .scoring import score
-from .traces import answer_questions, run_cost
 
 
 def evaluate(
+    *,
     model: str,
     questions: list[dict],
-    generation: dict,
-    prompt: dict,
-    labels: dict[str, str],
+    generation: GenerationSettings,
+    prompt: PromptSettings,
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
-    bootstrap: dict | None = None,
 ) -> dict:
     t0 = time.perf_counter()
-    settings = GenerationSettings(**generation)
-    generator = make_generator(model, settings, trust_remote_code)
+    generator = make_generator(model, generation, trust_remote_code)
     records = list(
-        answer_questions(
-            questions, generator, PromptSettings(**prompt), desc="evaluate", seed=settings.seed
-        )
+        answer_questions(questions, generator, prompt, desc="evaluate", seed=generation.seed)
     )
     cost = run_cost(records, time.perf_counter() - t0, generator.usage())
-    extra = {"protocol": "generative", "cost": cost}
-    return save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra)
+    return save_evaluation(
+        records,
+        model=model,
+        predictions_out=predictions_out,
+        scores_out=scores_out,
+        extra={"protocol": "generative", "cost": cost},
+    )
 
 
 def evaluate_loglik_protocol(
+    *,
     model: str,
     questions: list[dict],
     pool: list[dict],
-    settings: dict,
-    labels: dict[str, str],
+    settings,
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
-    bootstrap: dict | None = None,
 ) -> dict:
-    """MERA's k-shot log-likelihood protocol (settings: k, seed, batch_size, dtype)."""
+    """MERA's k-shot log-likelihood protocol (``settings``: a LoglikSettings)."""
     from .loglik import evaluate_loglik
 
     t0 = time.perf_counter()
-    k = settings.get("k", 5)
     records = evaluate_loglik(
         model,
         questions,
         pool,
-        k=k,
-        seed=settings.get("seed", 0),
-        batch_size=settings.get("batch_size", 8),
-        dtype=settings.get("dtype", "auto"),
+        k=settings.k,
+        seed=settings.seed,
+        batch_size=settings.batch_size,
+        dtype=settings.dtype,
         trust_remote_code=trust_remote_code,
     )
-    extra = {"protocol": f"loglik {k}-shot", "wall_time_s": round(time.perf_counter() - t0, 3)}
-    return save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra)
+    extra = {
+        "protocol": f"loglik {settings.k}-shot",
+        "wall_time_s": round(time.perf_counter() - t0, 3),
+    }
+    return save_evaluation(
+        records, model=model, predictions_out=predictions_out, scores_out=scores_out, extra=extra
+    )
 
 
-def save_evaluation(records, model, labels, predictions_out, scores_out, bootstrap, extra):
-    """predictions.jsonl + scores.json (per domain and overall, with intervals), atomically."""
+def save_evaluation(
+    records: list[dict], *, model, predictions_out, scores_out, extra: dict | None = None
+) -> dict:
+    """predictions.jsonl + scores.json (per domain and overall, with provenance), atomically."""
+    from .provenance import provenance
+
     atomic_write_jsonl(predictions_out, records)
-    scores = {"labels": labels, "model_path": str(model), **score(records, bootstrap), **extra}
+    scores = {"model_path": str(model), **score(records), **(extra or {})}
+    scores["provenance"] = provenance()
     atomic_write_json(scores_out, scores)
     return scores

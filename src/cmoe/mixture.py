@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from .io import read_json, read_jsonl
 from .routing import specialist_for
-from .scoring import score
 
 
 def questions_for_specialist(
@@ -23,14 +22,13 @@ def questions_for_specialist(
 
 
 def score_mixture(
+    *,
     questions: list[dict],
     predictions: dict[str, str | Path],
     groups: dict[str, list[str]],
     routes: dict[str, str] | None,
-    labels: dict[str, str],
     predictions_out: str | Path,
     scores_out: str | Path,
-    bootstrap: dict | None = None,
 ) -> dict:
     """Score the mixture: each question is answered by the specialist its routing picks.
 
@@ -46,10 +44,17 @@ def score_mixture(
         if record is None:
             raise ValueError(f"specialist {group} has no prediction for question {q['id']}")
         records.append({**record, "routed_to": group})
-    atomic_write_jsonl(predictions_out, records)
-    result = {"labels": labels, **score(records, bootstrap)}
-    atomic_write_json(scores_out, result)
-    return result
+    from .evaluation import save_evaluation
+
+    routing = "learned" if routes is not None else "oracle"
+    extra = {"protocol": f"mixture, {routing} routing"}
+    return save_evaluation(
+        records,
+        model="mixture",
+        predictions_out=predictions_out,
+        scores_out=scores_out,
+        extra=extra,
+    )
 
 
 def load_routes(path: str | Path) -> dict[str, str]:

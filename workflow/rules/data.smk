@@ -1,3 +1,6 @@
+# The data split, and (demo and tests only) tiny random models built from the demo corpus.
+
+
 rule prepare_data:
     input:
         [config["data"]["source"]["file"]] if "file" in config["data"]["source"] else [],
@@ -9,28 +12,33 @@ rule prepare_data:
         "results/logs/prepare_data.log",
     conda:
         "../../envs/cmoe.yaml"
-    threads: threads_for("prepare_data")
+    threads: PLAN.stage_resources["prepare_data"]["threads"]
     resources:
-        **job_resources("prepare_data"),
+        **stage_resources("prepare_data"),
     params:
-        settings=lambda wc: js(config["data"]),
+        settings=js(config["data"]),
     shell:
         "python -m cmoe prepare-data --settings {params.settings:q} --train {output.train:q}"
         " --test {output.test:q} --summary {output.summary:q} > {log:q} 2>&1"
 
 
-rule route_test_questions:
+rule make_tiny_model:
     input:
-        train="results/data/train.jsonl",
-        test="results/data/test.jsonl",
+        corpus=config.get("tiny_models", {}).get("corpus", []),
     output:
-        f"{NS}/router/routes.json",
+        directory("results/models/tiny/{tiny}"),
     log:
-        f"{NS}/logs/route_test_questions.log",
+        "results/logs/make_tiny_model/{tiny}.log",
     conda:
         "../../envs/cmoe.yaml"
+    threads: PLAN.stage_resources["make_tiny_model"]["threads"]
+    resources:
+        **stage_resources("make_tiny_model"),
     params:
-        seed=config.get("router", {}).get("seed", 0),
+        spec=lambda wc: js(
+            config["tiny_models"]["specs"][config["models"][wc.tiny]["tiny"]]
+        ),
+        vocab=config.get("tiny_models", {}).get("vocab_size", 2048),
     shell:
-        "python -m cmoe route --train {input.train:q} --test {input.test:q}"
-        " --seed {params.seed} --out {output:q} > {log:q} 2>&1"
+        "python -m cmoe make-tiny-model --corpus {input.corpus:q} --spec {params.spec:q}"
+        " --vocab-size {params.vocab} --out {output:q} > {log:q} 2>&1"

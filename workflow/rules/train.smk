@@ -1,131 +1,36 @@
-# Fine-tuning. direct: a student learns from all of a teacher's correct traces; the generalist is
-# the intermediate trained the same way (the study's "one model on undivided data" baseline).
-# cascade: a student learns from the generalist's traces. cmoe: one specialist per domain group
-# learns from that group's teacher traces, and a student learns from the union of their traces.
+# Fine-tuning: every model a method trains (students, the generalist, the specialists, and the
+# demo's warmed-up teachers) is one job of this rule; the plan says on which traces and how.
 
 
-rule train_direct_student:
+rule train:
     input:
-        model=lambda wc: model_inputs(student_model(wc.student)),
-        data=lambda wc: teacher_traces(wc.teacher),
+        model=lambda wc: TRAIN[wc.job].model.inputs,
+        data=lambda wc: TRAIN[wc.job].data,
     output:
-        directory(f"{NS}/models/student/direct/{{teacher}}/{{student}}"),
+        directory("results/{job}"),
     log:
-        f"{NS}/logs/train/student/direct/{{teacher}}/{{student}}.log",
+        "results/logs/train/{job}.log",
     benchmark:
-        f"{NS}/benchmarks/train/student/direct/{{teacher}}/{{student}}.tsv"
+        "results/benchmarks/train/{job}.tsv"
+    wildcard_constraints:
+        job=key_pattern(TRAIN),
     conda:
         "../../envs/cmoe.yaml"
-    threads: lambda wc: threads_for("train", config["students"][wc.student])
+    threads: lambda wc: TRAIN[wc.job].resources["threads"]
     resources:
-        **job_resources("train", lambda wc: config["students"][wc.student]),
+        **resources_of(TRAIN),
     params:
-        source="traces",
-        model=lambda wc: model_path(student_model(wc.student)),
-        settings=lambda wc: js(student_train(wc.student)),
         launcher=lambda wc: train_launcher(
-            student_train(wc.student), config["students"][wc.student]
+            TRAIN[wc.job], ACCELERATE_CONFIGS, Path.cwd()
         ),
-        prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(wandb_settings()),
-        trust=lambda wc: trust_flag(student_model(wc.student)),
-        run_name=lambda wc: f"direct-{wc.teacher}-{wc.student}",
+        source=lambda wc: TRAIN[wc.job].source,
+        model=lambda wc: TRAIN[wc.job].model.path,
+        settings=lambda wc: js(TRAIN[wc.job].settings),
+        prompt=lambda wc: js(TRAIN[wc.job].prompt),
+        run_name=lambda wc: TRAIN[wc.job].run_name,
+        trust=lambda wc: trust_flag(TRAIN[wc.job].model),
     shell:
-        TRAIN_CMD
-
-
-rule train_generalist:
-    input:
-        model=lambda wc: model_inputs(intermediate_model(wc.intermediate)),
-        data=lambda wc: teacher_traces(wc.teacher),
-    output:
-        directory(f"{NS}/models/generalist/{{teacher}}/{{intermediate}}"),
-    log:
-        f"{NS}/logs/train/generalist/{{teacher}}/{{intermediate}}.log",
-    benchmark:
-        f"{NS}/benchmarks/train/generalist/{{teacher}}/{{intermediate}}.tsv"
-    conda:
-        "../../envs/cmoe.yaml"
-    threads: lambda wc: threads_for("train", config["intermediates"][wc.intermediate])
-    resources:
-        **job_resources("train", lambda wc: config["intermediates"][wc.intermediate]),
-    params:
-        source="traces",
-        model=lambda wc: model_path(intermediate_model(wc.intermediate)),
-        settings=lambda wc: js(generalist_train(wc.intermediate)),
-        launcher=lambda wc: train_launcher(
-            generalist_train(wc.intermediate), config["intermediates"][wc.intermediate]
-        ),
-        prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(wandb_settings()),
-        trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
-        run_name=lambda wc: f"generalist-{wc.teacher}-{wc.intermediate}",
-    shell:
-        TRAIN_CMD
-
-
-rule train_specialist:
-    input:
-        model=lambda wc: model_inputs(intermediate_model(wc.intermediate)),
-        data=lambda wc: teacher_traces(wc.teacher, GROUPS[wc.group]),
-    output:
-        directory(f"{NS}/models/specialist/{{teacher}}/{{intermediate}}/{{group}}"),
-    log:
-        f"{NS}/logs/train/specialist/{{teacher}}/{{intermediate}}/{{group}}.log",
-    benchmark:
-        f"{NS}/benchmarks/train/specialist/{{teacher}}/{{intermediate}}/{{group}}.tsv"
-    conda:
-        "../../envs/cmoe.yaml"
-    threads: lambda wc: threads_for("train", config["intermediates"][wc.intermediate])
-    resources:
-        **job_resources("train", lambda wc: config["intermediates"][wc.intermediate]),
-    params:
-        source="traces",
-        model=lambda wc: model_path(intermediate_model(wc.intermediate)),
-        settings=lambda wc: js(specialist_train(wc.intermediate, wc.group)),
-        launcher=lambda wc: train_launcher(
-            specialist_train(wc.intermediate, wc.group),
-            config["intermediates"][wc.intermediate],
-        ),
-        prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(wandb_settings()),
-        trust=lambda wc: trust_flag(intermediate_model(wc.intermediate)),
-        run_name=lambda wc: f"specialist-{wc.teacher}-{wc.intermediate}-{wc.group}",
-    shell:
-        TRAIN_CMD
-
-
-rule train_chained_student:
-    input:
-        model=lambda wc: model_inputs(student_model(wc.student)),
-        data=lambda wc: (
-            generalist_traces(wc.teacher, wc.intermediate)
-            if wc.chained == "cascade"
-            else specialist_traces(wc.teacher, wc.intermediate)
-        ),
-    output:
-        directory(
-            f"{NS}/models/student/{{chained}}/{{teacher}}/{{intermediate}}/{{student}}"
-        ),
-    log:
-        f"{NS}/logs/train/student/{{chained}}/{{teacher}}/{{intermediate}}/{{student}}.log",
-    benchmark:
-        f"{NS}/benchmarks/train/student/{{chained}}/{{teacher}}/{{intermediate}}/{{student}}.tsv"
-    conda:
-        "../../envs/cmoe.yaml"
-    threads: lambda wc: threads_for("train", config["students"][wc.student])
-    resources:
-        **job_resources("train", lambda wc: config["students"][wc.student]),
-    params:
-        source="traces",
-        model=lambda wc: model_path(student_model(wc.student)),
-        settings=lambda wc: js(student_train(wc.student)),
-        launcher=lambda wc: train_launcher(
-            student_train(wc.student), config["students"][wc.student]
-        ),
-        prompt=lambda wc: js(prompt_settings(config)),
-        wandb=lambda wc: js(wandb_settings()),
-        trust=lambda wc: trust_flag(student_model(wc.student)),
-        run_name=lambda wc: f"{wc.chained}-{wc.teacher}-{wc.intermediate}-{wc.student}",
-    shell:
-        TRAIN_CMD
+        "{params.launcher} train --source {params.source} --model {params.model:q}"
+        " --data {input.data:q} --settings {params.settings:q} --prompt {params.prompt:q}"
+        " --run-name {params.run_name:q} --threads {threads} {params.trust} --out {output:q}"
+        " > {log:q} 2>&1"

@@ -1,0 +1,65 @@
+"""The `cmoe` command line: one subcommand per workflow stage.
+
+Every Snakemake rule calls exactly one of these with explicit arguments, so each stage can also
+be run (and debugged) by hand. Each subcommand's arguments are declared next to its handler, in
+the module of its stage (data, traces, train, evaluate, report). Structured settings are passed
+as JSON (a string or @file) and checked against their typed settings before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .. import __version__
+from . import data, evaluate, report, traces, train  # noqa: F401  (registers the subcommands)
+from .base import COMMANDS
+
+# --help lists the stages in workflow order.
+ORDER = [
+    *("validate-config", "prepare-data", "make-tiny-model"),
+    *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
+    *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "compare"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: `cmoe STAGE: error: ...` (see --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="cmoe",
+        description="Cascade mixture-of-experts reasoning distillation. Each subcommand is one "
+        "stage of the Snakemake workflow; run `snakemake` for the whole study, or a stage by hand.",
+    )
+    p.add_argument("--version", action="version", version=f"cmoe {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="STAGE", parser_class=_Parser)
+    for c in sorted(COMMANDS, key=lambda c: ORDER.index(c.name)):
+        sp = sub.add_parser(c.name, help=c.help, description=c.help)
+        c.arguments(sp)
+        sp.set_defaults(func=c.handler)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..config import ConfigError
+    from ..io import DataError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except (ConfigError, DataError, FileNotFoundError, ValueError) as exc:
+        print(f"cmoe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

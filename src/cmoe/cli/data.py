@@ -1,0 +1,79 @@
+"""Subcommands of the data stage: validate-config, prepare-data, make-tiny-model."""
+
+from __future__ import annotations
+
+import logging
+
+from ..data import DataSettings
+from ..tiny import TinyModelSpec
+from .base import command, settings
+
+log = logging.getLogger("cmoe")
+
+
+def _validate_config_args(p):
+    p.add_argument("configfiles", nargs="+", help="YAML files; later ones override earlier ones")
+
+
+@command("validate-config", "validate config files against the schema", _validate_config_args)
+def validate_config(args) -> None:
+    from ..config import load_config
+
+    load_config(*args.configfiles)
+    print(f"config OK: {' + '.join(args.configfiles)}")
+
+
+def _prepare_data_args(p):
+    p.add_argument(
+        "--settings",
+        type=settings(DataSettings, "data"),
+        required=True,
+        help="the config's `data` section (JSON)",
+    )
+    p.add_argument("--train", required=True, help="train split to write (JSONL)")
+    p.add_argument("--test", required=True, help="test split to write (JSONL)")
+    p.add_argument("--summary", required=True, help="counts per split x domain x subject (JSON)")
+
+
+@command(
+    "prepare-data",
+    "read ruMMLU (MERA schema), map subjects to domains, dedupe, split train/test",
+    _prepare_data_args,
+)
+def prepare_data(args) -> None:
+    from ..data import prepare_data
+    from ..domains import subject_domains
+
+    outputs = {"train": args.train, "test": args.test, "summary": args.summary}
+    summary = prepare_data(args.settings, subject_domains(args.settings.domain_map), outputs)
+    counts = {k: v["total"] for k, v in summary["splits"].items()}
+    log.info(
+        "wrote %s (duplicates removed: %d, bad rows skipped: %d)",
+        counts,
+        summary["removed_duplicates"],
+        summary["skipped_bad_rows"],
+    )
+
+
+def _make_tiny_model_args(p):
+    p.add_argument("--corpus", required=True, help="MERA-schema JSONL whose text trains the BPE")
+    p.add_argument(
+        "--spec",
+        type=settings(TinyModelSpec, "tiny_models.specs"),
+        required=True,
+        help="hidden_size, num_hidden_layers, ... (JSON)",
+    )
+    p.add_argument("--vocab-size", type=int, default=2048)
+    p.add_argument("--out", required=True, help="model folder to write")
+
+
+@command(
+    "make-tiny-model",
+    "build a tiny random Qwen3 model + BPE tokenizer trained on a corpus (demo/tests)",
+    _make_tiny_model_args,
+)
+def make_tiny_model(args) -> None:
+    from ..tiny import make_tiny_model
+
+    n = make_tiny_model(args.corpus, args.out, args.spec, args.vocab_size)
+    log.info("wrote %s (%.2fM parameters)", args.out, n / 1e6)

@@ -1,0 +1,152 @@
+"""Subcommands that score models: evaluate, evaluate-loglik, route, mixture."""
+
+from __future__ import annotations
+
+import logging
+
+from ..config.sections import LoglikSettings
+from ..generation.base import GenerationSettings
+from ..prompting import PromptSettings
+from .base import (
+    command,
+    json_object,
+    key_value,
+    model_arguments,
+    read_questions,
+    set_threads,
+    settings,
+)
+
+log = logging.getLogger("cmoe")
+
+
+def _evaluate_args(p):
+    model_arguments(p)
+    p.add_argument("--questions", required=True, help="the test split")
+    p.add_argument(
+        "--generation",
+        type=settings(GenerationSettings, "evaluation.generation"),
+        default=GenerationSettings(),
+        help="sampling/backend settings (JSON)",
+    )
+    p.add_argument(
+        "--prompt", type=settings(PromptSettings, "prompt"), required=True, help="(JSON)"
+    )
+    p.add_argument("--predictions", required=True, help="one record per question (JSONL)")
+    p.add_argument("--scores", required=True, help="accuracy per domain and overall (JSON)")
+    p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
+    p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
+    p.add_argument("--routes", help="routes.json from `cmoe route`")
+
+
+@command("evaluate", "answer the test split and score per domain and overall", _evaluate_args)
+def evaluate(args) -> None:
+    from ..evaluation import evaluate
+
+    set_threads(args.threads)
+    questions = read_questions(args.questions)
+    if args.specialist:
+        from ..mixture import load_routes, questions_for_specialist
+
+        if not (args.groups and args.routes):
+            raise ValueError("--specialist needs --groups and --routes")
+        routes = load_routes(args.routes)
+        questions = questions_for_specialist(questions, args.specialist, args.groups, routes)
+    scores = evaluate(
+        model=args.model,
+        questions=questions,
+        generation=args.generation,
+        prompt=args.prompt,
+        predictions_out=args.predictions,
+        scores_out=args.scores,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
+
+
+def _evaluate_loglik_args(p):
+    model_arguments(p)
+    p.add_argument("--questions", required=True, help="the test split")
+    p.add_argument("--pool", required=True, help="the train split, where shots come from")
+    p.add_argument(
+        "--settings",
+        type=settings(LoglikSettings, "evaluation.loglik"),
+        default=LoglikSettings(),
+        help="k (shots from the same subject), seed, batch_size, dtype (JSON)",
+    )
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--scores", required=True)
+
+
+@command(
+    "evaluate-loglik",
+    "MERA protocol: k-shot, argmax log-likelihood of ' A'..' D', one pass a question",
+    _evaluate_loglik_args,
+)
+def evaluate_loglik(args) -> None:
+    from ..evaluation import evaluate_loglik_protocol
+
+    set_threads(args.threads)
+    scores = evaluate_loglik_protocol(
+        model=args.model,
+        questions=read_questions(args.questions),
+        pool=read_questions(args.pool),
+        settings=args.settings,
+        predictions_out=args.predictions,
+        scores_out=args.scores,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info(
+        "log-likelihood accuracy %.3f on %d questions",
+        scores["overall"]["accuracy"],
+        scores["overall"]["n"],
+    )
+
+
+def _route_args(p):
+    p.add_argument("--train", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="routes + router accuracy (JSON)")
+
+
+@command(
+    "route", "train a question-text router on the train split and route the test split", _route_args
+)
+def route(args) -> None:
+    from ..routing import route
+
+    result = route(read_questions(args.train), read_questions(args.test), args.out, args.seed)
+    log.info("router accuracy on the test split: %.3f (n=%d)", result["accuracy"], result["n"])
+
+
+def _mixture_args(p):
+    p.add_argument("--questions", required=True, help="the test split")
+    p.add_argument(
+        "--predictions",
+        type=key_value,
+        nargs="+",
+        required=True,
+        help="GROUP=predictions.jsonl of each specialist",
+    )
+    p.add_argument("--groups", type=json_object, required=True)
+    p.add_argument("--routes", help="learned routes; without it, oracle routing by subject")
+    p.add_argument("--predictions-out", required=True)
+    p.add_argument("--scores", required=True)
+
+
+@command(
+    "mixture", "score the routed mixture of specialists (oracle or learned routing)", _mixture_args
+)
+def mixture(args) -> None:
+    from ..mixture import load_routes, score_mixture
+
+    scores = score_mixture(
+        questions=read_questions(args.questions),
+        predictions=dict(args.predictions),
+        groups=args.groups,
+        routes=load_routes(args.routes) if args.routes else None,
+        predictions_out=args.predictions_out,
+        scores_out=args.scores,
+    )
+    log.info("mixture accuracy %.3f", scores["overall"]["accuracy"])

@@ -1,0 +1,67 @@
+"""The training subcommand: fine-tune a model on traces (TRL SFT; LoRA or full)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..prompting import PromptSettings
+from ..training.settings import TrainSettings
+from .base import command, json_object, model_arguments, set_threads, settings
+
+log = logging.getLogger("cmoe")
+
+
+def _train_args(p):
+    model_arguments(p)
+    p.add_argument("--data", nargs="+", required=True, help="trace files (or the train split)")
+    p.add_argument(
+        "--source",
+        choices=["traces", "reference"],
+        default="traces",
+        help="'reference' trains on the questions' reference explanations (demo)",
+    )
+    p.add_argument(
+        "--settings",
+        type=settings(TrainSettings, "training"),
+        default=TrainSettings(),
+        help="training settings (JSON)",
+    )
+    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), required=True)
+    p.add_argument(
+        "--wandb",
+        type=json_object,
+        default={},
+        help="wandb settings (mode, project, entity) over WANDB_MODE/WANDB_PROJECT/WANDB_ENTITY",
+    )
+    p.add_argument("--run-name", default="sft")
+    p.add_argument("--out", required=True, help="folder for the model or adapter")
+
+
+@command("train", "fine-tune a model on traces (TRL SFT, LoRA or full)", _train_args)
+def train(args) -> None:
+    from dataclasses import asdict
+
+    from ..config import from_dict
+    from ..training import WandbSettings, load_training_rows, train
+
+    set_threads(args.threads)
+    wandb = from_dict(WandbSettings, {**asdict(WandbSettings.from_env()), **args.wandb}, "wandb")
+    rows = load_training_rows(args.data, args.prompt, args.source)
+    metrics = train(
+        args.model,
+        rows,
+        args.out,
+        args.settings,
+        wandb=wandb,
+        run_name=args.run_name,
+        trust_remote_code=args.trust_remote_code,
+    )
+    if os.environ.get("RANK", "0") != "0":
+        return  # one of several `accelerate launch` processes: the main one reports
+    log.info(
+        "trained on %d examples in %.1fs, final loss %.3f",
+        metrics["examples"],
+        metrics["wall_time_s"],
+        metrics["final_train_loss"],
+    )

@@ -1,0 +1,239 @@
+"""Config loading and validation: one clear message naming the key, before any job runs.
+
+Validation returns the config with every default filled in from the typed sections
+(cmoe.config.sections), so every reader sees the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..domains import DOMAINS
+from .sections import SettingsError, fill_defaults
+from .sections import resources as _resources
+
+
+class ConfigError(ValueError):
+    """An invalid workflow config; the message names the offending key."""
+
+
+def _schema() -> dict:
+    text = resources.files("cmoe.config").joinpath("schemas/config.schema.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _key_path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _describe(error) -> str:
+    """Turn a jsonschema error into 'config key X: problem'."""
+    where = _key_path(error)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        keys = ", ".join(f"{where}.{k}" if where != "<top level>" else k for k in extra)
+        return f"unknown config key {keys} (check the spelling; see config/README.md)"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        prefix = f"{where}." if where != "<top level>" else ""
+        return f"missing required config key {prefix}{missing}"
+    return f"config key {where}: {error.message}"
+
+
+# Entries an overlay may remove by setting them to null (e.g. `teachers: {qwen3-235b: null}`).
+REMOVABLE = ("models", "teachers", "students", "intermediates", "specialist_groups")
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate against the schema and cross-references; raise ConfigError on the first problem.
+
+    Works in place (Snakemake's global config): entries set to null under the sections in
+    REMOVABLE are dropped first, so an ablation overlay can remove a teacher or a model.
+    """
+    import jsonschema
+
+    for section in REMOVABLE:
+        if isinstance(config.get(section), dict):
+            for name in [k for k, v in config[section].items() if v is None]:
+                del config[section][name]
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        # The shallowest error is the most useful: for a oneOf failure it names the key itself.
+        raise ConfigError(_describe(errors[0]))
+    _check_references(config)
+    try:
+        return fill_defaults(config)
+    except SettingsError as exc:
+        raise ConfigError(f"config key {exc}") from None
+
+
+def _check_references(config: dict) -> None:
+    from ..prompting import check_template
+
+    models, specs = config["models"], config.get("tiny_models", {}).get("specs", {})
+    for name, m in models.items():
+        if ("path" in m) == ("tiny" in m):
+            raise ConfigError(f"config key models.{name}: give exactly one of 'path' or 'tiny'")
+        if "tiny" in m and m["tiny"] not in specs:
+            raise ConfigError(
+                f"config key models.{name}.tiny: {m['tiny']!r} is not in tiny_models.specs"
+            )
+    for role in ("teachers", "students", "intermediates"):
+        for name, entry in config.get(role, {}).items():
+            if entry["model"] not in models:
+                raise ConfigError(
+                    f"config key {role}.{name}.model: {entry['model']!r} is not defined in models"
+                )
+    chained = [m for m in config["methods"] if m in ("cascade", "cmoe")]
+    if chained and not config.get("intermediates"):
+        raise ConfigError(f"config key intermediates: required by methods {chained}")
+    groups = specialist_groups(config)
+    seen: dict[str, str] = {}
+    for group, domains in groups.items():
+        for domain in domains:
+            if domain in seen:
+                raise ConfigError(
+                    f"config key specialist_groups.{group}: domain {domain} is already in "
+                    f"group {seen[domain]}"
+                )
+            seen[domain] = group
+    missing = [d for d in DOMAINS if d not in seen]
+    if missing:
+        raise ConfigError(f"config key specialist_groups: no group serves {', '.join(missing)}")
+    for name, entry in config.get("intermediates", {}).items():
+        for group in entry.get("specialists", {}):
+            if group not in groups:
+                raise ConfigError(
+                    f"config key intermediates.{name}.specialists.{group}: no such specialist "
+                    f"group (have: {', '.join(groups)})"
+                )
+    for role in ("students", "intermediates"):
+        for name, entry in config.get(role, {}).items():
+            overrides = [s.get("train") for s in entry.get("specialists", {}).values()]
+            for override in [None, *overrides]:
+                settings = train_settings(config, entry.get("train"), override)
+                distributed = settings.get("distributed", "none")
+                gpus = stage_resources(config, "train", entry)["gpu"]
+                if distributed != "none" and gpus < 2:
+                    raise ConfigError(
+                        f"config key {role}.{name}: training.distributed is {distributed!r} but "
+                        f"its training jobs ask for {gpus} GPU(s); set resources.gpu >= 2 or "
+                        "distributed: none"
+                    )
+    try:
+        check_template(config["prompt"]["template"])
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ConfigError(
+            f"config key prompt.template: bad placeholder {exc} (allowed: {{question}}, "
+            "{A}, {B}, {C}, {D}, {subject}, {subject_name}, {domain})"
+        ) from exc
+
+
+def load_config(*paths: str | Path) -> dict[str, Any]:
+    """Load YAML files, later ones overriding earlier ones key by key, then validate."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        merged = deep_merge(merged, data)
+    return validate_config(merged)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- Effective settings of one job: what a rule passes to the CLI (and what Snakemake tracks) ---
+
+
+def train_settings(config: dict, *overrides: dict | None) -> dict:
+    """Global `training` defaults with a model's own settings merged on top, in order."""
+    merged = config.get("training", {})
+    for override in overrides:
+        merged = deep_merge(merged, override or {})
+    return merged
+
+
+def specialist_groups(config: dict) -> dict[str, list[str]]:
+    """Which domains each CMoE specialist serves: by default one specialist per domain."""
+    return config.get("specialist_groups") or {d: [d] for d in DOMAINS}
+
+
+def prompt_settings(config: dict, teacher: str | None = None) -> dict:
+    prompt = dict(config["prompt"])
+    if teacher and "enable_thinking" in config["teachers"][teacher]:
+        prompt["enable_thinking"] = config["teachers"][teacher]["enable_thinking"]
+    return prompt
+
+
+def stage_resources(config: dict, stage: str, entry: dict | None = None) -> dict:
+    """A job's resources (see cmoe.config.sections.resources)."""
+    return _resources(config, stage, entry)
+
+
+def generation_entries(config: dict) -> Iterator[tuple[str, str, dict]]:
+    """(config key, resources stage, entry) for every entry that generates text."""
+    for name, entry in config["teachers"].items():
+        yield f"teachers.{name}", "generate", entry
+    if set(config["methods"]) & {"cascade", "cmoe"}:
+        for name, entry in config.get("intermediates", {}).items():
+            yield f"intermediates.{name}", "generate", entry
+    yield "evaluation", "evaluate", config["evaluation"]
+
+
+def check_runtime(config: dict, uses_conda: bool, environ=None) -> list[str]:
+    """What must hold before the first job, beyond the schema: raise ConfigError for what would
+    fail hours later; return warnings. ``uses_conda``: rules run in envs/ (`--sdm conda`)."""
+    import os
+
+    from ..generation import backend_available
+
+    environ = os.environ if environ is None else environ
+    warnings = []
+    for key, stage, entry in generation_entries(config):
+        gen = entry.get("generation", {})
+        backend = gen.get("backend", "hf")
+        if backend == "vllm":
+            if not uses_conda and not backend_available("vllm"):
+                raise ConfigError(
+                    f"config key {key}.generation.backend: 'vllm' is selected but vLLM is not "
+                    "installed here; run Snakemake with `--sdm conda` (envs/generate-vllm.yaml) "
+                    "or install vLLM into this environment (GPU machines only)"
+                )
+            if stage_resources(config, stage, entry)["gpu"] < 1:
+                raise ConfigError(
+                    f"config key {key}: the vllm backend needs a GPU; set resources.gpu "
+                    f"(in {key}.resources or resources.{stage})"
+                )
+        if backend == "openai":
+            var = gen["openai"].get("api_key_env")
+            if var and not environ.get(var):
+                raise ConfigError(
+                    f"config key {key}.generation.openai.api_key_env: environment variable "
+                    f"{var} is not set (export it before running; the key is never written "
+                    "to config or results)"
+                )
+            if not gen["openai"].get("price_per_million"):
+                warnings.append(
+                    f"{key}: no generation.openai.price_per_million, so its API cost column "
+                    "stays empty"
+                )
+    return warnings

@@ -1,0 +1,75 @@
+"""The ``hf`` generation backend: transformers ``generate`` on CPU, one GPU, or a model spread
+over several GPUs. torch and transformers are imported on first use, not with this module."""
+
+from __future__ import annotations
+
+from .base import Completion, GenerationSettings, render_chat
+
+
+class HFGenerator:
+    """transformers ``generate`` in batches with left padding (CPU, one GPU, or a model spread
+    over several GPUs by ``device_map="auto"``).
+
+    A batch shares one random stream, seeded by its first conversation's seed; resumable runs
+    hand over whole batches (``chunk_size == batch_size``), so batches, and output, repeat."""
+
+    def __init__(self, model_path: str, settings: GenerationSettings, trust_remote_code=False):
+        from ..models import load_causal_lm, load_tokenizer
+
+        self.model_name = str(model_path)
+        self.settings = settings
+        self.chunk_size = settings.batch_size
+        self.tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
+        self.model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
+        eos = {self.tokenizer.eos_token_id}
+        gen_eos = self.model.generation_config.eos_token_id
+        eos.update(
+            gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else []
+        )
+        self.eos_ids = sorted(i for i in eos if i is not None)
+        self._usage = {"prompt_tokens": 0, "completion_tokens": 0}
+
+    def usage(self) -> dict:
+        return dict(self._usage)
+
+    def generate(self, conversations, enable_thinking, seeds):
+        import torch
+
+        s = self.settings
+        sampling = (
+            {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p}
+            if s.temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        for start in range(0, len(conversations), s.batch_size):
+            batch = conversations[start : start + s.batch_size]
+            torch.manual_seed(seeds[start])
+            prompts = [render_chat(self.tokenizer, m, enable_thinking) for m in batch]
+            enc = self.tokenizer(
+                prompts, return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.model.device)
+            with torch.inference_mode():
+                out = self.model.generate(
+                    **enc,
+                    max_new_tokens=s.max_new_tokens,
+                    eos_token_id=self.eos_ids,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    **sampling,
+                )
+            new_tokens = out[:, enc["input_ids"].shape[1] :]
+            for i, prompt in enumerate(prompts):
+                ids = new_tokens[i].tolist()
+                n = len(ids)
+                for j, tok in enumerate(ids):
+                    if tok in self.eos_ids:
+                        n = j + 1
+                        break
+                completion = Completion(
+                    prompt=prompt,
+                    text=self.tokenizer.decode(ids[:n], skip_special_tokens=True),
+                    prompt_tokens=int(enc["attention_mask"][i].sum()),
+                    completion_tokens=n,
+                )
+                self._usage["prompt_tokens"] += completion.prompt_tokens
+                self._usage["completion_tokens"] += completion.completion_tokens
+                yield completion

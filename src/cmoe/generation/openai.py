@@ -1,0 +1,391 @@
+# Longer than ~300 lines: its settings, retry policy and client are one unit, documented below.
+"""The ``openai`` generation backend: any OpenAI-compatible chat endpoint.
+
+A vLLM or SGLang server (``vllm serve MODEL``), a hosted API, or the local test server
+``tests/support/openai_server.py``. Conversations go out as
+``POST {base_url}/chat/completions``, up to ``concurrency`` at a time, and come back in input
+order. The chat template is applied by the server, so a record's ``prompt`` is the JSON of the
+messages sent.
+
+Settings (``generation.openai`` in the config, ``GenerationSettings.openai`` here):
+
+``base_url`` (required)
+    The API root, e.g. ``http://127.0.0.1:8000/v1``.
+``model`` (required)
+    The model name the server serves (``--served-model-name`` for vLLM). Records keep the
+    model path the workflow passes (``model_name``), not this.
+``api_key_env`` (optional)
+    The NAME of an environment variable that holds the API key, never the key itself. If set,
+    the variable must be set and non-empty, and the key goes out as ``Authorization: Bearer``.
+    The key is never logged, put in an error message, a record or ``usage()``.
+``concurrency`` (default 8)
+    Requests in flight at once.
+``timeout_s`` (default 600)
+    Per-request timeout (connect, and each wait for response bytes).
+``max_retries`` (default 8)
+    Retries per request after the first attempt, on HTTP 408, 429 and 5xx, timeouts, connection
+    errors and broken responses (invalid JSON, no ``choices[0].message.content``). Other 4xx
+    fail at once.
+``backoff_s`` (default 1.0), ``max_backoff_s`` (default 60)
+    Exponential backoff with full jitter: before retry ``k`` (from 0) sleep
+    ``uniform(0, min(max_backoff_s, backoff_s * 2**k))``. A ``Retry-After`` header (seconds or
+    an HTTP date), when present, replaces the jittered sleep, capped at ``max_backoff_s``.
+``price_per_million`` (optional)
+    ``{prompt: USD, completion: USD}`` per million tokens; adds ``api_cost_usd`` to ``usage()``.
+``send_enable_thinking`` (default true)
+    Send ``chat_template_kwargs: {enable_thinking: ...}``, which vLLM and SGLang pass to the chat
+    template (Qwen3's thinking switch). Hosted APIs that reject unknown fields need false.
+``extra_body`` (optional)
+    A dict merged into every request body last (e.g. ``top_k``, ``repetition_penalty``).
+
+Reasoning that a server returns apart from the answer (``message.reasoning_content`` from
+vLLM's reasoning parser, or ``message.reasoning``) is put back as
+``<think>\\nREASONING\\n</think>\\n\\nANSWER``, the format the hf backend produces, so the
+answer extractor and the reasoning splitter see the same text whichever backend ran.
+
+Sampling: ``temperature`` (0 = greedy), ``top_p`` and ``max_new_tokens`` (``max_tokens``) come
+from the generation settings, and every request carries its conversation's ``seed``: a server
+that honours seeds (vLLM does) gives the same output on a resumed or sharded run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from email.utils import parsedate_to_datetime
+
+from .base import Completion, GenerationSettings, OpenAISettings
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = asdict(OpenAISettings())  # the one source: cmoe.generation.base.OpenAISettings
+REQUIRED = ("base_url", "model")
+CONFIG_PATH = "generation.openai"
+RETRYABLE_STATUS = frozenset({408, 429})
+
+
+class EndpointError(RuntimeError):
+    """An OpenAI-compatible endpoint failed for good (unreachable, refused, retries spent)."""
+
+
+class _Retryable(Exception):
+    """One failed attempt that may succeed if tried again."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def resolve_settings(raw: dict | None) -> dict:
+    """``generation.openai`` with defaults filled in; unknown or missing keys raise ValueError."""
+    raw = dict(raw or {})
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"unknown key {CONFIG_PATH}.{unknown[0]} (known: {', '.join(sorted(DEFAULTS))})"
+        )
+    cfg = {**DEFAULTS, **raw}
+    for key in REQUIRED:
+        if not cfg[key]:
+            raise ValueError(f"{CONFIG_PATH}.{key} is required for generation backend 'openai'")
+    if not str(cfg["base_url"]).startswith(("http://", "https://")):
+        raise ValueError(
+            f"{CONFIG_PATH}.base_url must start with http:// or https://, got {cfg['base_url']!r}"
+        )
+    cfg["base_url"] = str(cfg["base_url"]).rstrip("/")
+    cfg["concurrency"] = int(cfg["concurrency"])
+    cfg["max_retries"] = int(cfg["max_retries"])
+    for key in ("timeout_s", "backoff_s", "max_backoff_s"):
+        cfg[key] = float(cfg[key])
+    if cfg["concurrency"] < 1:
+        raise ValueError(f"{CONFIG_PATH}.concurrency must be at least 1")
+    if cfg["timeout_s"] <= 0:
+        raise ValueError(f"{CONFIG_PATH}.timeout_s must be positive")
+    if cfg["max_retries"] < 0 or cfg["backoff_s"] < 0 or cfg["max_backoff_s"] < 0:
+        raise ValueError(f"{CONFIG_PATH}: max_retries, backoff_s and max_backoff_s must be >= 0")
+    price = cfg["price_per_million"]
+    if price is not None:
+        if not isinstance(price, dict) or set(price) - {"prompt", "completion"}:
+            raise ValueError(
+                f"{CONFIG_PATH}.price_per_million must be {{prompt: USD, completion: USD}}"
+            )
+        cfg["price_per_million"] = {k: float(price.get(k, 0.0)) for k in ("prompt", "completion")}
+    if cfg["extra_body"] is not None and not isinstance(cfg["extra_body"], dict):
+        raise ValueError(f"{CONFIG_PATH}.extra_body must be a mapping")
+    return cfg
+
+
+def backoff_delay(attempt: int, backoff_s: float, max_backoff_s: float, rng: random.Random):
+    """Full-jitter exponential backoff before retry ``attempt`` (0 = the first retry)."""
+    cap = min(max_backoff_s, backoff_s * 2.0 ** min(attempt, 60))
+    return rng.uniform(0.0, cap)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def completion_text(message: dict) -> str:
+    """The text of a chat message, with separately returned reasoning put back in think tags.
+
+    Raises KeyError/TypeError for a message without ``content`` (a broken response). A null
+    content next to reasoning is a model that ran out of tokens while thinking: the think block
+    is left open, as the hf backend leaves it."""
+    if not isinstance(message, dict) or "content" not in message:
+        raise KeyError("choices[0].message.content")
+    content = message["content"]
+    if content is not None and not isinstance(content, str):
+        raise TypeError("choices[0].message.content is not a string")
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if not isinstance(reasoning, str):
+        reasoning = None
+    if reasoning:
+        if content is None:
+            return f"<think>\n{reasoning}"
+        return f"<think>\n{reasoning}\n</think>\n\n{content}"
+    return content or ""
+
+
+class OpenAIGenerator:
+    """Conversations → Completions through an OpenAI-compatible chat endpoint (see module doc)."""
+
+    def __init__(
+        self, model_path: str, settings: GenerationSettings, *, transport=None, sleep=time.sleep
+    ):
+        import httpx
+
+        self.model_name = str(model_path)
+        self.settings = settings
+        self.cfg = resolve_settings(settings.openai)
+        self.base_url = self.cfg["base_url"]
+        self.concurrency = self.cfg["concurrency"]
+        self.chunk_size = max(settings.batch_size, 4 * self.concurrency)
+        headers = {"Content-Type": "application/json"}
+        self._secret = None
+        env = self.cfg["api_key_env"]
+        if env:
+            key = os.environ.get(env, "")
+            if not key.strip():
+                raise ValueError(
+                    f"{CONFIG_PATH}.api_key_env names the environment variable {env}, "
+                    f"which is not set or empty: export {env}=<your API key>"
+                )
+            self._secret = key.strip()
+            headers["Authorization"] = f"Bearer {self._secret}"
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(self.cfg["timeout_s"]),
+            limits=httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            ),
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._jitter = random.Random()  # its own stream: sampling seeds stay untouched
+        self._lock = threading.Lock()
+        self._usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def usage(self) -> dict:
+        with self._lock:
+            usage = dict(self._usage)
+        price = self.cfg["price_per_million"]
+        if price is not None:
+            cost = usage["prompt_tokens"] * price["prompt"]
+            cost += usage["completion_tokens"] * price["completion"]
+            usage["api_cost_usd"] = round(cost / 1e6, 8)
+        return usage
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for key, value in deltas.items():
+                self._usage[key] += value
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _auth_hint(self) -> str:
+        env = self.cfg["api_key_env"]
+        if env:
+            return f"; check the API key in the environment variable {env}"
+        return (
+            f"; the endpoint wants a key: set {CONFIG_PATH}.api_key_env to the NAME of a variable"
+        )
+
+    def check_endpoint(self, timeout_s: float = 10.0) -> list[str]:
+        """GET ``{base_url}/models`` once, quickly; raise EndpointError if it does not answer.
+
+        Returns the served model ids. Run it before a long job, so that a wrong URL or key
+        fails in seconds rather than after ``max_retries`` backoffs."""
+        import httpx
+
+        url = f"{self.base_url}/models"
+        try:
+            response = self._client.get(url, timeout=min(timeout_s, self.cfg["timeout_s"]))
+        except httpx.HTTPError as exc:
+            raise EndpointError(
+                f"cannot reach the OpenAI-compatible endpoint {self.base_url} "
+                f"({type(exc).__name__}: {self._redact(str(exc)) or 'no detail'}); "
+                f"check {CONFIG_PATH}.base_url and that the server is running"
+            ) from None
+        if response.status_code != 200:
+            hint = self._auth_hint() if response.status_code in (401, 403) else ""
+            raise EndpointError(
+                f"GET {url} answered HTTP {response.status_code}: "
+                f"{self._redact(response.text[:300])}{hint} ({CONFIG_PATH}.base_url)"
+            )
+        try:
+            ids = [m["id"] for m in response.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ids = []
+        if ids and self.cfg["model"] not in ids:
+            log.warning(
+                "%s does not list the model %r (%s.model); it serves: %s",
+                self.base_url,
+                self.cfg["model"],
+                CONFIG_PATH,
+                ", ".join(ids[:10]),
+            )
+        return ids
+
+    def _body(self, messages: list[dict], enable_thinking: bool, seed: int) -> dict:
+        s = self.settings
+        body = {
+            "model": self.cfg["model"],
+            "messages": messages,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_new_tokens,
+            "seed": int(seed),
+            "n": 1,
+        }
+        if self.cfg["send_enable_thinking"]:
+            body["chat_template_kwargs"] = {"enable_thinking": bool(enable_thinking)}
+        if self.cfg["extra_body"]:
+            body.update(self.cfg["extra_body"])
+        return body
+
+    def _attempt(self, url: str, body: dict) -> tuple[str, int, int]:
+        import httpx
+
+        self._count(requests=1)
+        try:
+            response = self._client.post(url, json=body)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out after {self.cfg['timeout_s']:g} s ({exc!r})") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error: {type(exc).__name__}: {exc}") from None
+        status = response.status_code
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise _Retryable(
+                f"HTTP {status}: {response.text[:200]}",
+                parse_retry_after(response.headers.get("retry-after")),
+            )
+        if status != 200:
+            hint = self._auth_hint() if status in (401, 403) else ""
+            raise EndpointError(
+                f"POST {url} answered HTTP {status} (not retried): "
+                f"{self._redact(response.text[:300])}{hint}"
+            )
+        try:
+            payload = response.json()
+            text = completion_text(payload["choices"][0]["message"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise _Retryable(
+                f"broken response ({type(exc).__name__}: {exc}): {response.text[:120]!r}"
+            ) from None
+        usage = payload.get("usage") or {}
+        try:
+            prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            completion_tokens = int(usage.get("completion_tokens") or 0)
+        except (TypeError, ValueError, AttributeError):
+            prompt_tokens = completion_tokens = 0
+        return text, prompt_tokens, completion_tokens
+
+    def complete(self, messages: list[dict], enable_thinking: bool, seed: int) -> Completion:
+        """One conversation, retried as the settings say."""
+        url = f"{self.base_url}/chat/completions"
+        body = self._body(messages, enable_thinking, seed)
+        cfg = self.cfg
+        attempt = 0
+        while True:
+            try:
+                text, prompt_tokens, completion_tokens = self._attempt(url, body)
+                break
+            except _Retryable as exc:
+                error = self._redact(str(exc))
+                if attempt >= cfg["max_retries"]:
+                    raise EndpointError(
+                        f"POST {url} failed after {attempt + 1} attempts "
+                        f"({cfg['max_retries']} retries); last error: {error}"
+                    ) from None
+                if exc.retry_after is not None:
+                    delay = min(exc.retry_after, cfg["max_backoff_s"])
+                else:
+                    delay = backoff_delay(
+                        attempt, cfg["backoff_s"], cfg["max_backoff_s"], self._jitter
+                    )
+                log.info("%s: %s; retry %d in %.2f s", url, error, attempt + 1, delay)
+                self._count(retries=1)
+                self._sleep(delay)
+                attempt += 1
+        self._count(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return Completion(
+            prompt=json.dumps(messages, ensure_ascii=False),
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+
+    def generate(
+        self, conversations: Sequence[list[dict]], enable_thinking: bool, seeds: Sequence[int]
+    ) -> Iterator[Completion]:
+        """Yield one Completion per conversation, in input order; ``concurrency`` in flight.
+
+        A request that fails for good raises when its turn to be yielded comes; requests not
+        started yet are cancelled, so a failure (or a caller that stops early) ends the run."""
+        if len(seeds) != len(conversations):
+            raise ValueError(f"{len(conversations)} conversations but {len(seeds)} seeds")
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
+        try:
+            futures = [
+                pool.submit(self.complete, messages, enable_thinking, seed)
+                for messages, seed in zip(conversations, seeds, strict=True)
+            ]
+            for future in futures:
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,266 @@
+"""Build the plan: shared stages here, each method's own jobs and rows in cmoe.methods."""
+
+from __future__ import annotations
+
+from ..config import (
+    LoglikSettings,
+    from_dict,
+    prompt_settings,
+    specialist_groups,
+    stage_resources,
+    train_settings,
+)
+from ..domains import DOMAINS
+from .jobs import (
+    RESULTS,
+    EvaluateJob,
+    GatherJob,
+    GenerateJob,
+    LoglikJob,
+    Model,
+    Plan,
+    Row,
+    TrainJob,
+    results_path,
+)
+
+TRAIN_SPLIT = "results/data/train.jsonl"
+
+
+class PlanBuilder:
+    """The config, read once, with the small lookups every method needs.
+
+    Methods call these to register jobs; a job two methods share (the generalist) is planned
+    once because jobs are keyed by their output path.
+    """
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.groups = specialist_groups(config)
+        self.teachers = list(config["teachers"])
+        self.students = list(config["students"])
+        self.intermediates = list(config.get("intermediates", {}))
+        self.methods = list(config["methods"])
+        self.plan = Plan(namespace=config["namespace"])
+
+    # --- models -------------------------------------------------------------------------------
+
+    def model(self, name: str) -> Model:
+        """A `models` entry: a tiny model this workflow builds, a hub id or a local folder."""
+        spec = self.config["models"][name]
+        trust = bool(spec.get("trust_remote_code", False))
+        if "tiny" in spec:
+            path = f"{RESULTS}/models/tiny/{name}"
+            return Model(name, path, (path,), trust)
+        return Model(name, spec["path"], (), trust)
+
+    def trained(self, key: str, base: str) -> Model:
+        """A folder this workflow trains from the `models` entry ``base``."""
+        path = results_path(key)
+        return Model(base, path, (path,), self.model(base).trust_remote_code)
+
+    def resources(self, stage: str, entry: dict | None = None) -> dict:
+        return stage_resources(self.config, stage, entry)
+
+    def generation(self, entry: dict, stage: str = "generate") -> dict:
+        """An entry's generation settings; vLLM shards the model over the GPUs its job asks for."""
+        settings = dict(entry.get("generation", {}))
+        if settings.get("backend") == "vllm":
+            vllm = dict(settings.get("vllm", {}))
+            vllm.setdefault("tensor_parallel_size", max(1, self.resources(stage, entry)["gpu"]))
+            settings["vllm"] = vllm
+        return settings
+
+    def prompt(self, teacher: str | None = None) -> dict:
+        return prompt_settings(self.config, teacher)
+
+    # --- teachers -----------------------------------------------------------------------------
+
+    def teacher_traces(self, teacher: str, domains=tuple(DOMAINS), suffix=".jsonl") -> list[str]:
+        return [f"{RESULTS}/traces/teacher/{teacher}/{d}{suffix}" for d in domains]
+
+    def teacher_costs(self, teacher: str, domains=tuple(DOMAINS)) -> list[str]:
+        n = self.config["teachers"][teacher].get("shards", 1)
+        return [
+            f"{RESULTS}/traces/teacher/{teacher}/shards/{d}/{i}-of-{n}.cost.json"
+            for d in domains
+            for i in range(n)
+        ]
+
+    def _teacher_model(self, teacher: str) -> Model:
+        entry = self.config["teachers"][teacher]
+        if "warmup" not in entry:
+            return self.model(entry["model"])
+        # Demo only: the teacher answers with weights warmed up on reference explanations.
+        job = self.plan.add(
+            self.plan.trains,
+            TrainJob(
+                key=f"models/warmup/{teacher}",
+                model=self.model(entry["model"]),
+                data=(TRAIN_SPLIT,),
+                source="reference",
+                settings=train_settings(self.config, entry["warmup"]),
+                prompt=self.prompt(teacher),
+                run_name=f"warmup-{teacher}",
+                resources=self.resources("warmup", entry),
+                config_key=f"teachers.{teacher}.warmup",
+                stage="warmup",
+            ),
+        )
+        return self.trained(job.key, entry["model"])
+
+    def plan_teacher(self, teacher: str) -> None:
+        """A teacher answers the train split, each domain in `shards` jobs gathered after."""
+        entry = self.config["teachers"][teacher]
+        model = self._teacher_model(teacher)
+        n = entry.get("shards", 1)
+        for d in DOMAINS:
+            stem = f"traces/teacher/{teacher}/shards/{d}"
+            for i in range(n):
+                self.plan.add(
+                    self.plan.generations,
+                    GenerateJob(
+                        key=f"{stem}/{i}-of-{n}",
+                        model=model,
+                        domains=(d,),
+                        shard=(i, n),
+                        generation=self.generation(entry),
+                        prompt=self.prompt(teacher),
+                        resources=self.resources("generate", entry),
+                    ),
+                )
+            shards = tuple(f"{RESULTS}/{stem}/{i}-of-{n}.raw.jsonl" for i in range(n))
+            key = f"traces/teacher/{teacher}/{d}"
+            self.plan.add(self.plan.gathers, GatherJob(key, shards))
+        self.plan.teacher_traces[teacher] = self.teacher_traces(teacher)
+
+    # --- jobs methods share -------------------------------------------------------------------
+
+    def train(
+        self, key: str, model: str, data: list[str], role: str, name: str, *overrides, run_name
+    ) -> Model:
+        """Plan the fine-tuning of ``model`` (a `models` key) into ``results/<key>``."""
+        entry = self.config[role][name]
+        job = self.plan.add(
+            self.plan.trains,
+            TrainJob(
+                key=key,
+                model=self.model(model),
+                data=tuple(data),
+                source="traces",
+                settings=train_settings(self.config, entry.get("train"), *overrides),
+                prompt=self.prompt(),
+                run_name=run_name,
+                resources=self.resources("train", entry),
+                config_key=f"{role}.{name}",
+            ),
+        )
+        return self.trained(job.key, model)
+
+    def generate(self, key: str, model: Model, domains, entry: dict) -> str:
+        """Plan one unsharded generation job; return its cost file."""
+        self.plan.add(
+            self.plan.generations,
+            GenerateJob(
+                key=key,
+                model=model,
+                domains=tuple(domains),
+                shard=(0, 1),
+                generation=self.generation(entry),
+                prompt=self.prompt(),
+                resources=self.resources("generate", entry),
+            ),
+        )
+        return f"{RESULTS}/{key}.cost.json"
+
+    def evaluate(self, key: str, model: Model, subset=None) -> str:
+        """Plan the generative evaluation of ``model`` into ``results/<key>``."""
+        evaluation = self.config["evaluation"]
+        self.plan.add(
+            self.plan.evaluations,
+            EvaluateJob(
+                key=key,
+                model=model,
+                generation=self.generation(evaluation, "evaluate"),
+                prompt=self.prompt(),
+                resources=self.resources("evaluate"),
+                subset=subset,
+            ),
+        )
+        return results_path(key)
+
+    def row(self, key: str, model: Model, labels: dict, chain=None) -> None:
+        """A table row for ``model``, evaluated generatively (and by log-likelihood if enabled)."""
+        eval_dir = self.evaluate(key, model)
+        if all(r.eval_dir != eval_dir for r in self.plan.rows):
+            self.plan.rows.append(Row(eval_dir=eval_dir, chain=chain, **labels))
+
+    def generalist(self, teacher: str, intermediate: str) -> tuple[Model, dict]:
+        """The intermediate trained on all of a teacher's traces (cascade's first step, and the
+        study's "one model on undivided data" baseline); returns it and its cost chain."""
+        ns = self.plan.namespace
+        model = self.train(
+            f"{ns}/models/generalist/{teacher}/{intermediate}",
+            self.config["intermediates"][intermediate]["model"],
+            self.teacher_traces(teacher),
+            "intermediates",
+            intermediate,
+            run_name=f"generalist-{teacher}-{intermediate}",
+        )
+        return model, {"seq": [{"par": self.teacher_costs(teacher)}, model.path]}
+
+    def student(self, method: str, teacher: str, via: str | None, student: str, data) -> Model:
+        parts = [method, teacher, *([via] if via else []), student]
+        return self.train(
+            f"{self.plan.namespace}/models/student/{'/'.join(parts)}",
+            self.config["students"][student]["model"],
+            data,
+            "students",
+            student,
+            run_name="-".join(parts),
+        )
+
+    # --- the whole plan -----------------------------------------------------------------------
+
+    def build(self) -> Plan:
+        from ..methods import REGISTRY
+
+        plan, ns, config = self.plan, self.plan.namespace, self.config
+        for teacher in self.teachers:
+            self.plan_teacher(teacher)
+        if config["evaluation"]["evaluate_base"]:
+            for base in sorted({config["students"][s]["model"] for s in self.students}):
+                labels = {"method": "base", "teacher": "-", "via": "-", "model": base}
+                self.row(f"{ns}/eval/base/{base}", self.model(base), labels)
+        for name in self.methods:
+            REGISTRY[name].plan(self)
+        plan.rows.sort(key=_row_order)
+        # Traces longer than the shortest training max_length are counted as over-length.
+        lengths = [t.settings["max_length"] for t in plan.trains.values() if t.stage == "train"]
+        plan.filter_max_length = min(lengths, default=config["training"]["max_length"])
+        for stage in ("prepare_data", "make_tiny_model", "filter", "table"):
+            plan.stage_resources[stage] = self.resources(stage)
+        loglik = from_dict(LoglikSettings, config["evaluation"]["loglik"], "evaluation.loglik")
+        if loglik.enabled:
+            settings = loglik.job_settings
+            for row in plan.loglik_rows:
+                key = plan.loglik_dir(row)[len(RESULTS) + 1 :]
+                model = plan.evaluations[row.eval_dir[len(RESULTS) + 1 :]].model
+                plan.add(
+                    plan.logliks,
+                    LoglikJob(key, model, settings, self.resources("evaluate")),
+                )
+        return plan
+
+
+_ORDER = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
+
+
+def _row_order(row: Row):
+    return (_ORDER.get(row.method, 9), row.teacher, row.via, row.model)
+
+
+def build_plan(config: dict) -> Plan:
+    """The study's jobs and rows for a validated config, defaults filled in (see
+    cmoe.config.validate_config)."""
+    return PlanBuilder(config).build()

@@ -1,0 +1,89 @@
+"""What the Snakemake rules need from the plan beyond the jobs themselves, kept here so that it
+is unit-tested: wildcard patterns, resources, environments, launchers, and the files that carry
+settings to jobs without turning logging or runtime edits into reruns.
+
+Rerun policy (see "Minimal reruns" in config/README.md): a job's params hold exactly the
+settings that change its output. Logging (wandb) reaches jobs as environment variables, runtime
+settings (threads, memory, runtime, partition) as Snakemake resources, and statistics and
+display settings only the tables' resolved config — none of these are params of training,
+generation or evaluation jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from .jobs import TrainJob, canonical_json, digest
+
+# Config sections that never change a result file: how jobs run and where they log.
+RUNTIME_SECTIONS = ("resources", "wandb")
+RESOURCE_KEYS = ("mem_mb", "runtime", "gpu", "gpu_model", "slurm_partition")
+
+
+def key_pattern(keys) -> str:
+    """A wildcard constraint matching exactly the given job keys (none: matches nothing)."""
+    return "|".join(re.escape(k) for k in sorted(keys)) or "(?!)"
+
+
+def job_resources(resources: dict) -> dict:
+    """Snakemake resources of a job: Slurm reads cpus_per_task, gpu (--gpus), gpu_model,
+    mem_mb, runtime and slurm_partition; locally `gpu` limits how many GPU jobs run at once."""
+    return {**{k: resources[k] for k in RESOURCE_KEYS}, "cpus_per_task": resources["threads"]}
+
+
+def conda_env(generation: dict) -> str:
+    """vLLM runs in its own conda env (with `--sdm conda`); everything else shares one."""
+    name = "generate-vllm" if generation.get("backend") == "vllm" else "cmoe"
+    return f"../../envs/{name}.yaml"
+
+
+def trust_flag(model) -> str:
+    # trust_remote_code stays off unless the config asks for it, per model.
+    return "--trust-remote-code" if model.trust_remote_code else ""
+
+
+def train_launcher(job: TrainJob, config_dir: str | Path, relative_to: str | Path) -> str:
+    """`python -m cmoe`, or `accelerate launch ... -m cmoe` over the job's GPUs when its
+    settings say `distributed: ddp|fsdp|zero3` (see cmoe.training.launch)."""
+    from ..training.launch import launcher_prefix
+
+    return launcher_prefix(
+        job.settings.get("distributed", "none"),
+        job.resources["gpu"],
+        config_dir=config_dir,
+        relative_to=relative_to,
+    )
+
+
+def wandb_exports(config: dict) -> str:
+    """Shell exports of wandb's own variables: a renamed project re-runs nothing."""
+    settings = config["wandb"]
+    env = {"WANDB_MODE": settings["mode"], "WANDB_PROJECT": settings["project"]}
+    if settings["entity"]:
+        env["WANDB_ENTITY"] = settings["entity"]
+    return "".join(f"export {k}={shlex.quote(str(v))}; " for k, v in env.items())
+
+
+def tables_config(config: dict) -> dict:
+    """What the tables depend on: the config without its runtime and logging sections."""
+    return {k: v for k, v in config.items() if k not in RUNTIME_SECTIONS}
+
+
+def write_resolved_config(config: dict, folder: str | Path = ".snakemake/cmoe/configs") -> str:
+    """Write the tables' view of the config to a content-addressed file and return its path.
+
+    The path holds the content's digest, so it is a params value that changes exactly when
+    the tables' inputs do; written once (atomically) and never rewritten, beside Snakemake's own
+    metadata, it is safe to create while Snakemake parses the workflow, dry runs included, and
+    a run stopped before its first job leaves no `results/`.
+    """
+    from ..io import atomic_write_text
+
+    resolved = tables_config(config)
+    path = Path(folder) / f"{digest(resolved)}.json"
+    if not path.exists():
+        atomic_write_text(path, canonical_json(resolved) + "\n")
+    return os.fspath(path)

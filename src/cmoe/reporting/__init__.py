@@ -1,0 +1,1 @@
+"""Tables, figures, costs and experiment tracking."""

@@ -1,0 +1,126 @@
+"""config/README.md's defaults are the typed settings' defaults (one source of defaults)."""
+
+import dataclasses
+import re
+
+import pytest
+from conftest import ROOT
+
+from cmoe.config import sections
+from cmoe.data import DataSettings
+from cmoe.generation.base import GenerationSettings
+from cmoe.prompting import PromptSettings
+from cmoe.training.settings import LoraSettings, TrainSettings, WandbSettings
+
+README = (ROOT / "config" / "README.md").read_text("utf-8")
+
+# The heading (or bold lead-in) that opens each documented table -> its settings class.
+TABLES = {
+    "## `data`": DataSettings,
+    "## `prompt`": PromptSettings,
+    "## `namespace`": None,  # a top-level key: checked against sections.NAMESPACE
+    "## `router`": sections.RouterSettings,
+    "## `training`": TrainSettings,
+    "## Generation settings": GenerationSettings,
+    "**`vllm`**": sections.VLLMSettings,
+    "**`openai`**": sections.OpenAISettings,
+    "## `evaluation`": sections.EvaluationSettings,
+    "`evaluation.loglik`": sections.LoglikSettings,
+    "`evaluation.bootstrap`": sections.BootstrapSettings,
+    "## `wandb`": WandbSettings,
+    "## `resources`": sections.ResourceSettings,
+}
+NOT_A_VALUE = object()
+
+
+def literal(cell: str):
+    """A default cell as a Python value, or NOT_A_VALUE for words ("required", "the model's")."""
+    quoted = cell.strip().startswith("`")
+    text = cell.strip().strip("`")
+    if text in ("null", "none") and not quoted:
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if text == '""':
+        return ""
+    if text == "{}":
+        return {}
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?\d*\.?\d+(e-?\d+)?", text):
+        return float(text)
+    if re.fullmatch(r"[a-z][a-z0-9_-]*", text) and quoted:
+        return text
+    return NOT_A_VALUE
+
+
+def documented_tables():
+    """{lead-in: [(keys, defaults)]} for every table on the page with a default column."""
+    found = {}
+    for lead in TABLES:
+        start = README.index(lead)
+        lines = README[start:].splitlines()
+        header = next(i for i, line in enumerate(lines) if line.startswith("| key |"))
+        columns = [c.strip() for c in lines[header].strip("|").split("|")]
+        assert "default" in columns, lead
+        rows = []
+        for line in lines[header + 2 :]:
+            if not line.startswith("|"):
+                break
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            keys = [k.strip().strip("`.") for k in cells[0].split("/")]
+            defaults = [d.strip() for d in cells[columns.index("default")].split(" / ")]
+            if len(defaults) != len(keys):
+                defaults = [cells[columns.index("default")]] * len(keys)
+            rows.append((keys, defaults))
+        found[lead] = rows
+    return found
+
+
+def default_of(cls, key: str):
+    """The dataclass default of ``key`` ("lora.r" descends into nested settings)."""
+    head, _, rest = key.partition(".")
+    field = {f.name: f for f in dataclasses.fields(cls)}[head]
+    value = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    if rest:
+        return default_of(type(value), rest) if dataclasses.is_dataclass(value) else NOT_A_VALUE
+    return value
+
+
+@pytest.mark.parametrize("lead", list(TABLES))
+def test_documented_defaults_are_the_settings_defaults(lead):
+    cls, checked = TABLES[lead], 0
+    for keys, defaults in documented_tables()[lead]:
+        prefix = ""
+        if keys[0].startswith("source"):
+            continue  # data.source is a mapping with no defaults of its own
+        for key, cell in zip(keys, defaults, strict=True):
+            if "." in key:
+                prefix = key.rsplit(".", 1)[0] + "."
+            elif prefix:
+                key = prefix + key  # `lora.r` / `alpha`: alpha is lora.alpha
+            value = literal(cell)
+            if value is NOT_A_VALUE:
+                continue
+            expected = sections.NAMESPACE if cls is None else default_of(cls, key)
+            assert value == expected, f"{lead} {key}: README says {cell}, code says {expected!r}"
+            checked += 1
+    # every vLLM default is vLLM's own (None here), written in words on the page
+    assert checked or cls is sections.VLLMSettings, f"no literal default checked under {lead}"
+
+
+def test_every_setting_is_documented():
+    documented = {
+        lead: {k for keys, _ in rows for k in keys} for lead, rows in documented_tables().items()
+    }
+    for lead, cls in TABLES.items():
+        if cls in (None, sections.EvaluationSettings, DataSettings):
+            continue
+        names = {f.name for f in dataclasses.fields(cls)}
+        if cls is TrainSettings:
+            names = (names - {"lora"}) | {
+                f"lora.{f.name}" for f in dataclasses.fields(LoraSettings)
+            }
+            documented[lead] |= {"lora.alpha", "lora.dropout"}  # written `lora.r` / `alpha` / …
+        missing = names - documented[lead]
+        assert not missing, f"{lead}: {sorted(missing)} not in config/README.md"

@@ -1,0 +1,203 @@
+"""The plan: which jobs and table rows a config implies, tested without Snakemake."""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from cmoe.config import load_config
+from cmoe.domains import DOMAINS
+from cmoe.methods import REGISTRY
+from cmoe.plan import build_plan
+from cmoe.plan.rules import key_pattern, tables_config, wandb_exports, write_resolved_config
+from cmoe.reporting.costs import chain_files
+
+CONFIG = ROOT / "config"
+
+
+def plan_of(*files):
+    return build_plan(load_config(*files))
+
+
+def produced(plan) -> set[str]:
+    """Every file or folder some planned job writes (the workflow's own outputs)."""
+    out = {job.out for job in plan.trains.values()}
+    for job in plan.generations.values():
+        out |= {f"results/{job.key}.raw.jsonl", f"results/{job.key}.cost.json"}
+    return out
+
+
+def test_demo_plan_has_every_job_of_the_study():
+    plan = plan_of(CONFIG / "demo.yaml")
+    kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
+    # per teacher: one direct student, one generalist, a specialist per domain, two chained
+    assert kinds == {"student": 2 * 3, "generalist": 2, "specialist": 2 * len(DOMAINS)}
+    assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
+        "models/warmup/tiny-teacher-a",
+        "models/warmup/tiny-teacher-b",
+    ]
+    # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
+    assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
+    assert len(plan.gathers) == 2 * len(DOMAINS)
+    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS)
+    assert len(plan.mixtures) == 2 * 2
+    assert len(plan.logliks) == len([r for r in plan.rows if r.loglik]) == 9
+    assert plan.routes == "results/main/router/routes.json"
+    assert plan.filter_max_length == 512
+
+
+def test_rows_carry_their_labels_as_fields():
+    plan = plan_of(CONFIG / "demo.yaml")
+    labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
+    assert len(labels) == len(plan.rows) == 13
+    assert ("base", "-", "-", "tiny-student") in labels
+    for t in ("tiny-teacher-a", "tiny-teacher-b"):
+        assert ("direct", t, "-", "tiny-student") in labels
+        assert ("direct", t, "-", "tiny-intermediate") in labels  # the generalist
+        for method in ("cascade", "cmoe"):
+            assert (method, t, "tiny-intermediate", "tiny-student") in labels
+        for routing in ("oracle", "learned"):
+            assert ("cmoe", t, "tiny-intermediate", f"mixture:{routing}") in labels
+    mixtures = [r for r in plan.rows if r.model.startswith("mixture:")]
+    assert mixtures and not any(r.loglik for r in mixtures)
+
+
+def test_every_cost_in_a_chain_is_a_planned_output():
+    plan = plan_of(CONFIG / "demo.yaml")
+    outputs = produced(plan)
+    for row in plan.rows:
+        if row.method == "base":
+            assert row.chain is None
+            continue
+        files = chain_files(row.chain)
+        assert files and set(files) <= outputs, row
+    # the cmoe student's chain holds every specialist and its traces
+    cmoe = next(r for r in plan.rows if r.method == "cmoe" and r.model == "tiny-student")
+    assert sum("/models/specialist/" in f for f in chain_files(cmoe.chain)) == len(DOMAINS)
+
+
+def test_training_data_are_planned_outputs_or_filtered_traces():
+    plan = plan_of(CONFIG / "demo.yaml")
+    raw = {f"results/{k}.raw.jsonl" for k in [*plan.generations, *plan.gathers]}
+    for job in plan.trains.values():
+        for f in job.data:
+            assert f == "results/data/train.jsonl" or f.replace(".jsonl", ".raw.jsonl") in raw
+
+
+def test_methods_are_plug_ins_and_the_schema_knows_them():
+    schema = yaml.safe_load((ROOT / "src/cmoe/config/schemas/config.schema.yaml").read_text())
+    assert schema["properties"]["methods"]["items"]["enum"] == list(REGISTRY)
+    config = load_config(CONFIG / "demo.yaml")
+    config["methods"] = ["direct"]
+    plan = build_plan(config)
+    assert {r.method for r in plan.rows} == {"base", "direct"}
+    assert not plan.mixtures and plan.routes is None
+    assert not any("/specialist/" in k for k in plan.trains)
+
+
+@pytest.mark.parametrize("config", ["config.yaml", "demo.yaml"])
+def test_plan_is_a_pure_function_of_the_config(config):
+    a, b = plan_of(CONFIG / config), plan_of(CONFIG / config)
+    assert a == b
+    assert [r.eval_dir for r in a.rows] == [r.eval_dir for r in b.rows]
+
+
+def test_real_study_plan():
+    plan = plan_of(CONFIG / "config.yaml")
+    assert plan.namespace == "main"
+    teachers = set(plan.teacher_traces)
+    assert teachers == {"qwen3-235b", "llama3.3-70b"}
+    # no warm-up outside the demo; LoRA everywhere; the real teachers ask for GPUs
+    assert not any(k.startswith("models/warmup/") for k in plan.trains)
+    assert all(j.settings["method"] == "lora" for j in plan.trains.values())
+    assert all(j.resources["gpu"] >= 1 for j in plan.generations.values())
+
+
+def test_ci_plan(tmp_path):
+    from conftest import ci_config
+
+    plan = plan_of(ci_config(tmp_path))
+    assert plan.namespace == "ci"
+    assert {r.teacher for r in plan.rows} == {"-", "ta", "tb"}
+    assert not plan.logliks  # the CI config leaves the log-likelihood protocol off
+
+
+def test_ablation_overlay_plans_in_its_own_namespace():
+    main = plan_of(CONFIG / "config.yaml")
+    merged = plan_of(CONFIG / "config.yaml", CONFIG / "ablations/merged_domains.yaml")
+    assert merged.namespace == "ablation-2-specialists"
+    specialists = [k for k in merged.trains if "/specialist/" in k]
+    assert len(specialists) == 2 * len(merged.teacher_traces)
+    # teacher traces are shared with the main run; everything trained is namespaced
+    assert merged.generations.keys() & main.generations.keys()
+    assert all(k.startswith("ablation-2-specialists/") for k in specialists)
+
+
+SWEEP = ROOT / "benchmarks" / "configs" / "sweep.yaml"
+
+
+def test_sweep_plan_scales():
+    plan = plan_of(CONFIG / "config.yaml", SWEEP)
+    assert len(plan.teacher_traces) == 4
+    assert len([k for k in plan.generations if "/shards/" in k]) == 4 * len(DOMAINS) * 8
+    assert len([k for k in plan.trains if "/generalist/" in k]) == 4 * 3
+
+
+@pytest.mark.slow
+def test_no_command_line_grows_with_a_sweep(tmp_path):
+    """Every job's shell command of the sweep stays far below Linux's 128 KiB per argument."""
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-p",
+            "--cores",
+            "1",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(CONFIG / "config.yaml"),
+            str(SWEEP),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    commands = [line for line in proc.stdout.splitlines() if " -m cmoe " in line]
+    jobs = re.search(r"^total\s+(\d+)$", proc.stdout, re.M)
+    assert jobs and len(commands) == int(jobs.group(1)) - 1  # every job but `all` printed
+    longest = max(commands, key=len)
+    assert len(longest.encode()) < 8 * 1024, longest[:300]
+
+
+def test_wildcard_patterns_match_exactly_the_keys():
+    import re
+
+    pattern = re.compile(key_pattern(["a/b", "a/b.c"]))
+    assert pattern.fullmatch("a/b") and pattern.fullmatch("a/b.c")
+    assert not pattern.fullmatch("a/bxc") and not pattern.fullmatch("a")
+    assert not re.compile(key_pattern([])).fullmatch("")
+
+
+def test_runtime_and_logging_never_reach_the_tables_config(tmp_path):
+    config = load_config(CONFIG / "demo.yaml")
+    before = write_resolved_config(config, tmp_path)
+    config["resources"]["default"]["threads"] = 8
+    config["wandb"]["project"] = "renamed"
+    assert write_resolved_config(config, tmp_path) == before
+    config["evaluation"]["bootstrap"]["min_n"] = 5
+    after = write_resolved_config(config, tmp_path)
+    assert after != before and Path(after).exists()
+    assert "resources" not in tables_config(config) and "wandb" not in tables_config(config)
+    assert "WANDB_PROJECT=renamed" in wandb_exports(config)

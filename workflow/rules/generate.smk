@@ -1,0 +1,113 @@
+# Reasoning traces: teachers answer the train split per domain, each domain split into `shards`
+# jobs gathered afterwards (each resumable: see cmoe.generation.runner); methods add their own
+# generations (the cascade's generalist, CMoE's specialists). One filter rule keeps the correct
+# traces of any of them and writes their statistics.
+
+
+rule generate:
+    input:
+        model=lambda wc: GENERATE[wc.job].model.inputs,
+        questions=lambda wc: GENERATE[wc.job].questions,
+    output:
+        raw="results/{job}.raw.jsonl",
+        cost="results/{job}.cost.json",
+    log:
+        "results/logs/generate/{job}.log",
+    benchmark:
+        "results/benchmarks/generate/{job}.tsv"
+    wildcard_constraints:
+        job=key_pattern(GENERATE),
+    conda:
+        lambda wc: conda_env(GENERATE[wc.job].generation)
+    threads: lambda wc: GENERATE[wc.job].resources["threads"]
+    resources:
+        **resources_of(GENERATE),
+    params:
+        model=lambda wc: GENERATE[wc.job].model.path,
+        domains=lambda wc: " ".join(GENERATE[wc.job].domains),
+        shard=lambda wc: "{}/{}".format(*GENERATE[wc.job].shard),
+        generation=lambda wc: js(GENERATE[wc.job].generation),
+        prompt=lambda wc: js(GENERATE[wc.job].prompt),
+        trust=lambda wc: trust_flag(GENERATE[wc.job].model),
+    shell:
+        "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
+        " --domain {params.domains} --shard {params.shard} --generation {params.generation:q}"
+        " --prompt {params.prompt:q} --threads {threads} {params.trust}"
+        " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"
+
+
+rule gather:
+    input:
+        lambda wc: GATHER[wc.job].shards,
+    output:
+        "results/{job}.raw.jsonl",
+    log:
+        "results/logs/gather/{job}.log",
+    wildcard_constraints:
+        job=key_pattern(GATHER),
+    conda:
+        "../../envs/cmoe.yaml"
+    shell:
+        "python -m cmoe gather --shards {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule filter:
+    input:
+        "{traces}.raw.jsonl",
+    output:
+        traces="{traces}.jsonl",
+        stats="{traces}.stats.json",
+    log:
+        "{traces}.filter.log",
+    wildcard_constraints:
+        traces=r"results/(?:.+/)?traces/(?:teacher|generalist|specialist)/[^/]+(?:/[^/]+)*(?<!\.raw)",
+    conda:
+        "../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("filter"),
+    params:
+        max_length=PLAN.filter_max_length,
+    shell:
+        "python -m cmoe filter --raw {input:q} --out {output.traces:q} --stats {output.stats:q}"
+        " --max-length {params.max_length} > {log:q} 2>&1"
+
+
+rule merge_stats:
+    input:
+        lambda wc: [
+            t.replace(".jsonl", ".stats.json") for t in PLAN.teacher_traces[wc.teacher]
+        ],
+    output:
+        "results/traces/teacher/{teacher}/stats.json",
+    log:
+        "results/logs/merge_stats/{teacher}.log",
+    wildcard_constraints:
+        teacher=key_pattern(PLAN.teacher_traces),
+    conda:
+        "../../envs/cmoe.yaml"
+    params:
+        pairs=lambda wc, input: " ".join(f"{d}={p}" for d, p in zip(DOMAINS, input)),
+    shell:
+        "python -m cmoe merge-stats --stats {params.pairs} --out {output:q} > {log:q} 2>&1"
+
+
+rule contamination:
+    input:
+        traces=lambda wc: PLAN.teacher_traces[wc.teacher],
+        test="results/data/test.jsonl",
+    output:
+        report(
+            "results/traces/teacher/{teacher}/contamination.json",
+            caption="../report/contamination.rst",
+            category="Data",
+            subcategory="{teacher}",
+        ),
+    log:
+        "results/logs/contamination/{teacher}.log",
+    wildcard_constraints:
+        teacher=key_pattern(PLAN.teacher_traces),
+    conda:
+        "../../envs/cmoe.yaml"
+    shell:
+        "python -m cmoe contamination --traces {input.traces:q} --test {input.test:q}"
+        " --out {output:q} > {log:q} 2>&1"
