@@ -86,7 +86,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     comparison = (workdir / "results/ci/tables/comparison.md").read_text()
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
-    assert list((workdir / "results/ci/benchmarks").rglob("*.tsv"))
+    assert list((workdir / "results/benchmarks").rglob("*.tsv"))
 
 
 def test_second_dry_run_schedules_nothing(finished_run):

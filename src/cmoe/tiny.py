@@ -105,7 +105,7 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec):
 
 
 def make_tiny_model(
-    corpus: str | Path, out: str | Path, spec: TinyModelSpec, vocab_size: int = 2048
+    corpus: str | Path, out: str | Path, spec: TinyModelSpec, vocab_size: int
 ) -> int:
     """Write tokenizer + random model to ``out`` atomically; return the parameter count."""
     tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size)

@@ -24,7 +24,7 @@ rule prepare_data:
 
 rule make_tiny_model:
     input:
-        corpus=config.get("tiny_models", {}).get("corpus", []),
+        corpus=lambda wc: config["tiny_models"]["corpus"],
     output:
         directory("results/models/tiny/{tiny}"),
     log:
@@ -38,7 +38,7 @@ rule make_tiny_model:
         spec=lambda wc: js(
             config["tiny_models"]["specs"][config["models"][wc.tiny]["tiny"]]
         ),
-        vocab=config.get("tiny_models", {}).get("vocab_size", 2048),
+        vocab=lambda wc: config["tiny_models"]["vocab_size"],
     shell:
         "python -m cmoe make-tiny-model --corpus {input.corpus:q} --spec {params.spec:q}"
         " --vocab-size {params.vocab} --out {output:q} > {log:q} 2>&1"

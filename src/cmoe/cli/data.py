@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ..config.sections import TinyModelsSettings
 from ..data import DataSettings
 from ..tiny import TinyModelSpec
 from .base import command, settings
@@ -63,7 +64,7 @@ def _make_tiny_model_args(p):
         required=True,
         help="hidden_size, num_hidden_layers, ... (JSON)",
     )
-    p.add_argument("--vocab-size", type=int, default=2048)
+    p.add_argument("--vocab-size", type=int, default=TinyModelsSettings().vocab_size)
     p.add_argument("--out", required=True, help="model folder to write")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..config.sections import LoglikSettings
+from ..config.sections import LoglikSettings, RouterSettings
 from ..generation.base import GenerationSettings
 from ..prompting import PromptSettings
 from .base import (
@@ -106,7 +106,7 @@ def evaluate_loglik(args) -> None:
 def _route_args(p):
     p.add_argument("--train", required=True)
     p.add_argument("--test", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=RouterSettings().seed)
     p.add_argument("--out", required=True, help="routes + router accuracy (JSON)")
 
 

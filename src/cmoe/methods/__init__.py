@@ -12,3 +12,8 @@ from types import ModuleType
 from . import cascade, cmoe, direct
 
 REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (direct, cascade, cmoe)}
+
+
+def method_rank(method: str) -> int:
+    """Table order: untrained bases first, then the methods in registration order."""
+    return ["base", *REGISTRY].index(method)

@@ -21,6 +21,7 @@ from .jobs import (
     Plan,
     Row,
     TrainJob,
+    results_key,
     results_path,
 )
 
@@ -223,7 +224,7 @@ class PlanBuilder:
     # --- the whole plan -----------------------------------------------------------------------
 
     def build(self) -> Plan:
-        from ..methods import REGISTRY
+        from ..methods import REGISTRY, method_rank
 
         plan, ns, config = self.plan, self.plan.namespace, self.config
         for teacher in self.teachers:
@@ -234,7 +235,7 @@ class PlanBuilder:
                 self.row(f"{ns}/eval/base/{base}", self.model(base), labels)
         for name in self.methods:
             REGISTRY[name].plan(self)
-        plan.rows.sort(key=_row_order)
+        plan.rows.sort(key=lambda r: (method_rank(r.method), r.teacher, r.via, r.model))
         # Traces longer than the shortest training max_length are counted as over-length.
         lengths = [t.settings["max_length"] for t in plan.trains.values() if t.stage == "train"]
         plan.filter_max_length = min(lengths, default=config["training"]["max_length"])
@@ -244,20 +245,13 @@ class PlanBuilder:
         if loglik.enabled:
             settings = loglik.job_settings
             for row in plan.loglik_rows:
-                key = plan.loglik_dir(row)[len(RESULTS) + 1 :]
-                model = plan.evaluations[row.eval_dir[len(RESULTS) + 1 :]].model
+                key = results_key(plan.loglik_dir(row))
+                model = plan.evaluations[results_key(row.eval_dir)].model
                 plan.add(
                     plan.logliks,
                     LoglikJob(key, model, settings, self.resources("evaluate")),
                 )
         return plan
-
-
-_ORDER = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
-
-
-def _row_order(row: Row):
-    return (_ORDER.get(row.method, 9), row.teacher, row.via, row.model)
 
 
 def build_plan(config: dict) -> Plan:

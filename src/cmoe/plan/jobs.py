@@ -19,6 +19,11 @@ def results_path(key: str) -> str:
     return f"{RESULTS}/{key}"
 
 
+def results_key(path: str) -> str:
+    """The key of a path below results/ (the inverse of :func:`results_path`)."""
+    return path.removeprefix(f"{RESULTS}/")
+
+
 def canonical_json(obj: Any) -> str:
     """Settings as canonical JSON: what the CLI receives and what Snakemake compares."""
     return json.dumps(obj, sort_keys=True, ensure_ascii=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..domains import DOMAINS
 from ..io import atomic_write_text, read_json, read_jsonl
+from ..methods import method_rank
 from ..scoring import BOOTSTRAP_DEFAULTS, score
 from .costs import chain_cost
 
@@ -22,7 +23,6 @@ ACCURACIES = [*DOMAINS, "overall"]
 CIS = [f"{c}_{end}" for c in ACCURACIES for end in ("ci_low", "ci_high")]
 DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
 COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS]
-_ORDER = {"base": 0, "direct": 1, "cascade": 2, "cmoe": 3}
 
 
 def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eval_dir=None):
@@ -58,7 +58,7 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
         row["train_critical_path_h"] = cost["train_critical_path_s"] / 3600 if cost else None
         row["api_usd"] = cost["api_cost_usd"] if cost else None
         out.append(row)
-    out.sort(key=lambda r: (_ORDER.get(r["method"], 9), r["teacher"], r["via"], r["model"]))
+    out.sort(key=lambda r: (method_rank(r["method"]), r["teacher"], r["via"], r["model"]))
     return out
 
 

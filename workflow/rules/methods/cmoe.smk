@@ -13,7 +13,7 @@ rule route:
     conda:
         "../../../envs/cmoe.yaml"
     params:
-        seed=config.get("router", {}).get("seed", 0),
+        seed=config["router"]["seed"],
     shell:
         "python -m cmoe route --train {input.train:q} --test {input.test:q}"
         " --seed {params.seed} --out {output:q} > {log:q} 2>&1"
