@@ -184,10 +184,30 @@ def test_no_command_line_grows_with_a_sweep(tmp_path):
 def test_wildcard_patterns_match_exactly_the_keys():
     import re
 
-    pattern = re.compile(key_pattern(["a/b", "a/b.c"]))
-    assert pattern.fullmatch("a/b") and pattern.fullmatch("a/b.c")
-    assert not pattern.fullmatch("a/bxc") and not pattern.fullmatch("a")
+    keys = ["a/b", "a/b.c", "a/b/c", "x/y-1", "x/y-10"]
+    pattern = re.compile(key_pattern(keys))
+    assert all(pattern.fullmatch(k) for k in keys)
+    for other in ("a/bxc", "a", "a/b/", "a/b/c/d", "x/y-", "x", "y-1", "a/c"):
+        assert not pattern.fullmatch(other), other
     assert not re.compile(key_pattern([])).fullmatch("")
+    # every key of the real study's plan, and nothing next to them
+    plan = plan_of(CONFIG / "config.yaml")
+    for jobs in (plan.trains, plan.generations, plan.evaluations, plan.gathers):
+        compiled = re.compile(key_pattern(jobs))
+        assert all(compiled.fullmatch(k) for k in jobs)
+        assert not any(compiled.fullmatch(k + "x") or compiled.fullmatch(k + "/x") for k in jobs)
+
+
+def test_rule_resources_are_constants_where_jobs_agree():
+    from cmoe.plan.rules import rule_resources
+
+    plan = plan_of(CONFIG / "config.yaml")
+    evaluate = rule_resources(plan.evaluations)
+    assert all(not callable(v) for v in evaluate.values())  # one stage, one set of resources
+    train = rule_resources(plan.trains)
+    assert callable(train["gpu"])  # a 4-GPU intermediate and 1-GPU students
+    gpus = {train["gpu"](type("WC", (), {"job": k})) for k in plan.trains}
+    assert gpus == {1, 4}
 
 
 def test_runtime_and_logging_never_reach_the_tables_config(tmp_path):

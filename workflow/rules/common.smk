@@ -13,6 +13,7 @@ from cmoe.plan.rules import (
     conda_env,
     job_resources,
     key_pattern,
+    rule_resources,
     train_launcher,
     trust_flag,
     wandb_exports,
@@ -65,9 +66,12 @@ PLOTS = ["accuracy_by_domain", "accuracy_vs_size", "accuracy_vs_cost", "trace_le
 
 
 def resources_of(jobs):
-    """A rule's resources, read from its job in the plan."""
-    keys = job_resources(next(iter(jobs.values())).resources) if jobs else {}
-    return {k: (lambda wc, k=k: job_resources(jobs[wc.job].resources)[k]) for k in keys}
+    """A rule's resources, read from its jobs in the plan."""
+    return {k: v for k, v in rule_resources(jobs).items() if k != "threads"}
+
+
+def threads_of(jobs):
+    return rule_resources(jobs).get("threads", 1)
 
 
 def stage_resources(stage):

@@ -26,7 +26,7 @@ rule evaluate:
         job=key_pattern(EVALUATE),
     conda:
         lambda wc: conda_env(EVALUATE[wc.job].generation)
-    threads: lambda wc: EVALUATE[wc.job].resources["threads"]
+    threads: threads_of(EVALUATE)
     resources:
         **resources_of(EVALUATE),
     params:
@@ -62,7 +62,7 @@ rule evaluate_loglik:
         job=key_pattern(LOGLIK),
     conda:
         "../../envs/cmoe.yaml"
-    threads: lambda wc: LOGLIK[wc.job].resources["threads"]
+    threads: threads_of(LOGLIK)
     resources:
         **resources_of(LOGLIK),
     params:

@@ -19,7 +19,7 @@ rule generate:
         job=key_pattern(GENERATE),
     conda:
         lambda wc: conda_env(GENERATE[wc.job].generation)
-    threads: lambda wc: GENERATE[wc.job].resources["threads"]
+    threads: threads_of(GENERATE)
     resources:
         **resources_of(GENERATE),
     params:

@@ -16,7 +16,7 @@ rule train:
         job=key_pattern(TRAIN),
     conda:
         "../../envs/cmoe.yaml"
-    threads: lambda wc: TRAIN[wc.job].resources["threads"]
+    threads: threads_of(TRAIN)
     resources:
         **resources_of(TRAIN),
     params:

@@ -24,14 +24,61 @@ RESOURCE_KEYS = ("mem_mb", "runtime", "gpu", "gpu_model", "slurm_partition")
 
 
 def key_pattern(keys) -> str:
-    """A wildcard constraint matching exactly the given job keys (none: matches nothing)."""
-    return "|".join(re.escape(k) for k in sorted(keys)) or "(?!)"
+    """A wildcard constraint matching exactly the given job keys (none: matches nothing).
+
+    Keys are factored by path segment into a trie (``a/(?:b|c)`` for ``a/b`` and ``a/c``):
+    Snakemake compiles each rule's patterns several times and matches every file against
+    them, and a flat alternation of hundreds of keys made a sweep's dry run twice as slow.
+    """
+    trie: dict = {}
+    for key in keys:
+        node = trie
+        for segment in key.split("/"):
+            node = node.setdefault(segment, {})
+        node[""] = {}  # the key may end here
+    return _trie_pattern(trie) if trie else "(?!)"
+
+
+def _trie_pattern(node: dict) -> str:
+    branches = []
+    for segment, child in sorted(node.items()):
+        if segment == "":
+            branches.append("")
+        elif child.keys() == {""}:
+            branches.append(re.escape(segment))
+        else:
+            branches.append(re.escape(segment) + _suffix(child))
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+def _suffix(child: dict) -> str:
+    ends = "" in child
+    rest = {k: v for k, v in child.items() if k != ""}
+    inner = "/" + _trie_pattern(rest)
+    return f"(?:{inner})?" if ends else inner
 
 
 def job_resources(resources: dict) -> dict:
     """Snakemake resources of a job: Slurm reads cpus_per_task, gpu (--gpus), gpu_model,
     mem_mb, runtime and slurm_partition; locally `gpu` limits how many GPU jobs run at once."""
     return {**{k: resources[k] for k in RESOURCE_KEYS}, "cpus_per_task": resources["threads"]}
+
+
+def rule_resources(jobs: dict) -> dict:
+    """A rule's threads and resources from its jobs: a constant where all its jobs agree (most
+    keys of most rules), else a function of the job's wildcards. Snakemake calls each such
+    function once per job and key, which dominated a sweep's dry run."""
+    values = {
+        key: {**job_resources(job.resources), "threads": job.resources["threads"]}
+        for key, job in jobs.items()
+    }
+    first = next(iter(values.values()), {})
+    return {
+        name: first[name]
+        if all(v[name] == first[name] for v in values.values())
+        else (lambda wc, name=name: values[wc.job][name])
+        for name in first
+    }
 
 
 def conda_env(generation: dict) -> str:
