@@ -13,6 +13,7 @@ from cmoe.plan.rules import (
     conda_env,
     job_resources,
     key_pattern,
+    per_job,
     rule_resources,
     train_launcher,
     trust_flag,
@@ -63,15 +64,6 @@ EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
 RESOLVED_CONFIG = write_resolved_config(config)
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"
 PLOTS = ["accuracy_by_domain", "accuracy_vs_size", "accuracy_vs_cost", "trace_lengths"]
-
-
-def resources_of(jobs):
-    """A rule's resources, read from its jobs in the plan."""
-    return {k: v for k, v in rule_resources(jobs).items() if k != "threads"}
-
-
-def threads_of(jobs):
-    return rule_resources(jobs).get("threads", 1)
 
 
 def stage_resources(stage):

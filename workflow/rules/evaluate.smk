@@ -6,15 +6,9 @@
 
 rule evaluate:
     input:
-        unpack(
-            lambda wc: {
-                "model": EVALUATE[wc.job].model.inputs,
-                "questions": EVALUATE[wc.job].questions,
-                "routes": (
-                    [EVALUATE[wc.job].subset.routes] if EVALUATE[wc.job].subset else []
-                ),
-            }
-        ),
+        model=per_job(EVALUATE, lambda job: job.model.inputs),
+        questions=per_job(EVALUATE, lambda job: job.questions),
+        routes=per_job(EVALUATE, lambda job: [job.subset.routes] if job.subset else []),
     output:
         predictions="results/{job}/predictions.jsonl",
         scores="results/{job}/scores.json",
@@ -25,20 +19,23 @@ rule evaluate:
     wildcard_constraints:
         job=key_pattern(EVALUATE),
     conda:
-        lambda wc: conda_env(EVALUATE[wc.job].generation)
-    threads: threads_of(EVALUATE)
+        per_job(EVALUATE, lambda job: conda_env(job.generation))
+    threads: per_job(EVALUATE, lambda job: job.resources["threads"])
     resources:
-        **resources_of(EVALUATE),
+        **rule_resources(EVALUATE),
     params:
-        model=lambda wc: EVALUATE[wc.job].model.path,
-        subset=lambda wc: (
-            f"--specialist {s.group} --groups {shlex.quote(js(s.groups))} --routes {s.routes}"
-            if (s := EVALUATE[wc.job].subset)
-            else ""
+        model=per_job(EVALUATE, lambda job: job.model.path),
+        subset=per_job(
+            EVALUATE,
+            lambda job: (
+                f"--specialist {s.group} --groups {shlex.quote(js(s.groups))} --routes {s.routes}"
+                if (s := job.subset)
+                else ""
+            ),
         ),
-        generation=lambda wc: js(EVALUATE[wc.job].generation),
-        prompt=lambda wc: js(EVALUATE[wc.job].prompt),
-        trust=lambda wc: trust_flag(EVALUATE[wc.job].model),
+        generation=per_job(EVALUATE, lambda job: js(job.generation)),
+        prompt=per_job(EVALUATE, lambda job: js(job.prompt)),
+        trust=per_job(EVALUATE, lambda job: trust_flag(job.model)),
     shell:
         "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
         " {params.subset} --generation {params.generation:q} --prompt {params.prompt:q}"
@@ -48,9 +45,9 @@ rule evaluate:
 
 rule evaluate_loglik:
     input:
-        model=lambda wc: LOGLIK[wc.job].model.inputs,
-        questions=lambda wc: LOGLIK[wc.job].questions,
-        pool=lambda wc: LOGLIK[wc.job].pool,
+        model=per_job(LOGLIK, lambda job: job.model.inputs),
+        questions=per_job(LOGLIK, lambda job: job.questions),
+        pool=per_job(LOGLIK, lambda job: job.pool),
     output:
         predictions="results/{job}/predictions.jsonl",
         scores="results/{job}/scores.json",
@@ -62,13 +59,13 @@ rule evaluate_loglik:
         job=key_pattern(LOGLIK),
     conda:
         "../../envs/cmoe.yaml"
-    threads: threads_of(LOGLIK)
+    threads: per_job(LOGLIK, lambda job: job.resources["threads"])
     resources:
-        **resources_of(LOGLIK),
+        **rule_resources(LOGLIK),
     params:
-        model=lambda wc: LOGLIK[wc.job].model.path,
-        settings=lambda wc: js(LOGLIK[wc.job].settings),
-        trust=lambda wc: trust_flag(LOGLIK[wc.job].model),
+        model=per_job(LOGLIK, lambda job: job.model.path),
+        settings=per_job(LOGLIK, lambda job: js(job.settings)),
+        trust=per_job(LOGLIK, lambda job: trust_flag(job.model)),
     shell:
         "python -m cmoe evaluate-loglik --model {params.model:q} --questions {input.questions:q}"
         " --pool {input.pool:q} --settings {params.settings:q} --threads {threads}"

@@ -6,8 +6,8 @@
 
 rule generate:
     input:
-        model=lambda wc: GENERATE[wc.job].model.inputs,
-        questions=lambda wc: GENERATE[wc.job].questions,
+        model=per_job(GENERATE, lambda job: job.model.inputs),
+        questions=per_job(GENERATE, lambda job: job.questions),
     output:
         raw="results/{job}.raw.jsonl",
         cost="results/{job}.cost.json",
@@ -18,17 +18,17 @@ rule generate:
     wildcard_constraints:
         job=key_pattern(GENERATE),
     conda:
-        lambda wc: conda_env(GENERATE[wc.job].generation)
-    threads: threads_of(GENERATE)
+        per_job(GENERATE, lambda job: conda_env(job.generation))
+    threads: per_job(GENERATE, lambda job: job.resources["threads"])
     resources:
-        **resources_of(GENERATE),
+        **rule_resources(GENERATE),
     params:
-        model=lambda wc: GENERATE[wc.job].model.path,
-        domains=lambda wc: " ".join(GENERATE[wc.job].domains),
-        shard=lambda wc: "{}/{}".format(*GENERATE[wc.job].shard),
-        generation=lambda wc: js(GENERATE[wc.job].generation),
-        prompt=lambda wc: js(GENERATE[wc.job].prompt),
-        trust=lambda wc: trust_flag(GENERATE[wc.job].model),
+        model=per_job(GENERATE, lambda job: job.model.path),
+        domains=per_job(GENERATE, lambda job: " ".join(job.domains)),
+        shard=per_job(GENERATE, lambda job: "{}/{}".format(*job.shard)),
+        generation=per_job(GENERATE, lambda job: js(job.generation)),
+        prompt=per_job(GENERATE, lambda job: js(job.prompt)),
+        trust=per_job(GENERATE, lambda job: trust_flag(job.model)),
     shell:
         "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
         " --domain {params.domains} --shard {params.shard} --generation {params.generation:q}"
@@ -38,7 +38,7 @@ rule generate:
 
 rule gather:
     input:
-        lambda wc: GATHER[wc.job].shards,
+        per_job(GATHER, lambda job: job.shards),
     output:
         "results/{job}.raw.jsonl",
     log:

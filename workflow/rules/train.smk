@@ -4,8 +4,8 @@
 
 rule train:
     input:
-        model=lambda wc: TRAIN[wc.job].model.inputs,
-        data=lambda wc: TRAIN[wc.job].data,
+        model=per_job(TRAIN, lambda job: job.model.inputs),
+        data=per_job(TRAIN, lambda job: job.data),
     output:
         directory("results/{job}"),
     log:
@@ -16,19 +16,19 @@ rule train:
         job=key_pattern(TRAIN),
     conda:
         "../../envs/cmoe.yaml"
-    threads: threads_of(TRAIN)
+    threads: per_job(TRAIN, lambda job: job.resources["threads"])
     resources:
-        **resources_of(TRAIN),
+        **rule_resources(TRAIN),
     params:
-        launcher=lambda wc: train_launcher(
-            TRAIN[wc.job], ACCELERATE_CONFIGS, Path.cwd()
+        launcher=per_job(
+            TRAIN, lambda job: train_launcher(job, ACCELERATE_CONFIGS, Path.cwd())
         ),
-        source=lambda wc: TRAIN[wc.job].source,
-        model=lambda wc: TRAIN[wc.job].model.path,
-        settings=lambda wc: js(TRAIN[wc.job].settings),
-        prompt=lambda wc: js(TRAIN[wc.job].prompt),
-        run_name=lambda wc: TRAIN[wc.job].run_name,
-        trust=lambda wc: trust_flag(TRAIN[wc.job].model),
+        source=per_job(TRAIN, lambda job: job.source),
+        model=per_job(TRAIN, lambda job: job.model.path),
+        settings=per_job(TRAIN, lambda job: js(job.settings)),
+        prompt=per_job(TRAIN, lambda job: js(job.prompt)),
+        run_name=per_job(TRAIN, lambda job: job.run_name),
+        trust=per_job(TRAIN, lambda job: trust_flag(job.model)),
     shell:
         "{params.launcher} train --source {params.source} --model {params.model:q}"
         " --data {input.data:q} --settings {params.settings:q} --prompt {params.prompt:q}"

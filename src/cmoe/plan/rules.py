@@ -64,21 +64,29 @@ def job_resources(resources: dict) -> dict:
     return {**{k: resources[k] for k in RESOURCE_KEYS}, "cpus_per_task": resources["threads"]}
 
 
+def per_job(jobs: dict, value):
+    """A rule directive's value from its jobs in the plan: ``value(job)`` as a constant where
+    every job of the rule agrees, else a function of the job's wildcards (a dict lookup).
+
+    Snakemake calls such functions once per job and directive, inspecting each one's signature
+    first; for a sweep of hundreds of jobs that dominated the dry run.
+    """
+    values = {key: value(job) for key, job in jobs.items()}
+    first = next(iter(values.values()), None)
+    # Snakemake formats constant strings with the wildcards: one with braces (a prompt
+    # template's placeholders) must stay a function.
+    braces = isinstance(first, str) and ("{" in first or "}" in first)
+    if all(v == first for v in values.values()) and not braces:
+        return first
+    return lambda wc: values[wc.job]
+
+
 def rule_resources(jobs: dict) -> dict:
-    """A rule's threads and resources from its jobs: a constant where all its jobs agree (most
-    keys of most rules), else a function of the job's wildcards. Snakemake calls each such
-    function once per job and key, which dominated a sweep's dry run."""
-    values = {
-        key: {**job_resources(job.resources), "threads": job.resources["threads"]}
-        for key, job in jobs.items()
-    }
-    first = next(iter(values.values()), {})
-    return {
-        name: first[name]
-        if all(v[name] == first[name] for v in values.values())
-        else (lambda wc, name=name: values[wc.job][name])
-        for name in first
-    }
+    """A rule's Snakemake resources, each a constant where all its jobs agree. A GPU model or
+    partition that no job names is left out (the executor's default, as for an empty one)."""
+    keys = job_resources(next(iter(jobs.values())).resources) if jobs else {}
+    resources = {k: per_job(jobs, lambda job, k=k: job_resources(job.resources)[k]) for k in keys}
+    return {k: v for k, v in resources.items() if v != ""}
 
 
 def conda_env(generation: dict) -> str:

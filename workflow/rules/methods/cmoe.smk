@@ -21,13 +21,9 @@ rule route:
 
 rule mixture:
     input:
-        unpack(
-            lambda wc: {
-                "predictions": list(MIXTURE[wc.job].predictions.values()),
-                "questions": MIXTURE[wc.job].questions,
-                "routes": [MIXTURE[wc.job].routes] if MIXTURE[wc.job].routes else [],
-            }
-        ),
+        predictions=per_job(MIXTURE, lambda job: list(job.predictions.values())),
+        questions=per_job(MIXTURE, lambda job: job.questions),
+        routes=per_job(MIXTURE, lambda job: [job.routes] if job.routes else []),
     output:
         predictions="results/{job}/predictions.jsonl",
         scores="results/{job}/scores.json",
@@ -38,10 +34,13 @@ rule mixture:
     conda:
         "../../../envs/cmoe.yaml"
     params:
-        pairs=lambda wc: " ".join(
-            f"{g}={shlex.quote(p)}" for g, p in MIXTURE[wc.job].predictions.items()
+        pairs=per_job(
+            MIXTURE,
+            lambda job: " ".join(
+                f"{g}={shlex.quote(p)}" for g, p in job.predictions.items()
+            ),
         ),
-        groups=lambda wc: js(MIXTURE[wc.job].groups),
+        groups=per_job(MIXTURE, lambda job: js(job.groups)),
         routes=lambda wc, input: f"--routes {input.routes}" if input.routes else "",
     shell:
         "python -m cmoe mixture --questions {input.questions:q} --predictions {params.pairs}"
