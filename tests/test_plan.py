@@ -221,3 +221,19 @@ def test_runtime_and_logging_never_reach_the_tables_config(tmp_path):
     assert after != before and Path(after).exists()
     assert "resources" not in tables_config(config) and "wandb" not in tables_config(config)
     assert "WANDB_PROJECT=renamed" in wandb_exports(config)
+
+
+def test_per_job_values():
+    from cmoe.plan.rules import per_job
+
+    class WC:
+        def __init__(self, job):
+            self.job = job
+
+    jobs = {"a": {"x": 1, "t": "{q}"}, "b": {"x": 2, "t": "{q}"}}
+    assert per_job({"a": {"x": 1}, "b": {"x": 1}}, lambda j: j["x"]) == 1  # shared: a constant
+    varying = per_job(jobs, lambda j: j["x"])
+    assert varying(WC("a")) == 1 and varying(WC("b")) == 2
+    # a string with braces stays a function (Snakemake would format a constant one)
+    assert per_job(jobs, lambda j: j["t"])(WC("a")) == "{q}"
+    assert callable(per_job({}, lambda j: j))  # a rule with no jobs: never called

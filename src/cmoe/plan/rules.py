@@ -76,7 +76,7 @@ def per_job(jobs: dict, value):
     # Snakemake formats constant strings with the wildcards: one with braces (a prompt
     # template's placeholders) must stay a function.
     braces = isinstance(first, str) and ("{" in first or "}" in first)
-    if all(v == first for v in values.values()) and not braces:
+    if values and all(v == first for v in values.values()) and not braces:
         return first
     return lambda wc: values[wc.job]
 
