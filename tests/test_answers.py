@@ -28,6 +28,55 @@ CASES = [
     ("Ответ: С", "C"),
     ("**Ответ:** (В)", "B"),
     ("Итак, ответ — С.", "C"),
+    # LaTeX boxed answers (Qwen-family final form)
+    ("Ответ: \\boxed{B}", "B"),
+    ("\\boxed{B}", "B"),
+    ("$\\boxed{B}$", "B"),
+    ("\\(\\boxed{C}\\)", "C"),
+    ("\\[\\boxed{D}\\]", "D"),
+    ("\\boxed{\\text{B}}", "B"),
+    ("\\boxed{\\textbf{(C)}}", "C"),
+    ("\\boxed{B)}", "B"),
+    ("\\boxed{b}", "B"),
+    ("\\boxed{В}", "B"),
+    ("Рассуждения...\n\n**Ответ:** $\\boxed{A}$", "A"),
+    ("<think>\nможет, \\boxed{A}\n</think>\n\n\\boxed{D}", "D"),
+    ("\\boxed{42}", None),
+    ("\\boxed{в}", None),
+    # lowercase Latin letters after a marker
+    ("Ответ: b", "B"),
+    ("Answer: b", "B"),
+    ("Ответ: (b)", "B"),
+    ("**Ответ:** c", "C"),
+    ("Ответ: d.", "D"),
+    ("Ответ: a) Москва", "A"),
+    ("The correct answer is d", "D"),
+    # ...but a lowercase Latin word or article is not a letter
+    ("The answer is a tree", None),
+    # lowercase Cyrillic в/с/а after a marker: prepositions and conjunctions, never read
+    ("Ответ: в", None),
+    ("Ответ: с", None),
+    ("Ответ: а", None),
+    ("Ответ: в данном случае все варианты верны", None),
+    ("**Ответ:** а также другие", None),
+    # several statements: the last line with one decides; two letters on it are ambiguous
+    ("Ответ: A\n\\boxed{B}", "B"),
+    ("\\boxed{A}\nПерепроверим.\nОтвет: C", "C"),
+    ("Ответ: B\n\n$\\boxed{B}$", "B"),
+    ("Ответ: B \\boxed{B}", "B"),
+    ("Ответ: B, а не C", "B"),
+    ("Ответ: B, потому что C неверно", "B"),
+    ("Ответ: A или B", None),
+    ("Ответ: A, B", None),
+    ("Answer: A or B", None),
+    ("Ответ: A/B", None),
+    ("Ответ: (В) и (С)", None),
+    ("\\boxed{A, B}", None),
+    ("\\boxed{A \\text{ или } B}", None),
+    ("\\boxed{A} или \\boxed{B}", None),
+    ("Ответ: A. Нет, ответ: B", None),
+    ("Правильный ответ — B, а не вариант A", None),
+    ("Ответ: A или B\nОтвет: B", "B"),
     # final bare letter
     ("Рассуждаем шаг за шагом.\nB", "B"),
     ("Рассуждения\n\n(C)", "C"),
@@ -43,7 +92,6 @@ CASES = [
     ("Ответ: в этом случае все варианты неверны", None),
     ("ответ: с учётом условия задачи", None),
     ("Ответ: Вода", None),
-    ("Answer: b", None),
     ("<think>думаю, что A", None),
     ("<think>Ответ: A</think>", None),
     ("Варианты A и B неверны, остаются другие", None),
@@ -58,6 +106,7 @@ def test_extract_answer(text, expected):
 
 def test_case_count_meets_spec():
     assert len(CASES) >= 30
+    assert len({text for text, _ in CASES}) == len(CASES)
     assert sum(e is None for _, e in CASES) >= 5
 
 
@@ -79,3 +128,9 @@ def test_split_reasoning_without_tags_cuts_at_last_marker():
 
 def test_split_reasoning_unfinished_think():
     assert split_reasoning("<think>долго думаю") == ("долго думаю", "")
+
+
+def test_split_reasoning_without_tags_cuts_at_last_boxed():
+    reasoning, final = split_reasoning("Шаг 1.\nОтвет: A?\nШаг 2.\n$\\boxed{B}$")
+    assert reasoning == "Шаг 1.\nОтвет: A?\nШаг 2."
+    assert final == "$\\boxed{B}$"
