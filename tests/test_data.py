@@ -115,3 +115,123 @@ def test_parquet_source_through_datasets(tmp_path):
     summary, train, test = _prepare(tmp_path, tmp_path / "src.parquet")
     assert len(train) + len(test) == 8
     assert train[0]["options"]["A"] == "Меркурий"
+
+
+# --- hardening: BOM, repeated rows, null ids, identical options, numeric options ---
+
+
+def test_jsonl_with_utf8_bom_reads_first_row(tmp_path):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(4)]
+    src = tmp_path / "bom.jsonl"
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    src.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    summary, train, test = _prepare(tmp_path, src)
+    assert sorted(q["id"] for q in train + test) == ["0", "1", "2", "3"]
+    summary, train, test = _prepare(tmp_path / "skip", src, on_bad_row="skip")
+    assert summary["skipped_bad_rows"] == 0  # the first question is not silently dropped
+    assert len(train) + len(test) == 4
+
+
+def test_exact_repeated_row_is_dropped_and_counted(tmp_path):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(6)]
+    rows.insert(4, rows[1])  # the very same row again (same id, same content)
+    src = write_jsonl(tmp_path / "rep.jsonl", rows)
+    summary, train, test = _prepare(tmp_path, src)
+    assert summary["removed_duplicates"] == 1
+    assert summary["skipped_bad_rows"] == 0
+    assert sorted(int(q["id"]) for q in train + test) == list(range(6))
+
+
+def test_same_id_different_content_names_both_lines(tmp_path):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(6)]
+    rows[4] = mera_row(1, text="Вопрос 1?", gold="B")  # line 5 reuses the id of line 2
+    src = write_jsonl(tmp_path / "clash.jsonl", rows)
+    with pytest.raises(DataError) as err:
+        _prepare(tmp_path, src)
+    message = str(err.value)
+    assert message.startswith(
+        f"{src}:5: duplicate meta.id 1 with different content than {src}:2 (differs in: gold)"
+    )
+    assert "\n" not in message
+    summary, train, test = _prepare(tmp_path / "skip", src, on_bad_row="skip")
+    assert summary["skipped_bad_rows"] == 1 and summary["removed_duplicates"] == 0
+    assert len(train) + len(test) == 5
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r["meta"].update(id=None), "meta.id is null"),
+        (lambda r: r["meta"].pop("id"), "missing meta.id"),
+        (lambda r: r["meta"].update(id="  "), "meta.id is empty"),
+        (lambda r: r["meta"].update(id=[1]), "meta.id must be an integer or a string, got [1]"),
+    ],
+)
+def test_null_or_missing_id_is_an_error_not_the_id_none(tmp_path, mutate, message):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(5)]
+    mutate(rows[2])
+    src = write_jsonl(tmp_path / "ids.jsonl", rows)
+    with pytest.raises(DataError) as err:
+        _prepare(tmp_path, src)
+    assert str(err.value).startswith(f"{src}:3: {message} (set data.on_bad_row: skip")
+    summary, train, test = _prepare(tmp_path / "skip", src, on_bad_row="skip")
+    assert summary["skipped_bad_rows"] == 1
+    assert summary["bad_rows"] == [f"{src}:3: {message}"]
+    assert "None" not in {q["id"] for q in train + test}
+    assert len(train) + len(test) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"option_c": "Меркурий"}, "options A and C are identical ('Меркурий')"),
+        ({"option_d": " Венера  "}, "options B and D are identical ('Венера')"),
+        (
+            {"option_a": "да", "option_b": "да", "option_c": "да", "option_d": "да"},
+            "options A, B, C and D are identical ('да')",
+        ),
+        ({"option_b": 7, "option_d": "7"}, "options B and D are identical ('7')"),
+    ],
+)
+def test_identical_options_name_the_line(tmp_path, options, message):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(5)]
+    rows[1]["inputs"].update(options)
+    src = write_jsonl(tmp_path / "opts.jsonl", rows)
+    with pytest.raises(DataError) as err:
+        _prepare(tmp_path, src)
+    assert str(err.value).startswith(f"{src}:2: {message} (set data.on_bad_row: skip")
+    summary, train, test = _prepare(tmp_path / "skip", src, on_bad_row="skip")
+    assert summary["skipped_bad_rows"] == 1
+    assert summary["bad_rows"] == [f"{src}:2: {message}"]
+    assert len(train) + len(test) == 4
+
+
+def test_numeric_options_become_text(tmp_path):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(4)]
+    rows[0]["inputs"].update(option_a=0, option_b=42, option_c=3.5, option_d=-1)
+    src = write_jsonl(tmp_path / "num.jsonl", rows)
+    summary, train, test = _prepare(tmp_path, src)
+    (q,) = [q for q in train + test if q["id"] == "0"]
+    assert q["options"] == {"A": "0", "B": "42", "C": "3.5", "D": "-1"}
+    assert summary["skipped_bad_rows"] == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "missing option inputs.option_b"),
+        ("", "missing option inputs.option_b"),
+        ("   ", "missing option inputs.option_b"),
+        (True, "option inputs.option_b must be text or a number, got True"),
+        ({"x": 1}, "option inputs.option_b must be text or a number, got {'x': 1}"),
+    ],
+)
+def test_null_or_empty_option_stays_missing(tmp_path, value, message):
+    rows = [mera_row(i, text=f"Вопрос {i}?") for i in range(4)]
+    rows[3]["inputs"]["option_b"] = value
+    src = write_jsonl(tmp_path / "miss.jsonl", rows)
+    with pytest.raises(DataError) as err:
+        _prepare(tmp_path, src)
+    assert str(err.value).startswith(f"{src}:4: {message} (set data.on_bad_row: skip")
+    summary, _, _ = _prepare(tmp_path / "skip", src, on_bad_row="skip")
+    assert summary["bad_rows"] == [f"{src}:4: {message}"]

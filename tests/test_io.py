@@ -2,7 +2,14 @@ import os
 
 import pytest
 
-from cmoe.io import DataError, atomic_directory, atomic_write_jsonl, atomic_write_text, read_jsonl
+from cmoe.io import (
+    DataError,
+    atomic_directory,
+    atomic_write_jsonl,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+)
 
 
 def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
@@ -41,3 +48,12 @@ def test_read_jsonl_names_line_of_broken_json(tmp_path):
     p.write_text('{"a": 1}\n\n{"b": \n')
     with pytest.raises(DataError, match=r"x.jsonl:3: broken JSON"):
         read_jsonl(p)
+
+
+def test_read_jsonl_accepts_utf8_bom(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"a": "\xd0\xb4\xd0\xb0"}\n{"b": 2}\n')
+    assert read_jsonl(p) == [{"a": "да"}, {"b": 2}]
+    j = tmp_path / "bom.json"
+    j.write_bytes(b'\xef\xbb\xbf{"c": 3}\n')
+    assert read_json(j) == {"c": 3}

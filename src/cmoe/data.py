@@ -7,6 +7,7 @@ where ``meta.domain`` is the MMLU subject key. Question record written by this s
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import unicodedata
@@ -32,6 +33,46 @@ class DataSettings:
     max_per_subject: int | None = None
 
 
+def _option_text(inputs: dict, letter: str) -> str:
+    """Option text; a number (``42``, ``3.5``) becomes its text, null or blank is missing."""
+    key = f"option_{letter.lower()}"
+    value = inputs.get(key)
+    not_finite = isinstance(value, float) and not math.isfinite(value)
+    if value is None or not_finite or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"missing option inputs.{key}")
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"option inputs.{key} must be text or a number, got {value!r}")
+
+
+def _check_distinct_options(options: dict[str, str]) -> None:
+    """Two options with the same text (up to whitespace and Unicode form) are an error."""
+    letters_by_text: dict[str, list[str]] = defaultdict(list)
+    for letter in LETTERS:
+        text = " ".join(unicodedata.normalize("NFC", options[letter]).split())
+        letters_by_text[text].append(letter)
+    for text, letters in letters_by_text.items():
+        if len(letters) > 1:
+            named = ", ".join(letters[:-1]) + " and " + letters[-1]
+            raise ValueError(f"options {named} are identical ({text!r})")
+
+
+def _question_id(meta: dict) -> str:
+    """meta.id as text; null, missing, blank or non-scalar ids are errors (never the id 'None')."""
+    if "id" not in meta:
+        raise ValueError("missing meta.id")
+    value = meta["id"]
+    if value is None:
+        raise ValueError("meta.id is null")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"meta.id must be an integer or a string, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("meta.id is empty")
+    return str(value)
+
+
 def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
     """Convert one MERA row; raise ValueError naming what is wrong."""
     if not isinstance(row, dict):
@@ -42,13 +83,8 @@ def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
     text = inputs.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("missing question text (inputs.text)")
-    options = {}
-    for letter in LETTERS:
-        key = f"option_{letter.lower()}"
-        value = inputs.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"missing option inputs.{key}")
-        options[letter] = value.strip()
+    options = {letter: _option_text(inputs, letter) for letter in LETTERS}
+    _check_distinct_options(options)
     gold = row.get("outputs")
     if not isinstance(gold, str) or gold.strip() not in LETTERS:
         raise ValueError(f"answer (outputs) must be one of A-D, got {gold!r}")
@@ -59,10 +95,8 @@ def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
         raise ValueError(
             f"subject {subject!r} has no domain; add it to data.domain_map in the config"
         )
-    if "id" not in meta:
-        raise ValueError("missing meta.id")
     question = {
-        "id": str(meta["id"]),
+        "id": _question_id(meta),
         "subject": subject,
         "domain": subject_domains[subject],
         "question": text.strip(),
@@ -90,7 +124,8 @@ def iter_source_rows(source: dict[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield f"{path} row {i}", row
         else:
             # Read JSONL line by line ourselves so a broken line is reported with its number.
-            with open(path, encoding="utf-8") as fh:
+            # utf-8-sig: a leading byte-order mark is dropped instead of breaking line 1.
+            with open(path, encoding="utf-8-sig") as fh:
                 for lineno, line in enumerate(fh, start=1):
                     if line.strip():
                         yield f"{path}:{lineno}", line
@@ -111,11 +146,27 @@ def normalise_text(text: str) -> str:
 
 
 def load_questions(settings: DataSettings, subject_domains: dict[str, str]):
-    """Parse every row; returns (questions, bad_row_messages)."""
+    """Parse every row; returns (questions, bad_row_messages).
+
+    An exact repeat of an earlier row (same meta.id, same content) is dropped; see
+    :func:`_load_rows` for the count.
+    """
+    questions, bad, _ = _load_rows(settings, subject_domains)
+    return questions, bad
+
+
+def _differing_fields(a: dict, b: dict) -> str:
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return ", ".join(keys) or "row content"
+
+
+def _load_rows(settings: DataSettings, subject_domains: dict[str, str]):
+    """Parse every row; returns (questions, bad_row_messages, exact_duplicate_rows_dropped)."""
     import json
 
     questions, bad = [], []
-    seen_ids: set[str] = set()
+    first_seen: dict[str, tuple[str, Any, dict]] = {}  # id -> (location, row, question)
+    n_repeats = 0
     for location, raw in iter_source_rows(settings.source):
         try:
             row = json.loads(raw) if isinstance(raw, str) else raw
@@ -124,9 +175,19 @@ def load_questions(settings: DataSettings, subject_domains: dict[str, str]):
         else:
             try:
                 q = _mera_to_question(row, subject_domains)
-                if q["id"] in seen_ids:
-                    raise ValueError(f"duplicate meta.id {q['id']}")
-                seen_ids.add(q["id"])
+                if q["id"] in first_seen:
+                    where, first_row, first_q = first_seen[q["id"]]
+                    if row == first_row:
+                        n_repeats += 1  # the same row twice: keep one, count the repeat
+                        continue
+                    differs = _differing_fields(q, first_q)
+                    if differs == "row content":
+                        differs = _differing_fields(row, first_row)
+                    raise ValueError(
+                        f"duplicate meta.id {q['id']} with different content than {where}"
+                        f" (differs in: {differs})"
+                    )
+                first_seen[q["id"]] = (location, row, q)
                 questions.append(q)
                 continue
             except ValueError as exc:
@@ -134,7 +195,7 @@ def load_questions(settings: DataSettings, subject_domains: dict[str, str]):
         if settings.on_bad_row != "skip":
             raise DataError(problem + " (set data.on_bad_row: skip to skip and count bad rows)")
         bad.append(problem)
-    return questions, bad
+    return questions, bad, n_repeats
 
 
 def deduplicate(questions: list[dict]) -> tuple[list[dict], int]:
@@ -210,10 +271,11 @@ def prepare_data(
     settings: DataSettings, subject_domains: dict[str, str], outputs: dict[str, str | Path]
 ) -> dict:
     """Run the whole stage; ``outputs`` maps 'train', 'test' and 'summary' to file paths."""
-    questions, bad = load_questions(settings, subject_domains)
+    questions, bad, n_repeats = _load_rows(settings, subject_domains)
     if not questions:
         raise DataError("no valid questions in data.source")
     questions, n_dupes = deduplicate(questions)
+    n_dupes += n_repeats  # exact repeated rows + repeated (question, options) under other ids
     questions = _cap_per_subject(questions, settings.max_per_subject, settings.seed)
     split = split_questions(questions, settings.test_fraction, settings.seed)
     overlap = {normalise_text(q["question"]) for q in split["train"]} & {

@@ -60,13 +60,17 @@ def atomic_write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
+    # utf-8-sig: a leading byte-order mark (as some Windows tools write) is dropped, not an error
+    with open(path, encoding="utf-8-sig") as fh:
         return json.load(fh)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line_number, object) for each non-blank line; broken JSON raises DataError."""
-    with open(path, encoding="utf-8") as fh:
+    """Yield (line_number, object) for each non-blank line; broken JSON raises DataError.
+
+    Read as ``utf-8-sig`` so a file starting with a UTF-8 byte-order mark parses normally.
+    """
+    with open(path, encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
