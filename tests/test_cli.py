@@ -16,7 +16,7 @@ def test_help_lists_every_stage():
         "train",
         "evaluate",
         "table",
-        "validate-config",
+        "check",
         "route",
         "mixture",
         "evaluate-loglik",
@@ -31,11 +31,11 @@ def test_console_script_runs():
     assert proc.returncode == 0 and "Cascade mixture-of-experts" in proc.stdout
 
 
-def test_validate_config_command(capsys, tmp_path):
-    assert main(["validate-config", str(ROOT / "config" / "demo.yaml")]) == 0
+def test_check_command(capsys, tmp_path):
+    assert main(["check", str(ROOT / "config" / "demo.yaml")]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {source: {file: x}}\n")
-    assert main(["validate-config", str(bad)]) == 2
+    assert main(["check", str(bad)]) == 2
     assert "missing required config key prompt" in capsys.readouterr().err
 
 

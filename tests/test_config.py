@@ -89,7 +89,7 @@ def test_yaml_overlays_merge_deeply(tmp_path):
 def test_invalid_yaml_names_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: [unclosed\n", "utf-8")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad.yaml, line 2: not valid YAML"):
         load_config(bad)
 
 

@@ -27,12 +27,35 @@ def adapter_base(path: str | Path) -> str:
         return json.load(fh)["base_model_name_or_path"]
 
 
+def check_model_source(path: str | Path) -> None:
+    """Fail in one line when a model can be neither a local folder nor a hub id."""
+    from .config.preflight import looks_like_path
+
+    if looks_like_path(str(path)) and not Path(path).expanduser().is_dir():
+        raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
+
+
+def _unresolved(path, exc: Exception) -> OSError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OSError(
+        f"cannot load model {str(path)!r}: no such local folder, and the hub id did not resolve "
+        f"({detail}); log in (`huggingface-cli login` or HF_TOKEN), pre-download it, or set "
+        "HF_HUB_OFFLINE=1 with it in the cache"
+    )
+
+
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False, padding_side: str = "left"):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(
-        str(path), trust_remote_code=trust_remote_code, padding_side=padding_side
-    )
+    check_model_source(path)
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            str(path), trust_remote_code=trust_remote_code, padding_side=padding_side
+        )
+    except (OSError, ValueError) as exc:
+        if Path(path).is_dir():
+            raise
+        raise _unresolved(path, exc) from None
     if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
         # A pad equal to EOS would be masked out of the labels, and the model would never learn
         # to stop. Fall back to a distinct special token the tokenizer already has.

@@ -7,7 +7,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from cmoe.domains import DOMAINS
-from cmoe.config import ConfigError, check_runtime, validate_config
+from cmoe.config import (
+    ConfigError,
+    check_files,
+    check_runtime,
+    model_checks,
+    validate_config,
+)
 from cmoe.plan import build_plan, canonical_json as js
 from cmoe.plan.rules import (
     conda_env,
@@ -22,9 +28,14 @@ from cmoe.plan.rules import (
 )
 
 try:
+    check_files(
+        workflow.configfiles
+    )  # duplicate keys, which Snakemake's loader accepts
     validate_config(config)
 except ConfigError as exc:
-    raise WorkflowError(f"Invalid workflow config: {exc}") from None
+    raise WorkflowError(
+        f"Invalid workflow config: {exc}\n(`cmoe check CONFIG...` runs these checks alone)"
+    ) from None
 
 # Rules run `python -m cmoe` with this checkout's source first on the path, so the same
 # commands work in the installed virtualenv and in the `--sdm conda` environments of envs/.
@@ -44,12 +55,14 @@ def uses_conda(workflow):
     return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 
 
-# What would otherwise fail hours in (vLLM missing, an API key's variable unset) stops a real
-# run before its first job. Dry runs skip it, so plans can be read on a laptop without GPUs.
+# What would otherwise fail hours in (vLLM missing, an API key's variable unset, a scheduler
+# name, a LoRA target, a hub id or an endpoint that does not resolve) stops a real run before
+# its first job. Dry runs skip it, so plans can be read on a laptop without GPUs.
 onstart:
     try:
         for warning in check_runtime(config, uses_conda=uses_conda(workflow)):
             logger.warning(f"Config: {warning}")
+        model_checks(config)  # schedulers, LoRA targets, hub ids, endpoints
     except ConfigError as exc:
         raise WorkflowError(f"Cannot run this config here: {exc}") from None
 

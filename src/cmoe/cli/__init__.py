@@ -18,7 +18,7 @@ from .base import COMMANDS
 
 # --help lists the stages in workflow order.
 ORDER = [
-    *("validate-config", "prepare-data", "make-tiny-model"),
+    *("check", "prepare-data", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
     *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "compare"),
 ]
@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (ConfigError, DataError, FileNotFoundError, ValueError) as exc:
-        print(f"cmoe {args.command}: error: {exc}", file=sys.stderr)
+    except (ConfigError, DataError, OSError, ValueError, RuntimeError) as exc:
+        # One line, no traceback (an endpoint, a hub id, a file): -v shows the traceback.
+        if args.verbose:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"cmoe {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0

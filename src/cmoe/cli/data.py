@@ -1,4 +1,4 @@
-"""Subcommands of the data stage: validate-config, prepare-data, make-tiny-model."""
+"""Subcommands before and of the data stage: check, prepare-data, make-tiny-model."""
 
 from __future__ import annotations
 
@@ -12,15 +12,29 @@ from .base import command, settings
 log = logging.getLogger("cmoe")
 
 
-def _validate_config_args(p):
+def _check_args(p):
     p.add_argument("configfiles", nargs="+", help="YAML files; later ones override earlier ones")
+    p.add_argument(
+        "--schema-only",
+        action="store_true",
+        help="skip the checks that look at models and endpoints (schema, references, files)",
+    )
 
 
-@command("validate-config", "validate config files against the schema", _validate_config_args)
-def validate_config(args) -> None:
-    from ..config import load_config
+@command(
+    "check",
+    "check config files before a run: YAML (file and line, duplicate keys), schema, references, "
+    "and then scheduler names, LoRA targets, hub ids, API keys and endpoints",
+    _check_args,
+)
+def check(args) -> None:
+    from ..config import check_runtime, load_config, model_checks
 
-    load_config(*args.configfiles)
+    config = load_config(*args.configfiles)
+    if not args.schema_only:
+        for warning in check_runtime(config, uses_conda=True):
+            log.warning("%s", warning)
+        model_checks(config)
     print(f"config OK: {' + '.join(args.configfiles)}")
 
 

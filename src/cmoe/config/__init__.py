@@ -1,6 +1,7 @@
 """The workflow config: schema validation with one-line messages, typed sections with the one
 source of defaults, and the effective settings of one job."""
 
+from .preflight import check_files, model_checks
 from .sections import (
     BootstrapSettings,
     EvaluationSettings,
@@ -39,12 +40,14 @@ __all__ = [
     "RouterSettings",
     "SettingsError",
     "VLLMSettings",
+    "check_files",
     "check_runtime",
     "deep_merge",
     "fill_defaults",
     "from_dict",
     "generation_entries",
     "load_config",
+    "model_checks",
     "prompt_settings",
     "section",
     "specialist_groups",

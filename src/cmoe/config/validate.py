@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..domains import DOMAINS
+from .preflight import load_yaml, static_checks
 from .sections import SettingsError, fill_defaults
 from .sections import resources as _resources
 
@@ -68,6 +69,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         # The shallowest error is the most useful: for a oneOf failure it names the key itself.
         raise ConfigError(_describe(errors[0]))
     _check_references(config)
+    static_checks(config)
     try:
         return fill_defaults(config)
     except SettingsError as exc:
@@ -137,17 +139,13 @@ def _check_references(config: dict) -> None:
 
 
 def load_config(*paths: str | Path) -> dict[str, Any]:
-    """Load YAML files, later ones overriding earlier ones key by key, then validate."""
+    """Load YAML files, later ones overriding earlier ones key by key, then validate.
+
+    Files are read strictly: a syntax error names the file and line, and a key given twice
+    (which YAML would silently resolve to the second) is an error."""
     merged: dict[str, Any] = {}
     for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-        merged = deep_merge(merged, data)
+        merged = deep_merge(merged, load_yaml(path))
     return validate_config(merged)
 
 

@@ -1,0 +1,171 @@
+"""Mistakes that used to pass the dry run and fail hours later: each stops before any job, with
+one line naming the file, line or config key."""
+
+import socket
+
+import pytest
+import yaml
+from conftest import ROOT, ci_config, run_snakemake
+
+from cmoe.cli import main
+from cmoe.config import ConfigError, load_config, model_checks, validate_config
+
+DEMO = (ROOT / "config" / "demo.yaml").read_text("utf-8")
+
+
+def _demo():
+    return yaml.safe_load(DEMO)
+
+
+def _error(call) -> str:
+    with pytest.raises(ConfigError) as err:
+        call()
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path):
+    # the second teacher block renamed to the first's name: YAML would silently keep one
+    text = DEMO.replace("  tiny-teacher-b:\n    model: tiny-teacher-b\n", "  tiny-teacher-a:\n", 1)
+    (tmp_path / "dup.yaml").write_text(text, "utf-8")
+    message = _error(lambda: load_config(tmp_path / "dup.yaml"))
+    assert "dup.yaml: key 'tiny-teacher-a' appears twice (lines 45 and 50)" in message
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    text = DEMO.replace("methods: [direct, cascade, cmoe]", "methods: [direct, cascade")
+    (tmp_path / "bad.yaml").write_text(text, "utf-8")
+    assert "bad.yaml, line 73: not valid YAML" in _error(lambda: load_config(tmp_path / "bad.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c["prompt"].update(template="{subject}: {A} {B} {C} {D}"),
+            "config key prompt.template: it never shows {question}",
+        ),
+        (
+            lambda c: c["prompt"].update(template="{question}\nA) {A}\nB) {B}"),
+            "config key prompt.template: it never shows {C}, {D}",
+        ),
+        (
+            lambda c: c["data"].update(domain_map={"astronomi": "other"}),
+            "config key data.domain_map.astronomi: not an MMLU subject key (did you mean "
+            "astronomy?)",
+        ),
+        (
+            lambda c: c["models"].update({"tiny-student": {"path": "/no/such/model/folder"}}),
+            "config key models.tiny-student.path: '/no/such/model/folder' looks like a local "
+            "folder but does not exist",
+        ),
+    ],
+)
+def test_static_mistakes_stop_validation(mutate, message):
+    config = _demo()
+    mutate(config)
+    assert message in _error(lambda: validate_config(config))
+
+
+def test_unknown_scheduler_is_caught_before_training():
+    config = _demo()
+    config["students"]["tiny-student"]["train"]["lr_scheduler"] = "cosin"
+    message = _error(lambda: model_checks(validate_config(config)))
+    assert "config key students.tiny-student.lr_scheduler: 'cosin' is not a transformers" in message
+    assert "cosine" in message
+
+
+def _local_lora_config(tiny_model_dir, targets):
+    config = _demo()
+    config["models"]["local-student"] = {"path": str(tiny_model_dir)}
+    config["students"]["tiny-student"] = {
+        "model": "local-student",
+        "train": {"method": "lora", "lora": {"target_modules": targets}},
+    }
+    return validate_config(config)
+
+
+@pytest.mark.slow
+def test_lora_targets_are_checked_against_a_local_model(tiny_model_dir):
+    model_checks(_local_lora_config(tiny_model_dir, ["q_proj", "v_proj"]))
+    bad = _local_lora_config(tiny_model_dir, ["q_projj"])
+    message = _error(lambda: model_checks(bad))
+    assert (
+        "students.tiny-student.lora.target_modules: q_projj not in model local-student" in message
+    )
+    assert "q_proj" in message  # the model's own projections are listed
+
+
+def test_uncached_hub_id_offline_says_how_to_fix(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = _demo()
+    config["models"]["tiny-student"] = {"path": "nobody/no-such-model"}
+    message = _error(lambda: model_checks(validate_config(config)))
+    assert "hub id 'nobody/no-such-model' is not in the local cache and HF_HUB_OFFLINE" in message
+    assert "huggingface-cli download nobody/no-such-model" in message
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _openai_teacher(base_url: str):
+    config = _demo()
+    config["models"]["api-model"] = {"path": "api-model"}
+    config["teachers"]["tiny-teacher-b"] = {
+        "model": "api-model",
+        "generation": {"backend": "openai", "openai": {"base_url": base_url, "model": "m"}},
+    }
+    return validate_config(config)
+
+
+@pytest.mark.slow
+def test_endpoints_are_tried_at_start(tiny_model_dir):
+    from support.openai_server import serving
+
+    unreachable = _openai_teacher(f"http://127.0.0.1:{_free_port()}/v1")
+    message = _error(lambda: model_checks(unreachable))
+    assert "config key teachers.tiny-teacher-b.generation.openai: cannot reach" in message
+    with serving(tiny_model_dir) as (_, base_url):
+        model_checks(_openai_teacher(base_url))
+
+
+def test_cmoe_check_is_one_line(tmp_path, capsys):
+    text = DEMO.replace("lr_scheduler: cosine", "lr_scheduler: cosin")
+    (tmp_path / "c.yaml").write_text(text, "utf-8")
+    assert main(["check", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cmoe check: error: config key training.lr_scheduler: 'cosin'")
+    assert len(err.splitlines()) == 1
+    assert main(["check", str(ROOT / "config" / "demo.yaml")]) == 0
+
+
+def test_snakemake_stops_on_a_duplicated_key_before_any_job(tmp_path):
+    config = ci_config(tmp_path)
+    text = config.read_text("utf-8")
+    # ci_config writes sorted YAML: the `tb` teacher block renamed to `ta`
+    config.write_text(text.replace("\n  tb:\n", "\n  ta:\n", 1), "utf-8")
+    proc = run_snakemake(tmp_path, config, extra=["-n"])
+    assert proc.returncode != 0
+    assert "key 'ta' appears twice" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("./no/such/folder", "model folder './no/such/folder' does not exist"),
+        ("nobody/no-such-model", "cannot load model 'nobody/no-such-model': no such local folder"),
+    ],
+)
+def test_a_model_that_cannot_load_is_one_line(model, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("")
+    argv = ["generate", "--model", model, "--questions", str(questions), "--prompt", "{}"]
+    assert main([*argv, "--out", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
