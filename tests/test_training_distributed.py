@@ -177,29 +177,32 @@ def _weights(folder):
     return load_file(str(Path(folder) / "model.safetensors"))
 
 
-@pytest.mark.slow
-def test_killed_training_resumes_from_its_last_checkpoint(tiny_model_dir, demo_questions, tmp_path):
-    data = _trace_file(demo_questions[::17][:16], tmp_path / "traces.jsonl")
-    # 16 examples / batch 2 = 8 steps per epoch, 24 in all; a checkpoint every 4 steps.
-    # group_by_length (the default batching) draws each epoch's order from the global RNG.
-    settings = {
-        "method": "full",
-        "epochs": 3,
-        "batch_size": 2,
-        "max_length": 256,
-        "learning_rate": 1e-3,
-        "logging_steps": 1,
-        "save_steps": 4,
-        "batching": "group_by_length",
-    }
-    ref, out = tmp_path / "uninterrupted", tmp_path / "resumed"
-    cmd = _train_cmd("python -m cmoe", tiny_model_dir, data, out, settings)
-    victim = subprocess.Popen(cmd, env=_env(), stderr=subprocess.DEVNULL)
-    # Kill it in the middle of the second epoch, right after checkpoint-12 is complete.
-    target = checkpoint_dir(out) / "checkpoint-12" / COMPLETE
+# 16 examples / batch 2 = 8 steps per epoch, 24 in all; a checkpoint every 4 steps.
+# group_by_length (the default batching) draws each epoch's order from the global RNG.
+RESUME_SETTINGS = {
+    "method": "full",
+    "epochs": 3,
+    "batch_size": 2,
+    "max_length": 256,
+    "learning_rate": 1e-3,
+    "logging_steps": 1,
+    "save_steps": 4,
+    "batching": "group_by_length",
+}
+
+
+def _kill_at_checkpoint(cmd, out: Path, step: int, log: Path):
+    """Start ``cmd`` and SIGKILL it right after its checkpoint-``step`` is complete.
+
+    Returns the watcher thread (join it) and a dict that says, once joined, whether the kill
+    came in time (before the run ended). The attempt's stderr goes to ``log``.
+    """
+    target = checkpoint_dir(out) / f"checkpoint-{step}" / COMPLETE
+    with log.open("w") as err:
+        victim = subprocess.Popen(cmd, env=_env(), stderr=err)
     outcome = {}
 
-    def kill_at_checkpoint():
+    def kill():
         deadline = time.monotonic() + 300
         while not target.exists() and victim.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -207,18 +210,56 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_model_dir, demo_q
         victim.send_signal(signal.SIGKILL)
         victim.wait()
 
-    watcher = threading.Thread(target=kill_at_checkpoint)
+    watcher = threading.Thread(target=kill)
     watcher.start()
-    # Meanwhile, the uninterrupted reference run, in this process (one thread, like --threads 1).
+    return watcher, outcome
+
+
+def _train_here(model_dir, data: Path, out: Path, settings: dict) -> None:
+    """The uninterrupted reference run, in this process (one thread, like --threads 1)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         rows = load_training_rows([str(data)], PromptSettings(), "traces")
-        train(str(tiny_model_dir), rows, ref, TrainSettings.from_dict(settings))
+        train(str(model_dir), rows, out, TrainSettings.from_dict(settings))
     finally:
         torch.set_num_threads(threads)
+
+
+def _assert_same_run(resumed: Path, whole: Path) -> dict:
+    """A resumed run's output is the uninterrupted run's; returns the resumed metrics."""
+    got = json.loads((resumed / "train_metrics.json").read_text())
+    want = json.loads((whole / "train_metrics.json").read_text())
+    assert want["resumed_from_step"] == 0
+    # Bit-identical on CPU: the checkpoint restores weights, optimizer, scheduler and RNG, the
+    # trainer skips the batches of the epoch already trained, and cmoe restores the RNG state the
+    # epoch's data order was drawn from. The loss curve before the kill comes from the
+    # checkpoint's trainer state, after it from the resumed run.
+    assert [p["step"] for p in got["loss_curve"]] == list(range(1, 25))
+    assert got["loss_curve"] == want["loss_curve"]
+    # the mean over all 24 steps, whichever attempt trained them
+    mean = sum(p["loss"] for p in want["loss_curve"]) / 24
+    assert want["final_train_loss"] == pytest.approx(mean, rel=1e-9)
+    assert got["final_train_loss"] == pytest.approx(want["final_train_loss"], rel=1e-12)
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    # cost accounting covers the killed attempts up to their checkpoint, not only the rerun
+    assert got["wall_time_s"] > got["train_runtime_s"]
+    return got
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(tiny_model_dir, demo_questions, tmp_path):
+    data = _trace_file(demo_questions[::17][:16], tmp_path / "traces.jsonl")
+    settings = RESUME_SETTINGS
+    ref, out = tmp_path / "uninterrupted", tmp_path / "resumed"
+    cmd = _train_cmd("python -m cmoe", tiny_model_dir, data, out, settings)
+    # Kill it in the middle of the second epoch, right after checkpoint-12 is complete;
+    # meanwhile, the uninterrupted reference run.
+    watcher, outcome = _kill_at_checkpoint(cmd, out, 12, tmp_path / "attempt1.log")
+    _train_here(tiny_model_dir, data, ref, settings)
     watcher.join()
     assert outcome["killed_in_time"], "the run ended before checkpoint-12 was written"
     assert not out.exists()  # killed before the end: no output, as Snakemake would see it
@@ -227,21 +268,37 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_model_dir, demo_q
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "resuming from checkpoint-12" in rerun.stderr
     assert not checkpoint_dir(out).exists() and not checkpoint_dir(ref).exists()
+    assert _assert_same_run(out, ref)["resumed_from_step"] == 12
 
-    resumed = json.loads((out / "train_metrics.json").read_text())
-    whole = json.loads((ref / "train_metrics.json").read_text())
-    assert resumed["resumed_from_step"] == 12 and whole["resumed_from_step"] == 0
-    # Bit-identical on CPU: the checkpoint restores weights, optimizer, scheduler and RNG, the
-    # trainer skips the 4 batches of epoch 2 already trained, and cmoe restores the RNG state the
-    # epoch's data order was drawn from. The loss curve before the kill comes from the
-    # checkpoint's trainer state, after it from the resumed run.
-    assert [p["step"] for p in resumed["loss_curve"]] == list(range(1, 25))
-    assert resumed["loss_curve"] == whole["loss_curve"]
-    assert resumed["final_train_loss"] == pytest.approx(whole["final_train_loss"], rel=1e-12)
-    a, b = _weights(ref), _weights(out)
-    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
-    # cost accounting covers the killed attempt up to its checkpoint, not only the rerun
-    assert resumed["wall_time_s"] > resumed["train_runtime_s"]
+
+@pytest.mark.slow
+def test_training_killed_twice_reports_the_whole_runs_loss(
+    tiny_model_dir, demo_questions, tmp_path
+):
+    """Each resumed attempt's checkpoints carry the loss sum of every earlier attempt: after
+    two kills the final loss is still the mean over all steps, not only the last attempts'."""
+    data = _trace_file(demo_questions[::17][:16], tmp_path / "traces.jsonl")
+    settings = RESUME_SETTINGS
+    ref, out = tmp_path / "uninterrupted", tmp_path / "resumed"
+    cmd = _train_cmd("python -m cmoe", tiny_model_dir, data, out, settings)
+    # First kill at the end of epoch 1 (checkpoint-8), while the reference run trains here.
+    watcher, outcome = _kill_at_checkpoint(cmd, out, 8, tmp_path / "attempt1.log")
+    _train_here(tiny_model_dir, data, ref, settings)
+    watcher.join()
+    assert outcome["killed_in_time"], "the first attempt ended before checkpoint-8"
+    # Second kill mid-run again: the rerun resumes from checkpoint-8, dies after checkpoint-16.
+    second = tmp_path / "attempt2.log"
+    watcher, outcome = _kill_at_checkpoint(cmd, out, 16, second)
+    watcher.join()
+    assert outcome["killed_in_time"], "the second attempt ended before checkpoint-16"
+    assert "resuming from checkpoint-8" in second.read_text()
+    assert not out.exists()
+
+    rerun = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resuming from checkpoint-16" in rerun.stderr
+    assert not checkpoint_dir(out).exists()
+    assert _assert_same_run(out, ref)["resumed_from_step"] == 16
 
 
 @pytest.mark.slow

@@ -144,7 +144,8 @@ def checkpoint_callback(trainer, t0: float):
 
     class CheckpointMarker(TrainerCallback):
         elapsed_before = 0.0  # wall time of earlier attempts, up to the resumed checkpoint
-        loss_sum_before = None
+        # their summed step losses; None: resumed from a checkpoint that did not record it
+        loss_sum_before: float | None = 0.0
         epoch_rng = None  # CPU RNG state when the current epoch's data order was drawn
         restore_epoch_rng = None  # resuming mid-epoch: that state, from the checkpoint
 
@@ -174,15 +175,24 @@ def checkpoint_callback(trainer, t0: float):
                     {
                         "global_step": state.global_step,
                         "wall_time_s": self.elapsed_before + time.perf_counter() - t0,
-                        "loss_sum": _loss_sum(trainer),
+                        "loss_sum": self.run_loss_sum(),
                     },
                 )
+
+        def run_loss_sum(self) -> float | None:
+            # Trainer sums only this attempt's steps (it starts from 0 when resuming): add
+            # those of the earlier attempts, or the next resume would lose them.
+            attempt = _loss_sum(trainer)
+            if attempt is None or self.loss_sum_before is None:
+                return None
+            return self.loss_sum_before + attempt
 
     return CheckpointMarker()
 
 
 def _loss_sum(trainer) -> float | None:
-    """Sum of the per-step training losses so far (what Trainer averages into training_loss)."""
+    """Sum of this attempt's per-step training losses so far (what Trainer averages into
+    training_loss: only the steps since the checkpoint it resumed from, if any)."""
     total = getattr(trainer, "_total_loss_scalar", None)  # transformers internals: optional
     pending = getattr(trainer, "_tr_loss", None)
     if total is None or pending is None:
@@ -196,7 +206,7 @@ class Resume:
 
     checkpoint: Path | None = None
     elapsed_before: float = 0.0  # wall time of earlier attempts, up to the checkpoint
-    loss_sum_before: float | None = None  # their summed step losses, when it was recorded
+    loss_sum_before: float | None = None  # their summed step losses (all of them), if recorded
 
     @property
     def step(self) -> int:
