@@ -119,9 +119,10 @@ def model_checks(config: dict, environ=None) -> None:
 
 
 def _training_entries(config: dict):
+    """(config key, effective training settings, model entry or None) of every training."""
     from .validate import train_settings
 
-    yield "training", train_settings(config)
+    yield "training", train_settings(config), None
     for role in ("students", "intermediates"):
         for name, entry in config.get(role, {}).items():
             overrides = [s.get("train") for s in entry.get("specialists", {}).values()]
@@ -138,7 +139,7 @@ def _check_schedulers(config: dict) -> None:
     from .validate import ConfigError
 
     names = sorted(s.value for s in SchedulerType)
-    for key, settings, *_ in _training_entries(config):
+    for key, settings, _ in _training_entries(config):
         if settings["lr_scheduler"] not in names:
             raise ConfigError(
                 f"config key {key}.lr_scheduler: {settings['lr_scheduler']!r} is not a "
@@ -178,8 +179,7 @@ def _check_lora_targets(config: dict) -> None:
     from .validate import ConfigError
 
     checked: dict[tuple, set] = {}
-    for key, settings, *rest in _training_entries(config):
-        entry = rest[0] if rest else None
+    for key, settings, entry in _training_entries(config):
         if not entry or settings["method"] != "lora":
             continue
         targets = settings["lora"]["target_modules"]
