@@ -27,10 +27,9 @@ from cmoe.plan.rules import (
     write_resolved_config,
 )
 
+# The config files are read again, strictly: Snakemake's own loader accepts duplicate keys.
 try:
-    check_files(
-        workflow.configfiles
-    )  # duplicate keys, which Snakemake's loader accepts
+    check_files(workflow.configfiles)
     validate_config(config)
 except ConfigError as exc:
     raise WorkflowError(
