@@ -137,9 +137,10 @@ def evaluate_loglik(
     model_path: str | Path,
     questions: list[dict],
     pool: list[dict],
-    k: int = 5,
-    seed: int = 0,
-    batch_size: int = 8,
+    *,
+    k: int,
+    seed: int,
+    batch_size: int,
     dtype: str = "auto",
     trust_remote_code: bool = False,
 ) -> list[dict]:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 
 from .domains import DOMAINS
 
-BOOTSTRAP_DEFAULTS = {"resamples": 1000, "seed": 0, "level": 0.95, "min_n": 30}
+
+@dataclass
+class BootstrapSettings:
+    """`evaluation.bootstrap`: percentile-bootstrap intervals, computed by the tables."""
+
+    resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    min_n: int = 30  # cells with fewer items are flagged (†)
+
+
+BOOTSTRAP_DEFAULTS = asdict(BootstrapSettings())
 
 
 def _cell(records: list[dict], bootstrap: dict | None) -> dict:

@@ -1,8 +1,8 @@
 """Typed settings: one dataclass per config section, and the one place defaults come from.
 
 Sections a stage owns are defined beside that stage (``DataSettings`` in cmoe.data,
-``PromptSettings`` in cmoe.prompting, ``GenerationSettings``, ``VLLMSettings`` and
-``OpenAISettings`` in cmoe.generation.base,
+``PromptSettings`` in cmoe.prompting, ``BootstrapSettings`` in cmoe.scoring,
+``GenerationSettings``, ``VLLMSettings`` and ``OpenAISettings`` in cmoe.generation.base,
 ``TrainSettings``/``LoraSettings``/``WandbSettings`` in cmoe.training.settings, ``TinyModelSpec``
 in cmoe.tiny); the rest are here. :func:`fill_defaults` writes every default into a validated
 config, so the rules, the plan, the CLI and the modules all read the same values, and
@@ -20,21 +20,12 @@ from typing import Any
 from ..data import DataSettings
 from ..generation.base import GenerationSettings, OpenAISettings, VLLMSettings
 from ..prompting import PromptSettings
+from ..scoring import BootstrapSettings
 from ..tiny import TinyModelSpec
 from ..training.settings import LoraSettings, TrainSettings, WandbSettings
 
 NAMESPACE = "main"  # results/<namespace>/ holds everything trained or evaluated
 STAGES = ("train", "generate", "warmup", "evaluate")  # stages a model entry's resources override
-
-
-@dataclass
-class BootstrapSettings:
-    """`evaluation.bootstrap`: percentile-bootstrap intervals, computed by the tables."""
-
-    resamples: int = 1000
-    seed: int = 0
-    level: float = 0.95
-    min_n: int = 30  # cells with fewer items are flagged (†)
 
 
 @dataclass
