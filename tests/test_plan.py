@@ -26,14 +26,18 @@ def produced(plan) -> set[str]:
     out = {job.out for job in plan.trains.values()}
     for job in plan.generations.values():
         out |= {f"results/{job.key}.raw.jsonl", f"results/{job.key}.cost.json"}
+    for kind in ("index", "retrieve"):  # KARD's jobs: cost files beside their outputs
+        out |= {f"results/{key}.cost.json" for key in plan.jobs_of(kind)}
+    out |= {f"results/{key}" for key in plan.jobs_of("reranker")}
     return out
 
 
 def test_demo_plan_has_every_job_of_the_study():
     plan = plan_of(CONFIG / "demo.yaml")
     kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
-    # per teacher: one direct student, one generalist, a specialist per domain, two chained
-    assert kinds == {"student": 2 * 3, "generalist": 2, "specialist": 2 * len(DOMAINS)}
+    # per teacher: one direct student, one generalist, a specialist per domain, two chained,
+    # one KARD student
+    assert kinds == {"student": 2 * 4, "generalist": 2, "specialist": 2 * len(DOMAINS)}
     assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
         "models/warmup/tiny-teacher-a",
         "models/warmup/tiny-teacher-b",
@@ -41,7 +45,7 @@ def test_demo_plan_has_every_job_of_the_study():
     # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
     assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
     assert len(plan.gathers) == 2 * len(DOMAINS)
-    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS)
+    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2  # + KARD's two rows
     assert len(plan.mixtures) == 2 * 2
     assert len(plan.logliks) == len([r for r in plan.rows if r.loglik]) == 9
     assert plan.routes == "results/main/router/routes.json"
@@ -51,7 +55,7 @@ def test_demo_plan_has_every_job_of_the_study():
 def test_rows_carry_their_labels_as_fields():
     plan = plan_of(CONFIG / "demo.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
-    assert len(labels) == len(plan.rows) == 13
+    assert len(labels) == len(plan.rows) == 17
     assert ("base", "-", "-", "tiny-student") in labels
     for t in ("tiny-teacher-a", "tiny-teacher-b"):
         assert ("direct", t, "-", "tiny-student") in labels
@@ -60,6 +64,8 @@ def test_rows_carry_their_labels_as_fields():
             assert (method, t, "tiny-intermediate", "tiny-student") in labels
         for routing in ("oracle", "learned"):
             assert ("cmoe", t, "tiny-intermediate", f"mixture:{routing}") in labels
+        for method in ("kard", "kard (no reranker)"):
+            assert (method, t, "-", "tiny-student") in labels
     mixtures = [r for r in plan.rows if r.model.startswith("mixture:")]
     assert mixtures and not any(r.loglik for r in mixtures)
 
@@ -81,9 +87,14 @@ def test_every_cost_in_a_chain_is_a_planned_output():
 def test_training_data_are_planned_outputs_or_filtered_traces():
     plan = plan_of(CONFIG / "demo.yaml")
     raw = {f"results/{k}.raw.jsonl" for k in [*plan.generations, *plan.gathers]}
+    retrieved = {f"results/{k}.jsonl" for k in plan.jobs_of("retrieve")}  # KARD's traces
     for job in plan.trains.values():
         for f in job.data:
-            assert f == "results/data/train.jsonl" or f.replace(".jsonl", ".raw.jsonl") in raw
+            assert (
+                f == "results/data/train.jsonl"
+                or f.replace(".jsonl", ".raw.jsonl") in raw
+                or f in retrieved
+            )
 
 
 def test_methods_are_plug_ins_and_the_schema_knows_them():

@@ -27,8 +27,16 @@ def evaluate(
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
+    max_length: int | None = None,
 ) -> dict:
+    """Answer ``questions`` and save predictions and scores. Questions carrying retrieved
+    ``knowledge`` (KARD) have it cut first so that prompt and answer fit in ``max_length``."""
     t0 = time.perf_counter()
+    extra = {}
+    if max_length and any(q.get("knowledge") for q in questions):
+        questions, extra["knowledge"] = fit_questions_knowledge(
+            questions, model, prompt, max_length - generation.max_new_tokens, trust_remote_code
+        )
     generator = make_generator(model, generation, trust_remote_code)
     records = list(
         answer_questions(questions, generator, prompt, desc="evaluate", seed=generation.seed)
@@ -39,8 +47,37 @@ def evaluate(
         model=model,
         predictions_out=predictions_out,
         scores_out=scores_out,
-        extra={"protocol": "generative", "cost": cost},
+        extra={"protocol": "generative", "cost": cost, **extra},
     )
+
+
+def fit_questions_knowledge(questions, model, prompt, budget: int, trust_remote_code=False):
+    """Cut each question's passages until its prompt has at most ``budget`` tokens."""
+    from .models import load_tokenizer
+    from .prompting import build_messages, fit_knowledge
+
+    tokenizer = load_tokenizer(model, trust_remote_code)
+
+    def length(record: dict) -> int:
+        ids = tokenizer.apply_chat_template(
+            build_messages(record, prompt),
+            tokenize=True,
+            add_generation_prompt=True,
+            return_dict=False,
+        )
+        return len(ids)
+
+    totals = {"questions_with_knowledge": 0, "questions_cut": 0}
+    out = []
+    for q in questions:
+        if q.get("knowledge"):
+            totals["questions_with_knowledge"] += 1
+            q, stats = fit_knowledge(q, length, budget)
+            totals["questions_cut"] += any(stats.values())
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0) + value
+        out.append(q)
+    return out, totals
 
 
 def evaluate_loglik_protocol(

@@ -22,8 +22,20 @@ class PromptSettings:
     enable_thinking: bool = True
 
 
+# KARD: retrieved passages go into the student's prompt under this header, one per line (the
+# paper's "Knowledge: ..."), before the question unless the template places `{knowledge}` itself.
+KNOWLEDGE_HEADER = "Знания: "
+
+
+def knowledge_block(question: dict) -> str:
+    """The prompt's knowledge block for a record with a ``knowledge`` list ("" without one)."""
+    passages = question.get("knowledge") or []
+    return KNOWLEDGE_HEADER + "\n".join(p["text"] for p in passages) if passages else ""
+
+
 def template_fields(question: dict) -> dict[str, str]:
     fields = {
+        "knowledge": knowledge_block(question),
         "question": question["question"],
         "subject": question["subject"],
         "subject_name": question.get("subject_name") or question["subject"].replace("_", " "),
@@ -37,10 +49,44 @@ def build_messages(question: dict, prompt: PromptSettings) -> list[dict[str, str
     messages = []
     if prompt.system:
         messages.append({"role": "system", "content": prompt.system})
-    messages.append(
-        {"role": "user", "content": prompt.template.format_map(template_fields(question))}
-    )
+    fields = template_fields(question)
+    content = prompt.template.format_map(fields)
+    if fields["knowledge"] and "{knowledge}" not in prompt.template:
+        content = f"{fields['knowledge']}\n\n{content}"
+    messages.append({"role": "user", "content": content})
     return messages
+
+
+def fit_knowledge(record: dict, length, budget: int) -> tuple[dict, dict]:
+    """``record`` with its knowledge cut until ``length(record) <= budget`` tokens.
+
+    Passages go first, lowest-ranked first; the last one left is then cut word by word (binary
+    search on its length); if the prompt is still too long without any, none is kept. Returns the
+    record and what was cut: {"passages_dropped", "passages_cut"} (counts of this record).
+    """
+    passages = list(record.get("knowledge") or [])
+    stats = {"passages_dropped": 0, "passages_cut": 0}
+    if not passages or length(record) <= budget:
+        return record, stats
+    while len(passages) > 1:
+        passages.pop()
+        stats["passages_dropped"] += 1
+        if length({**record, "knowledge": passages}) <= budget:
+            return {**record, "knowledge": passages}, stats
+    words = passages[0]["text"].split()
+    lo, hi = 0, len(words) - 1  # the longest prefix that fits, by binary search
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        cut = [{**passages[0], "text": " ".join(words[:mid])}]
+        if length({**record, "knowledge": cut}) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo == 0:
+        stats["passages_dropped"] += 1
+        return {**record, "knowledge": []}, stats
+    stats["passages_cut"] += 1
+    return {**record, "knowledge": [{**passages[0], "text": " ".join(words[:lo])}]}, stats
 
 
 def build_completion(reasoning: str, letter: str) -> str:
@@ -55,6 +101,7 @@ def build_completion(reasoning: str, letter: str) -> str:
 def check_template(template: str) -> None:
     """Raise KeyError/ValueError now (at config validation) for an unknown placeholder."""
     sample = {
+        "knowledge": [{"text": "k"}],
         "question": "q",
         "subject": "s",
         "subject_name": "s",

@@ -36,9 +36,14 @@ rule evaluate:
         generation=per_job(EVALUATE, lambda job: js(job.generation)),
         prompt=per_job(EVALUATE, lambda job: js(job.prompt)),
         trust=per_job(EVALUATE, lambda job: trust_flag(job.model)),
+        # KARD: retrieved passages are cut so that prompt + answer fit the student's max_length
+        max_length=per_job(
+            EVALUATE,
+            lambda job: f"--max-length {job.max_length}" if job.max_length else "",
+        ),
     shell:
         "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
-        " {params.subset} --generation {params.generation:q} --prompt {params.prompt:q}"
+        " {params.subset} {params.max_length} --generation {params.generation:q} --prompt {params.prompt:q}"
         " --threads {threads} {params.trust}"
         " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 

@@ -13,13 +13,14 @@ import logging
 import sys
 
 from .. import __version__
-from . import data, evaluate, report, traces, train  # noqa: F401  (registers the subcommands)
+from . import data, evaluate, knowledge, report, traces, train  # noqa: F401  (registers the subcommands)
 from .base import COMMANDS
 
 # --help lists the stages in workflow order.
 ORDER = [
     *("check", "prepare-data", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
+    *("knowledge", "index", "retrieve", "train-reranker"),
     *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "compare"),
 ]
 

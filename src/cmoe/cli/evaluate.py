@@ -37,6 +37,11 @@ def _evaluate_args(p):
     p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
     p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
     p.add_argument("--routes", help="routes.json from `cmoe route`")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help="KARD: cut questions' retrieved passages so prompt + answer fit in this many tokens",
+    )
 
 
 @command("evaluate", "answer the test split and score per domain and overall", _evaluate_args)
@@ -60,6 +65,7 @@ def evaluate(args) -> None:
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
+        max_length=args.max_length,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
 

@@ -35,6 +35,7 @@ def _train_args(p):
         help="wandb settings (mode, project, entity) over WANDB_MODE/WANDB_PROJECT/WANDB_ENTITY",
     )
     p.add_argument("--run-name", default="sft")
+
     p.add_argument("--out", required=True, help="folder for the model or adapter")
 
 
@@ -47,7 +48,18 @@ def train(args) -> None:
 
     set_threads(args.threads)
     wandb = from_dict(WandbSettings, {**asdict(WandbSettings.from_env()), **args.wandb}, "wandb")
-    rows = load_training_rows(args.data, args.prompt, args.source)
+    from ..models import load_tokenizer
+
+    knowledge: dict = {}  # KARD: retrieved passages are cut to fit max_length, and counted
+
+    def tokenizer():
+        return load_tokenizer(args.model, args.trust_remote_code, padding_side="right")
+
+    rows = load_training_rows(
+        args.data, args.prompt, args.source, tokenizer, args.settings.max_length, knowledge
+    )
+    if knowledge:
+        log.info("knowledge in the prompts: %s", knowledge)
     metrics = train(
         args.model,
         rows,
@@ -56,6 +68,7 @@ def train(args) -> None:
         wandb=wandb,
         run_name=args.run_name,
         trust_remote_code=args.trust_remote_code,
+        extra_metrics={"knowledge": knowledge} if knowledge else None,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # one of several `accelerate launch` processes: the main one reports

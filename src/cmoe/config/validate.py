@@ -76,6 +76,22 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"config key {exc}") from None
 
 
+def _check_kard(config: dict) -> None:
+    """KARD's sections parse, and the models they name are `models` entries."""
+    from ..methods.kard import settings
+
+    try:
+        knowledge, kard = settings(config)
+    except (SettingsError, ValueError) as exc:
+        raise ConfigError(f"config key {exc}") from None
+    named = [("kard.reranker.model", kard.reranker.model)]
+    if knowledge.retriever != "bm25":
+        named.append(("knowledge.encoder", knowledge.encoder))
+    for key, name in named:
+        if name not in config["models"]:
+            raise ConfigError(f"config key {key}: {name!r} is not defined in models")
+
+
 def _check_references(config: dict) -> None:
     from ..prompting import check_template
 
@@ -93,6 +109,8 @@ def _check_references(config: dict) -> None:
                 raise ConfigError(
                     f"config key {role}.{name}.model: {entry['model']!r} is not defined in models"
                 )
+    if "kard" in config["methods"]:
+        _check_kard(config)
     chained = [m for m in config["methods"] if m in ("cascade", "cmoe")]
     if chained and not config.get("intermediates"):
         raise ConfigError(f"config key intermediates: required by methods {chained}")

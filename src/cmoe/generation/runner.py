@@ -26,7 +26,10 @@ from .base import Generator, question_seed
 
 log = logging.getLogger(__name__)
 
-QUESTION_FIELDS = ("id", "subject", "subject_name", "domain", "question", "options", "gold")
+# "knowledge": the passages a KARD student was shown (retrieved, then cut to fit), per question.
+QUESTION_FIELDS = (
+    *("id", "subject", "subject_name", "domain", "question", "options", "gold", "knowledge"),
+)
 
 
 def _record(q: dict, generator: Generator, c) -> dict:

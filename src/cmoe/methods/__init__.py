@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import cascade, cmoe, direct
+from . import cascade, cmoe, direct, kard
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (direct, cascade, cmoe)}
+REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (direct, cascade, cmoe, kard)}
 
 
-def method_rank(method: str) -> int:
-    """Table order: untrained bases first, then the methods in registration order."""
-    return ["base", *REGISTRY].index(method)
+def method_rank(method: str) -> float:
+    """Table order: untrained bases first, then the methods in registration order; a method's
+    variant row ("kard (no reranker)") right after the method's own rows."""
+    name, _, variant = method.partition(" (")
+    return ["base", *REGISTRY].index(name) + (0.5 if variant else 0)

@@ -98,6 +98,7 @@ class EvaluateJob:
     resources: dict
     subset: Subset | None = None
     questions: str = "results/data/test.jsonl"
+    max_length: int | None = None  # KARD: retrieved passages are cut to fit this
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,11 @@ class Plan:
     routes: str | None = None  # the learned router's output, when a method routes
     filter_max_length: int = 4096
     stage_resources: dict[str, dict] = field(default_factory=dict)  # jobs without a model entry
+    # a method's own kinds of job (e.g. KARD's index): kind -> {key: job}, read by its rules
+    method_jobs: dict[str, dict] = field(default_factory=dict)
+
+    def jobs_of(self, kind: str) -> dict:
+        return self.method_jobs.setdefault(kind, {})
 
     @property
     def ns(self) -> str:

@@ -10,7 +10,7 @@ built and checked (tests, benchmarks) without loading a model.
 from __future__ import annotations
 
 from ..io import read_jsonl
-from ..prompting import PromptSettings, build_completion, build_messages
+from ..prompting import PromptSettings, build_completion, build_messages, fit_knowledge
 
 
 def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> list[dict]:
@@ -51,11 +51,49 @@ def example_lengths(tokenizer, rows: list[dict]) -> list[tuple[int, int]]:
     return lengths
 
 
-def load_training_rows(paths: list[str], prompt: PromptSettings, source: str) -> list[dict]:
-    """The SFT rows of a training job's input files; only correct traces are learned from."""
+def fit_records_knowledge(
+    records: list[dict], prompt: PromptSettings, source: str, tokenizer, max_length: int
+) -> tuple[list[dict], dict]:
+    """KARD: cut each record's passages (cmoe.prompting.fit_knowledge) until prompt and
+    completion fit in ``max_length`` tokens; return the records and what was cut, counted."""
+
+    def length(record: dict) -> int:
+        return example_lengths(tokenizer, sft_examples([record], prompt, source))[0][1]
+
+    totals = {"examples_with_knowledge": 0, "examples_cut": 0}
+    out = []
+    for record in records:
+        if record.get("knowledge"):
+            totals["examples_with_knowledge"] += 1
+            record, stats = fit_knowledge(record, length, max_length)
+            totals["examples_cut"] += any(stats.values())
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0) + value
+        out.append(record)
+    return out, totals
+
+
+def load_training_rows(
+    paths: list[str],
+    prompt: PromptSettings,
+    source: str,
+    load_tokenizer=None,
+    max_length: int | None = None,
+    knowledge_stats: dict | None = None,
+) -> list[dict]:
+    """The SFT rows of a training job's input files; only correct traces are learned from.
+
+    Records carrying retrieved ``knowledge`` (KARD) have it cut to fit ``max_length`` first,
+    with the tokenizer ``load_tokenizer()`` returns; the counts go into ``knowledge_stats``.
+    """
     records = [r for p in paths for r in read_jsonl(p)]
     if source == "traces":
         records = [r for r in records if r.get("correct")]
     if not records:
         raise ValueError(f"no correct traces to train on in {', '.join(map(str, paths))}")
+    if load_tokenizer is not None and any(r.get("knowledge") for r in records):
+        tokenizer = load_tokenizer()
+        records, stats = fit_records_knowledge(records, prompt, source, tokenizer, max_length)
+        if knowledge_stats is not None:
+            knowledge_stats.update(stats)
     return sft_examples(records, prompt, source)

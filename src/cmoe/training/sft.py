@@ -134,6 +134,7 @@ def train(
     wandb: WandbSettings | None = None,
     run_name: str = "sft",
     trust_remote_code: bool = False,
+    extra_metrics: dict | None = None,
 ) -> dict:
     """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json.
 
@@ -213,6 +214,7 @@ def train(
             ],
             "final_train_loss": final_loss,
             "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 3),
+            **(extra_metrics or {}),
             "trainable_params": trainable,
             "total_params": total,
             "device": torch.cuda.get_device_name(0) if cuda else "cpu",

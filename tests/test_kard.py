@@ -1,0 +1,234 @@
+"""KARD: knowledge base, Qdrant index (resumable), rationale/question retrieval, prompts that fit
+max_length, the reranker's KL training, the plan's rows, and bad knowledge input."""
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+from conftest import ROOT
+
+from cmoe.knowledge import KnowledgeError, KnowledgeSettings, build_knowledge_base
+from cmoe.knowledge.index import Retriever, build_index
+from cmoe.knowledge.retrieve import attach_knowledge, question_query
+from cmoe.prompting import PromptSettings, build_messages, fit_knowledge
+
+DEMO_KB = ROOT / "data" / "demo" / "knowledge_demo.jsonl"
+
+
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kb")
+    settings = KnowledgeSettings(source={"file": str(DEMO_KB)}, batch_size=128)
+    build_knowledge_base(settings, folder / "passages.jsonl")
+    build_index(folder / "passages.jsonl", folder / "index", settings)
+    return folder, settings
+
+
+def _trace(q, reasoning):
+    return {**q, "reasoning": reasoning, "answer": q["gold"], "correct": True}
+
+
+def test_training_queries_by_rationale_and_inference_by_question(demo_index, demo_questions):
+    folder, settings = demo_index
+    # The question asks about one fact, the rationale about another: retrieval must follow the
+    # rationale at training time and the question at inference, never the other way round.
+    q = next(q for q in demo_questions if "Ромул" in q["question"])
+    rationale = "Великую хартию вольностей король Иоанн подписал в 1215 году под давлением баронов."
+    with Retriever(folder / "index", settings.qdrant) as retriever:
+        [train] = attach_knowledge(
+            [_trace(q, rationale)], retriever, query="rationale", n_knowledge=1
+        )
+        [test] = attach_knowledge([q], retriever, query="question", n_knowledge=2)
+    assert "хартию" in train["knowledge"][0]["text"] and train["knowledge_query"] == "rationale"
+    assert "Ромула" in test["knowledge"][0]["text"] and test["knowledge_query"] == "question"
+    assert len(test["knowledge"]) == 2
+    assert question_query(q).startswith(q["question"])
+
+
+def _build_and_kill(passages, out, settings):
+    build_index(passages, out, settings, stop_after=2)
+    os.kill(os.getpid(), signal.SIGKILL)  # die mid-build, without cleaning up
+
+
+def test_index_resumes_after_a_kill(tmp_path):
+    settings = KnowledgeSettings(source={"file": str(DEMO_KB)}, batch_size=64)
+    build_knowledge_base(settings, tmp_path / "passages.jsonl")
+    out = tmp_path / "index"
+    proc = multiprocessing.get_context("fork").Process(
+        target=_build_and_kill, args=(tmp_path / "passages.jsonl", out, settings)
+    )
+    proc.start()
+    proc.join(120)
+    assert proc.exitcode == -signal.SIGKILL
+    assert not out.exists()  # nothing complete-looking after a kill
+    progress = json.loads((tmp_path / "index.partial" / "progress.json").read_text())
+    assert progress["done"] == 128
+    manifest = build_index(tmp_path / "passages.jsonl", out, settings)
+    assert manifest["resumed_from"] == 128 and manifest["passages"] == 438
+    assert not (tmp_path / "index.partial").exists()
+    fresh = build_index(tmp_path / "passages.jsonl", tmp_path / "fresh", settings)
+    query = ["Кто низложил Ромула Августула?", "ферментация молока"]
+    with Retriever(out, settings.qdrant) as a:
+        resumed = a.search(query, 5)
+    with Retriever(tmp_path / "fresh", settings.qdrant) as b:
+        assert b.search(query, 5) == resumed
+    assert fresh["digest"] == manifest["digest"]
+    # a changed chunking (or tokenizer, or encoder) is another index, not a resumed one
+    other = KnowledgeSettings(source={"file": str(DEMO_KB)}, stem_chars=5)
+    assert build_index(tmp_path / "passages.jsonl", out, other)["digest"] != manifest["digest"]
+
+
+def test_prompt_has_exactly_the_selected_passages_within_max_length(tiny_model_dir):
+    from cmoe.models import load_tokenizer
+    from cmoe.training.examples import fit_records_knowledge
+
+    tokenizer = load_tokenizer(tiny_model_dir, padding_side="right")
+    prompt = PromptSettings()
+    passages = [
+        {"pid": i, "text": f"Абзац номер {i}: " + "слово " * 60, "score": 1.0} for i in range(3)
+    ]
+    record = {
+        "id": "q1",
+        "subject": "astronomy",
+        "subject_name": "Астрономия",
+        "domain": "natural_science",
+        "question": "Какая планета ближе всего к Солнцу?",
+        "options": {"A": "Меркурий", "B": "Венера", "C": "Марс", "D": "Юпитер"},
+        "gold": "A",
+        "reasoning": "Меркурий — ближайшая к Солнцу планета.",
+        "answer": "A",
+        "correct": True,
+        "knowledge": passages,
+    }
+    content = build_messages(record, prompt)[0]["content"]
+    assert content.startswith("Знания: ")
+    assert [p["text"] in content for p in passages] == [True, True, True]
+
+    from cmoe.training.examples import example_lengths, sft_examples
+
+    full = example_lengths(tokenizer, sft_examples([record], prompt, "traces"))[0][1]
+    for max_length in (full, full - 40, full - 150, 10):
+        [fitted], stats = fit_records_knowledge([record], prompt, "traces", tokenizer, max_length)
+        length = example_lengths(tokenizer, sft_examples([fitted], prompt, "traces"))[0][1]
+        kept = fitted["knowledge"]
+        text = build_messages(fitted, prompt)[0]["content"]
+        assert all(p["text"] in text for p in kept)
+        assert [p["pid"] for p in kept] == [p["pid"] for p in passages][: len(kept)]
+        dropped = stats.get("passages_dropped", 0)
+        assert dropped == 3 - len(kept), stats
+        if max_length >= length or kept:
+            assert length <= max_length or not kept
+        if max_length == full:
+            assert stats["examples_cut"] == 0 and len(kept) == 3
+        else:
+            assert stats["examples_cut"] == 1
+    assert not kept and "Знания" not in text  # 10 tokens: no room for any passage
+
+
+def test_fit_knowledge_cuts_the_last_passage_word_by_word():
+    record = {"knowledge": [{"text": "a b c d e f g h"}, {"text": "x y"}]}
+
+    def length(r):
+        return sum(len(p["text"].split()) for p in r.get("knowledge", []))
+
+    fitted, stats = fit_knowledge(record, length, 5)
+    assert fitted["knowledge"] == [{"text": "a b c d e"}]
+    assert stats == {"passages_dropped": 1, "passages_cut": 1}
+    assert fit_knowledge(record, length, 100) == (
+        record,
+        {"passages_dropped": 0, "passages_cut": 0},
+    )
+
+
+def test_reranker_training_step_reduces_the_kl_loss(tiny_model_dir):
+    import torch
+
+    from cmoe.knowledge.reranker import build_model, train_step
+    from cmoe.knowledge.settings import RerankerSettings
+
+    settings = RerankerSettings(learning_rate=1e-3, compression_dim=16, max_length=32)
+    model = build_model(str(tiny_model_dir), settings)
+    model.train(True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
+    batch = [
+        {
+            "question": "Кто низложил Ромула Августула?",
+            "docs": [
+                "Одоакр низложил Ромула",
+                "Фермер моет коврики",
+                "Пекарь печёт хлеб",
+                "Меркурий",
+            ],
+            "labels": [0.9, 0.1, 0.0, 0.05],
+        },
+        {
+            "question": "Какая планета ближе всего к Солнцу?",
+            "docs": ["Фермер моет коврики", "Меркурий ближе всего к Солнцу", "Пекарь", "Одоакр"],
+            "labels": [0.0, 0.8, 0.1, 0.1],
+        },
+    ]
+    losses = [train_step(model, optimizer, batch, settings) for _ in range(8)]
+    assert losses[-1] < losses[0] * 0.8, losses
+
+
+def test_plan_has_both_kard_rows_with_index_and_reranker_in_their_chains():
+    from cmoe.config import load_config
+    from cmoe.plan import build_plan
+    from cmoe.reporting.costs import chain_files
+
+    plan = build_plan(load_config(ROOT / "config" / "demo.yaml"))
+    rows = [r for r in plan.rows if r.method.startswith("kard")]
+    assert sorted({r.method for r in rows}) == ["kard", "kard (no reranker)"]
+    assert len(rows) == 2 * 2  # 2 teachers x 1 student x (with, without reranker)
+    retrieve = plan.jobs_of("retrieve")
+    for row in rows:
+        files = chain_files(row.chain)
+        assert "results/main/knowledge/index.cost.json" in files
+        assert any(f.startswith("results/main/models/student/kard/") for f in files)
+        reranked = any("knowledge/reranker/" in f for f in files)
+        assert reranked == (row.method == "kard")
+        evaluation = plan.evaluations[row.eval_dir.removeprefix("results/")]
+        questions = retrieve[evaluation.questions.removeprefix("results/").removesuffix(".jsonl")]
+        assert questions.query == "question" and bool(questions.reranker) == reranked
+        assert evaluation.max_length == 512
+    for teacher in ("tiny-teacher-a", "tiny-teacher-b"):
+        train = plan.trains[f"main/models/student/kard/{teacher}/tiny-student"]
+        [data] = train.data
+        assert retrieve[data.removeprefix("results/").removesuffix(".jsonl")].query == "rationale"
+
+
+def test_empty_knowledge_base_is_a_one_line_error(tmp_path):
+    empty = tmp_path / "kb.jsonl"
+    empty.write_text('{"text": "два слова"}\n', "utf-8")
+    with pytest.raises(KnowledgeError, match=r"^knowledge base is empty: .*min_words") as exc:
+        build_knowledge_base(KnowledgeSettings(source={"file": str(empty)}), tmp_path / "p.jsonl")
+    assert "\n" not in str(exc.value)
+
+
+def test_unreachable_qdrant_url_is_a_one_line_error():
+    from cmoe.knowledge.index import connect
+    from cmoe.knowledge.settings import QdrantSettings
+
+    t0 = time.monotonic()
+    with pytest.raises(KnowledgeError, match=r"^knowledge.qdrant.url: cannot reach Qdrant") as exc:
+        connect(QdrantSettings(url="http://127.0.0.1:9", timeout=2))
+    assert "\n" not in str(exc.value) and time.monotonic() - t0 < 30
+
+
+def test_collection_with_other_vector_size_is_a_one_line_error(tmp_path):
+    from qdrant_client import QdrantClient, models
+
+    from cmoe.knowledge.index import check_collection
+
+    client = QdrantClient(path=str(tmp_path / "q"))
+    client.create_collection(
+        "kb", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+    )
+    assert check_collection(client, "kb", 8, sparse=False)
+    with pytest.raises(KnowledgeError, match=r"size 8, but the encoder .* gives 64") as exc:
+        check_collection(client, "kb", 64, sparse=False)
+    assert "\n" not in str(exc.value)
+    client.close()

@@ -1,0 +1,112 @@
+# KARD's own job kinds: the knowledge base, its Qdrant index, retrieval (rationale as the query
+# for training, question for inference) and the reranker. Its students and evaluations are jobs
+# of the shared rules; see cmoe.methods.kard.
+KNOWLEDGE = PLAN.jobs_of("knowledge")
+INDEX = PLAN.jobs_of("index")
+RETRIEVE = PLAN.jobs_of("retrieve")
+RERANKER = PLAN.jobs_of("reranker")
+
+
+rule knowledge:
+    input:
+        per_job(KNOWLEDGE, lambda job: [job.source_file] if job.source_file else []),
+    output:
+        "results/{job}.jsonl",
+    log:
+        "results/logs/knowledge/{job}.log",
+    wildcard_constraints:
+        job=key_pattern(KNOWLEDGE),
+    conda:
+        "../../../envs/cmoe.yaml"
+    params:
+        settings=per_job(KNOWLEDGE, lambda job: js(job.settings)),
+    shell:
+        "python -m cmoe knowledge --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule index:
+    input:
+        passages=per_job(INDEX, lambda job: job.passages),
+        encoder=per_job(INDEX, lambda job: job.encoder.inputs if job.encoder else []),
+    output:
+        index=directory("results/{job}"),
+        cost="results/{job}.cost.json",
+    log:
+        "results/logs/index/{job}.log",
+    benchmark:
+        "results/benchmarks/index/{job}.tsv"
+    wildcard_constraints:
+        job=key_pattern(INDEX),
+    conda:
+        "../../../envs/cmoe.yaml"
+    threads: per_job(INDEX, lambda job: job.resources["threads"])
+    resources:
+        **rule_resources(INDEX),
+    params:
+        settings=per_job(INDEX, lambda job: js(job.settings)),
+        encoder=per_job(
+            INDEX, lambda job: f"--encoder {job.encoder.path}" if job.encoder else ""
+        ),
+    shell:
+        "python -m cmoe index --passages {input.passages:q} --settings {params.settings:q}"
+        " {params.encoder} --threads {threads} --out {output.index:q} --cost {output.cost:q}"
+        " > {log:q} 2>&1"
+
+
+rule retrieve:
+    input:
+        records=per_job(RETRIEVE, lambda job: job.records),
+        index=per_job(RETRIEVE, lambda job: job.index),
+        reranker=per_job(RETRIEVE, lambda job: [job.reranker] if job.reranker else []),
+    output:
+        records="results/{job}.jsonl",
+        cost="results/{job}.cost.json",
+    log:
+        "results/logs/retrieve/{job}.log",
+    wildcard_constraints:
+        job=key_pattern(RETRIEVE),
+    conda:
+        "../../../envs/cmoe.yaml"
+    threads: per_job(RETRIEVE, lambda job: job.resources["threads"])
+    resources:
+        **rule_resources(RETRIEVE),
+    params:
+        query=per_job(RETRIEVE, lambda job: job.query),
+        settings=per_job(RETRIEVE, lambda job: js(job.settings)),
+        kard=per_job(RETRIEVE, lambda job: js(job.kard)),
+        reranker=lambda wc, input: (
+            f"--reranker {input.reranker}" if input.reranker else ""
+        ),
+    shell:
+        "python -m cmoe retrieve --records {input.records:q} --index {input.index:q}"
+        " --query {params.query} --settings {params.settings:q} --kard {params.kard:q}"
+        " {params.reranker} --threads {threads} --out {output.records:q} > {log:q} 2>&1"
+
+
+rule train_reranker:
+    input:
+        traces=per_job(RERANKER, lambda job: job.traces),
+        passages=per_job(RERANKER, lambda job: job.passages),
+        index=per_job(RERANKER, lambda job: job.index),
+        model=per_job(RERANKER, lambda job: job.model.inputs),
+    output:
+        directory("results/{job}"),
+    log:
+        "results/logs/train_reranker/{job}.log",
+    benchmark:
+        "results/benchmarks/train_reranker/{job}.tsv"
+    wildcard_constraints:
+        job=key_pattern(RERANKER),
+    conda:
+        "../../../envs/cmoe.yaml"
+    threads: per_job(RERANKER, lambda job: job.resources["threads"])
+    resources:
+        **rule_resources(RERANKER),
+    params:
+        model=per_job(RERANKER, lambda job: job.model.path),
+        settings=per_job(RERANKER, lambda job: js(job.settings)),
+        kard=per_job(RERANKER, lambda job: js(job.kard)),
+    shell:
+        "python -m cmoe train-reranker --traces {input.traces:q} --passages {input.passages:q}"
+        " --index {input.index:q} --model {params.model:q} --settings {params.settings:q}"
+        " --kard {params.kard:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
