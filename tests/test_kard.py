@@ -232,3 +232,18 @@ def test_collection_with_other_vector_size_is_a_one_line_error(tmp_path):
         check_collection(client, "kb", 64, sparse=False)
     assert "\n" not in str(exc.value)
     client.close()
+
+
+def test_bad_knowledge_input_stops_the_preflight(tmp_path):
+    from cmoe.config import ConfigError, load_config, model_checks
+
+    config = load_config(ROOT / "tests" / "configs" / "ci.yaml")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", "utf-8")
+    config["knowledge"]["source"] = {"file": str(empty)}
+    with pytest.raises(ConfigError, match=r"knowledge.source.file: .* is empty"):
+        model_checks(config)
+    config["knowledge"]["source"] = {"file": str(DEMO_KB)}
+    config["knowledge"]["qdrant"] = {"url": "http://127.0.0.1:9", "timeout": 2}
+    with pytest.raises(ConfigError, match=r"^knowledge.qdrant.url: cannot reach Qdrant"):
+        model_checks(config)

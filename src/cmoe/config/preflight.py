@@ -116,6 +116,10 @@ def model_checks(config: dict, environ=None) -> None:
     _check_lora_targets(config)
     _check_hub_models(config, environ)
     _check_endpoints(config, environ)
+    if "kard" in config.get("methods", []):
+        from ..knowledge.checks import knowledge_checks
+
+        knowledge_checks(config)
 
 
 def _training_entries(config: dict):
