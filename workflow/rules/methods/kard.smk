@@ -103,7 +103,8 @@ rule train_reranker:
     resources:
         **rule_resources(RERANKER),
     params:
-        model=per_job(RERANKER, lambda job: job.model.path),
+        # a function, not a constant: the path is a hub id or a folder (not an input prefix)
+        model=lambda wc: RERANKER[wc.job].model.path,
         settings=per_job(RERANKER, lambda job: js(job.settings)),
         kard=per_job(RERANKER, lambda job: js(job.kard)),
     shell:
