@@ -174,6 +174,27 @@ def test_reranker_training_step_reduces_the_kl_loss(tiny_model_dir):
     assert losses[-1] < losses[0] * 0.8, losses
 
 
+def test_batched_reranking_scores_as_the_training_model_does(tiny_model_dir):
+    import torch
+
+    from cmoe.knowledge.reranker import Reranker, build_model
+    from cmoe.knowledge.settings import RerankerSettings
+
+    model = build_model(str(tiny_model_dir), RerankerSettings(compression_dim=16, max_length=32))
+    reranker = Reranker(model, batch_size=3)
+    texts = ["Одоакр низложил Ромула", "Фермер моет коврики", "Пекарь печёт хлеб " * 5, "Меркурий"]
+    questions = ["Кто низложил Ромула Августула?", "Какая планета ближе всего к Солнцу?"]
+    candidates = [[0, 1, 2, 3], [3, 2, 0, 1]]  # passages shared by both questions: encoded once
+    ranked = reranker.rank(
+        questions, [[{"pid": i, "text": texts[i]} for i in c] for c in candidates]
+    )
+    with torch.no_grad():
+        for question, c, scores in zip(questions, candidates, ranked, strict=True):
+            expected = model.scores([question], [texts[i] for i in c], len(c))[0]
+            assert torch.allclose(torch.tensor(scores), expected, rtol=1e-4, atol=1e-3)
+    assert reranker.rank(["x"], [[]]) == [[]]
+
+
 def test_plan_has_both_kard_rows_with_index_and_reranker_in_their_chains():
     from cmoe.config import load_config
     from cmoe.plan import build_plan

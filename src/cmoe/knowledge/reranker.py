@@ -54,7 +54,7 @@ class LateInteraction:
         self.encoder.train(mode)
         self.compressor.train(mode)
 
-    def _embed(self, texts: list[str]):
+    def embed(self, texts: list[str]):
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
@@ -62,8 +62,8 @@ class LateInteraction:
         return self.compressor(hidden), batch["attention_mask"].bool()
 
     def scores(self, questions: list[str], docs: list[str], n: int):
-        q, q_mask = self._embed(questions)
-        d, d_mask = self._embed(docs)
+        q, q_mask = self.embed(questions)
+        d, d_mask = self.embed(docs)
         q = q.repeat_interleave(n, dim=0)
         q_mask = q_mask.repeat_interleave(n, dim=0)
         sim = self.torch.bmm(q, d.transpose(1, 2))  # (B*n, Lq, Ld)
@@ -85,8 +85,9 @@ def kl_loss(scores, labels, score_tau: float, label_tau: float):
 class Reranker:
     """A trained reranker loaded for inference."""
 
-    def __init__(self, model: LateInteraction):
+    def __init__(self, model: LateInteraction, batch_size: int = 64):
         self.model = model
+        self.batch_size = batch_size
         self.model.train(False)
 
     @classmethod
@@ -105,8 +106,42 @@ class Reranker:
         return cls(model)
 
     def score(self, question: str, passages: list[str]) -> list[float]:
-        with self.model.torch.no_grad():
-            return self.model.scores([question], passages, len(passages))[0].tolist()
+        return self.rank([question], [[{"pid": i, "text": t} for i, t in enumerate(passages)]])[0]
+
+    def _token_vectors(self, texts: list[str]) -> list:
+        """Each text's compressed token vectors (padding removed), in batches of similar length."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            ids = order[start : start + self.batch_size]
+            vectors, mask = self.model.embed([texts[i] for i in ids])
+            for row, i in enumerate(ids):
+                out[i] = vectors[row][mask[row]]
+        return out
+
+    def rank(self, questions: list[str], candidates: list[list[dict]]) -> list[list[float]]:
+        """Late-interaction scores of each question's candidates ({pid, text}); each distinct
+        passage is encoded once, however many questions retrieved it."""
+        torch = self.model.torch
+        texts: dict = {}
+        for cands in candidates:
+            for c in cands:
+                texts.setdefault(c["pid"], c["text"])
+        pids = list(texts)
+        with torch.no_grad():
+            docs = dict(zip(pids, self._token_vectors([texts[p] for p in pids]), strict=True))
+            queries = self._token_vectors(questions)
+            scores = []
+            for q, cands in zip(queries, candidates, strict=True):
+                if not cands:
+                    scores.append([])
+                    continue
+                d = torch.nn.utils.rnn.pad_sequence([docs[c["pid"]] for c in cands], True)
+                lengths = torch.tensor([len(docs[c["pid"]]) for c in cands])
+                pad = torch.arange(d.shape[1])[None, :] >= lengths[:, None]  # (n, Ld)
+                sim = torch.einsum("qh,nlh->nql", q, d).masked_fill(pad[:, None, :], -1e4)
+                scores.append(sim.max(-1).values.sum(-1).tolist())
+        return scores
 
 
 def build_model(path: str, settings: RerankerSettings) -> LateInteraction:
@@ -239,15 +274,13 @@ def train_reranker(
 
     reranker = Reranker(model)
     gold, by_retriever, by_reranker, in_candidates = [], [], [], 0
-    for x in test:
+    ranked = reranker.rank([question_query(x["trace"]) for x in test], [x["q"] for x in test])
+    for x, scores in zip(test, ranked, strict=True):
         target = labels.best(rationale_query(x["trace"]))
         pids = [c["pid"] for c in x["q"]]
         gold.append(target)
         in_candidates += target in pids
         by_retriever.append(pids)
-        scores = (
-            reranker.score(question_query(x["trace"]), [c["text"] for c in x["q"]]) if pids else []
-        )
         by_reranker.append([pids[i] for i in sorted(range(len(pids)), key=lambda i: -scores[i])])
     ks = sorted(settings.recall_k)
     recall = {

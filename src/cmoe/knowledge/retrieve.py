@@ -60,9 +60,10 @@ def attach_knowledge(
         texts = [query_text(r, query) for r in chunk]
         depth = search_depth if reranker is not None else n_knowledge
         hits = retriever.search(texts, depth)
-        for record, text, candidates in zip(chunk, texts, hits, strict=True):
-            if reranker is not None and candidates:
-                scores = reranker.score(text, [c["text"] for c in candidates])
+        # the whole chunk is scored at once: each distinct candidate passage is encoded once
+        ranked = reranker.rank(texts, hits) if reranker is not None else [None] * len(hits)
+        for record, candidates, scores in zip(chunk, hits, ranked, strict=True):
+            if scores:
                 order = sorted(range(len(candidates)), key=lambda i: -scores[i])
                 chosen = [_passage(candidates[i], round(scores[i], 6)) for i in order]
             else:
