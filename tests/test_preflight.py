@@ -34,7 +34,7 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
-    text = DEMO.replace("methods: [direct, cascade, cmoe]", "methods: [direct, cascade")
+    text = DEMO.replace("methods: [direct, cascade, cmoe, kard]", "methods: [direct, cascade")
     (tmp_path / "bad.yaml").write_text(text, "utf-8")
     assert "bad.yaml, line 73: not valid YAML" in _error(lambda: load_config(tmp_path / "bad.yaml"))
 

@@ -62,6 +62,8 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
             ("cmoe", t, "im", "st"),
             ("direct", t, "-", "im"),  # the generalist: direct into the intermediate
             ("direct", t, "-", "st"),
+            ("kard", t, "-", "st"),  # question retrieval, reranked
+            ("kard (no reranker)", t, "-", "st"),
         ]
     assert keys == sorted(expected)
     test = [json.loads(x) for x in (workdir / "results/data/test.jsonl").read_text().splitlines()]
@@ -87,6 +89,16 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
     assert list((workdir / "results/benchmarks").rglob("*.tsv"))
+    # KARD: each evaluated question records the passages its student was shown
+    for folder in ("kard", "kard-no-reranker"):
+        predictions = workdir / f"results/ci/eval/student/{folder}/ta/st/predictions.jsonl"
+        records = [json.loads(x) for x in predictions.read_text("utf-8").splitlines()]
+        assert len(records) == len(test)
+        shown = [r["knowledge"] for r in records]
+        assert all(len(k) <= 1 for k in shown) and sum(map(len, shown)) > len(records) / 2
+        assert all({"pid", "text", "score"} <= set(p) for k in shown for p in k)
+    recall = json.loads((workdir / "results/ci/knowledge/reranker/ta/recall.json").read_text())
+    assert set(recall["reranker"]) == {"recall@1", "recall@3", "recall@5"}
 
 
 def test_second_dry_run_schedules_nothing(finished_run):
@@ -144,10 +156,13 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "gather": 4,
         "filter": 4 + 4 + 4,  # teacher, generalist and specialist traces of tb
         "merge_stats": 1,
-        # direct student, generalist, 4 specialists, cascade and cmoe students
-        "train": 1 + 1 + 4 + 2,
-        # direct, generalist, cascade and cmoe students of tb, and its 4 specialists
-        "evaluate": 4 + 4,
+        # direct student, generalist, 4 specialists, cascade, cmoe and kard students
+        "train": 1 + 1 + 4 + 2 + 1,
+        # direct, generalist, cascade, cmoe and kard (2 rows) students of tb, its 4 specialists
+        "evaluate": 4 + 2 + 4,
+        # kard: tb's rationales retrieved for training, its reranker, the reranked questions
+        "retrieve": 2,
+        "train_reranker": 1,
         "mixture": 2,
         "table": 1,
         "plots": 1,
@@ -196,8 +211,8 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc)
     if expected is None:
-        # 2 direct + 2 cascade + 2 cmoe students, their evaluations, the tables
-        assert jobs == {"train": 6, "evaluate": 6, "table": 1, "plots": 1, "all": 1}
+        # 2 direct + 2 cascade + 2 cmoe + 2 kard students, their evaluations (kard: 2 each)
+        assert jobs == {"train": 8, "evaluate": 10, "table": 1, "plots": 1, "all": 1}
     else:
         assert jobs == expected, proc.stdout[-3000:]
 
