@@ -37,6 +37,7 @@ rule all:
         rules.table.output,
         rules.plots.output,
         rules.loglik_table.output if PLAN.logliks else [],
+        [f"results/{key}.svg" for key in KB_SIZE_PLOT],
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
         ),

@@ -268,3 +268,55 @@ def test_bad_knowledge_input_stops_the_preflight(tmp_path):
     config["knowledge"]["qdrant"] = {"url": "http://127.0.0.1:9", "timeout": 2}
     with pytest.raises(ConfigError, match=r"^knowledge.qdrant.url: cannot reach Qdrant"):
         model_checks(config)
+
+
+def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
+    from cmoe.config import load_config
+    from cmoe.plan import build_plan
+
+    config = load_config(ROOT / "config" / "demo.yaml", ROOT / "config/ablations/kard_kb_size.yaml")
+    plan = build_plan(config)
+    sweep = config["kard"]["sweep"]
+    distractors = sorted({v["distractors"] for v in sweep})
+    assert sorted(j.settings["distractors"] for j in plan.jobs_of("index").values()) == distractors
+    assert len(plan.jobs_of("reranker")) == len(distractors) * 2  # one per teacher and KB
+    rows = [r for r in plan.rows if r.method.startswith("kard")]
+    assert {r.method for r in rows} == {
+        f"kard ({rr}+{v['distractors']} distractors, k={v['n_knowledge']})"
+        for v in sweep
+        for rr in ("", "no reranker, ")
+    }
+    assert len(rows) == len(sweep) * 2 * 2  # x 2 teachers x (with, without reranker)
+    [plot] = plan.jobs_of("kb_size_plot").values()
+    assert plot.key == "ablation-kard-kb-size/plots/kard_kb_size"
+    assert sorted(p["scores"] for p in plot.points) == sorted(
+        f"{r.eval_dir}/scores.json" for r in rows
+    )
+    retrieve = plan.jobs_of("retrieve")
+    for row in rows:
+        evaluation = plan.evaluations[row.eval_dir.removeprefix("results/")]
+        questions = retrieve[evaluation.questions.removeprefix("results/").removesuffix(".jsonl")]
+        point = next(p for p in plot.points if p["scores"].startswith(row.eval_dir + "/"))
+        assert questions.kard["n_knowledge"] == point["n_knowledge"]
+        assert questions.index == point["index"] and f"/d{point['distractors']}/" in point["index"]
+    # without a sweep: one chain, no figure
+    assert not build_plan(load_config(ROOT / "config" / "demo.yaml")).jobs_of("kb_size_plot")
+
+
+def test_kb_size_figure_averages_teachers_and_students_per_size(tmp_path):
+    from cmoe.reporting.plots import accuracy_vs_kb_size
+
+    points = []
+    for size, accuracies in ((400, (0.5, 0.3)), (4400, (0.2, 0.2))):
+        index = tmp_path / f"index{size}"
+        index.mkdir()
+        (index / "manifest.json").write_text(json.dumps({"passages": size}))
+        for i, acc in enumerate(accuracies):
+            scores = tmp_path / f"s{size}-{i}.json"
+            scores.write_text(json.dumps({"overall": {"accuracy": acc}}))
+            points.append(
+                {"scores": str(scores), "index": str(index), "n_knowledge": 1, "reranker": True}
+            )
+    drawn = accuracy_vs_kb_size(points, tmp_path / "kb.svg")
+    assert [(d["passages"], round(d["accuracy"], 6)) for d in drawn] == [(400, 0.4), (4400, 0.2)]
+    assert (tmp_path / "kb.svg").stat().st_size and (tmp_path / "kb.png").stat().st_size

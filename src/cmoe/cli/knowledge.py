@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..knowledge.settings import KardSettings, KnowledgeSettings
-from .base import command, read_questions, set_threads, settings
+from .base import command, json_object, read_questions, set_threads, settings
 
 log = logging.getLogger("cmoe")
 
@@ -133,3 +133,27 @@ def train_reranker(args) -> None:
         recall["retriever"],
         recall["reranker"],
     )
+
+
+def _kb_size_plot_args(p):
+    p.add_argument(
+        "--points",
+        type=json_object,
+        required=True,
+        help='(JSON) {"points": [{scores, index, n_knowledge, reranker}, ...]}, from the plan',
+    )
+    p.add_argument("--out", required=True, help="figure (SVG; a PNG is written beside it)")
+
+
+@command(
+    "kb-size-plot",
+    "KARD's ablation: accuracy against the knowledge base's size (SVG and PNG)",
+    _kb_size_plot_args,
+)
+def kb_size_plot(args) -> None:
+    from ..reporting.plots import accuracy_vs_kb_size
+
+    for point in accuracy_vs_kb_size(args.points["points"], args.out):
+        log.info(
+            "%s: %d passages, accuracy %.3f", point["line"], point["passages"], point["accuracy"]
+        )

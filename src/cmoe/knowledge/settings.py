@@ -75,3 +75,17 @@ class KardSettings:
     train: dict[str, Any] = field(default_factory=dict)  # overrides of the students' training
     reranker: RerankerSettings = field(default_factory=RerankerSettings)
     recall_k: list[int] = field(default_factory=lambda: [1, 3, 5])
+    # the knowledge-base-size ablation: variants {distractors, n_knowledge} (either may be left
+    # out: `knowledge.distractors` / `n_knowledge`), each its own KARD chain and rows; empty: one
+    sweep: list[dict[str, int]] = field(default_factory=list)
+
+    def __post_init__(self):
+        for i, variant in enumerate(self.sweep):
+            if not isinstance(variant, dict) or not variant:
+                raise ValueError(f"sweep[{i}]: a mapping with distractors and/or n_knowledge")
+            for key, value in variant.items():
+                low = {"distractors": 0, "n_knowledge": 1}.get(key)
+                if low is None:
+                    raise ValueError(f"sweep[{i}].{key}: not distractors or n_knowledge")
+                if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                    raise ValueError(f"sweep[{i}].{key}: an integer >= {low}, not {value!r}")

@@ -10,7 +10,7 @@ method's own kinds (workflow/rules/methods/kard.smk); their costs are in the row
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..config.sections import from_dict
 from ..knowledge.settings import KardSettings, KnowledgeSettings
@@ -70,11 +70,45 @@ def settings(config: dict) -> tuple[KnowledgeSettings, KardSettings]:
     return knowledge, kard
 
 
+@dataclass(frozen=True)
+class KbSizePlotJob:
+    key: str  # results/<key>.svg (and .png): accuracy against the knowledge base's size
+    points: tuple[dict, ...]  # {scores, index, distractors, n_knowledge, reranker, ...}
+
+
+def variants(knowledge: KnowledgeSettings, kard: KardSettings) -> list[tuple[int, int]]:
+    """(distractors, n_knowledge) of each KARD chain: ``kard.sweep``, or the one configured."""
+    if not kard.sweep:
+        return [(knowledge.distractors, kard.n_knowledge)]
+    out = []
+    for v in kard.sweep:
+        pair = (v.get("distractors", knowledge.distractors), v.get("n_knowledge", kard.n_knowledge))
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
 def plan(b) -> None:
-    ns, plan = b.plan.namespace, b.plan
     knowledge, kard = settings(b.config)
-    k_settings, kard_dict = asdict(knowledge), asdict(kard)
-    stem = f"{ns}/knowledge"
+    swept = bool(kard.sweep)
+    points: list[dict] = []
+    pairs = variants(knowledge, kard)
+    for distractors in dict.fromkeys(d for d, _ in pairs):
+        ks = [k for d, k in pairs if d == distractors]
+        _plan_knowledge_base(b, knowledge, kard, distractors, ks, swept, points)
+    if swept:
+        plot = KbSizePlotJob(f"{b.plan.namespace}/plots/kard_kb_size", tuple(points))
+        b.plan.add(b.plan.jobs_of("kb_size_plot"), plot)
+
+
+def _plan_knowledge_base(b, knowledge, kard, distractors, ks, swept, points) -> None:
+    """One knowledge base (padded with ``distractors``), its index and rerankers, and a KARD
+    chain per ``n_knowledge`` in ``ks``. Without a sweep the keys carry no variant folder."""
+    ns, plan = b.plan.namespace, b.plan
+    knowledge = replace(knowledge, distractors=distractors)
+    k_settings = asdict(knowledge)
+    base_kard = {k: v for k, v in asdict(kard).items() if k != "sweep"}
+    stem = f"{ns}/knowledge/d{distractors}" if swept else f"{ns}/knowledge"
     source = knowledge.source.get("file")
     kb = plan.add(plan.jobs_of("knowledge"), KnowledgeJob(f"{stem}/passages", k_settings, source))
     passages = results_path(kb.key) + ".jsonl"
@@ -87,7 +121,8 @@ def plan(b) -> None:
     index_dir = results_path(index.key)
     index_cost = f"{index_dir}.cost.json"
 
-    def retrieve(key, records, query, reranker=None) -> str:
+    def retrieve(key, records, query, n_knowledge, reranker=None) -> str:
+        kard_dict = {**base_kard, "n_knowledge": n_knowledge}
         plan.add(
             plan.jobs_of("retrieve"),
             RetrieveJob(
@@ -96,59 +131,94 @@ def plan(b) -> None:
         )
         return results_path(key)
 
-    plain = retrieve(f"{stem}/test/retriever", ["results/data/test.jsonl"], "question")
     reranker_model = b.model(kard.reranker.model)
+    rerankers = {}
     for teacher in b.teachers:
-        traces = b.teacher_traces(teacher)
-        teacher_gen = {"par": b.teacher_costs(teacher)}
-        with_knowledge = retrieve(f"{stem}/train/{teacher}", traces, "rationale")
         reranker = plan.add(
             plan.jobs_of("reranker"),
             RerankerJob(
                 f"{stem}/reranker/{teacher}",
-                tuple(traces),
+                tuple(b.teacher_traces(teacher)),
                 passages,
                 index_dir,
                 reranker_model,
                 k_settings,
-                kard_dict,
+                base_kard,
                 resources,
             ),
         )
-        reranker_dir = results_path(reranker.key)
-        reranked = retrieve(
-            f"{stem}/test/reranked/{teacher}", ["results/data/test.jsonl"], "question", reranker_dir
+        rerankers[teacher] = results_path(reranker.key)
+    for n_knowledge in ks:
+        variant = f"d{distractors}-k{n_knowledge}/" if swept else ""
+        sub = f"{stem}/k{n_knowledge}" if swept else stem
+        label = f"+{distractors} distractors, k={n_knowledge}"
+        with_rr, without_rr = (
+            (f"{NAME} ({label})", f"{NAME} (no reranker, {label})")
+            if swept
+            else (NAME, NO_RERANKER)
         )
-        for student in b.students:
-            model = b.train(
-                f"{ns}/models/student/{NAME}/{teacher}/{student}",
-                b.config["students"][student]["model"],
-                [f"{with_knowledge}.jsonl"],
-                "students",
-                student,
-                kard.train,
-                run_name=f"{NAME}-{teacher}-{student}",
+        test = ["results/data/test.jsonl"]
+        plain = retrieve(f"{sub}/test/retriever", test, "question", n_knowledge)
+        for teacher in b.teachers:
+            traces = b.teacher_traces(teacher)
+            teacher_gen = {"par": b.teacher_costs(teacher)}
+            with_knowledge = retrieve(f"{sub}/train/{teacher}", traces, "rationale", n_knowledge)
+            reranker_dir = rerankers[teacher]
+            reranked = retrieve(
+                f"{sub}/test/reranked/{teacher}", test, "question", n_knowledge, reranker_dir
             )
-            max_length = plan.trains[results_key(model.path)].settings["max_length"]
-            trained = {"seq": [f"{with_knowledge}.cost.json", model.path]}
-            for method, questions, tail, folder in (
-                (NAME, reranked, [{"par": [trained, reranker_dir]}], "kard"),
-                (NO_RERANKER, plain, [trained], "kard-no-reranker"),
-            ):
-                key = f"{ns}/eval/student/{folder}/{teacher}/{student}"
-                plan.add(
-                    plan.evaluations,
-                    EvaluateJob(
-                        key=key,
-                        model=model,
-                        generation=b.generation(b.config["evaluation"], "evaluate"),
-                        prompt=b.prompt(),
-                        resources=b.resources("evaluate"),
-                        questions=f"{questions}.jsonl",
-                        max_length=max_length,
-                    ),
+            for student in b.students:
+                model = b.train(
+                    f"{ns}/models/student/{NAME}/{variant}{teacher}/{student}",
+                    b.config["students"][student]["model"],
+                    [f"{with_knowledge}.jsonl"],
+                    "students",
+                    student,
+                    kard.train,
+                    run_name=f"{NAME}-{variant.replace('/', '-')}{teacher}-{student}",
                 )
-                chain = {"seq": [teacher_gen, index_cost, *tail, f"{questions}.cost.json"]}
-                labels = {"method": method, "teacher": teacher, "via": "-", "model": student}
-                # The log-likelihood protocol has no place for passages: KARD rows are generative.
-                plan.rows.append(Row(results_path(key), chain=chain, loglik=False, **labels))
+                max_length = plan.trains[results_key(model.path)].settings["max_length"]
+                trained = {"seq": [f"{with_knowledge}.cost.json", model.path]}
+                for method, questions, tail, folder in (
+                    (
+                        with_rr,
+                        reranked,
+                        [{"par": [trained, reranker_dir]}],
+                        "kard",
+                    ),
+                    (
+                        without_rr,
+                        plain,
+                        [trained],
+                        "kard-no-reranker",
+                    ),
+                ):
+                    key = f"{ns}/eval/student/{folder}/{variant}{teacher}/{student}"
+                    plan.add(
+                        plan.evaluations,
+                        EvaluateJob(
+                            key=key,
+                            model=model,
+                            generation=b.generation(b.config["evaluation"], "evaluate"),
+                            prompt=b.prompt(),
+                            resources=b.resources("evaluate"),
+                            questions=f"{questions}.jsonl",
+                            max_length=max_length,
+                        ),
+                    )
+                    chain = {"seq": [teacher_gen, index_cost, *tail, f"{questions}.cost.json"]}
+                    labels = {"method": method, "teacher": teacher, "via": "-", "model": student}
+                    # The log-likelihood protocol has no place for passages: KARD rows are
+                    # generative.
+                    plan.rows.append(Row(results_path(key), chain=chain, loglik=False, **labels))
+                    points.append(
+                        {
+                            "scores": f"{results_path(key)}/scores.json",
+                            "index": index_dir,
+                            "distractors": distractors,
+                            "n_knowledge": n_knowledge,
+                            "reranker": folder == "kard",
+                            "teacher": teacher,
+                            "student": student,
+                        }
+                    )

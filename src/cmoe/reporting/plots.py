@@ -112,6 +112,44 @@ def accuracy_vs(rows: list[dict], x_of, xlabel: str, out_svg: str | Path, logx=F
     plt.close(fig)
 
 
+def accuracy_vs_kb_size(points: list[dict], out_svg: str | Path) -> list[dict]:
+    """KARD's knowledge-base-size ablation: overall accuracy against the number of passages in
+    the knowledge base, one line per (n_knowledge, with or without the reranker), averaged over
+    teachers and students. ``points``: {scores, index, n_knowledge, reranker} per evaluation
+    (scores.json, and the index folder whose manifest counts the passages). Returns the lines'
+    points as drawn."""
+    from collections import defaultdict
+
+    groups: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        size = read_json(Path(p["index"]) / "manifest.json")["passages"]
+        accuracy = read_json(p["scores"])["overall"]["accuracy"]
+        groups[(p["n_knowledge"], bool(p["reranker"]))][size].append(accuracy)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = []
+    for (k, reranked), by_size in sorted(groups.items()):
+        sizes = sorted(by_size)
+        ys = [100 * sum(by_size[s]) / len(by_size[s]) for s in sizes]
+        label = f"k={k}, {'reranker' if reranked else 'no reranker'}"
+        ax.plot(sizes, ys, "o-" if reranked else "s--", label=label)
+        drawn += [
+            {"line": label, "passages": s, "accuracy": y / 100}
+            for s, y in zip(sizes, ys, strict=True)
+        ]
+    sizes = sorted({d["passages"] for d in drawn})
+    if sizes and sizes[-1] > 10 * sizes[0]:
+        ax.set_xscale("log")
+    ax.set_xlabel("passages in the knowledge base")
+    ax.set_ylabel("overall accuracy, % (mean over teachers and students)")
+    ax.set_ylim(0, 100)
+    ax.axhline(25, color="k", lw=0.6, ls=":", label="chance (25%)")
+    ax.legend(fontsize=7)
+    _save(fig, out_svg)
+    plt.close(fig)
+    return drawn
+
+
 def trace_lengths(teacher_traces: dict[str, list[str]], out_svg: str | Path) -> None:
     """Histogram of the reasoning length (completion tokens) of each teacher's kept traces."""
     plt = _pyplot()

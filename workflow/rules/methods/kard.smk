@@ -5,6 +5,7 @@ KNOWLEDGE = PLAN.jobs_of("knowledge")
 INDEX = PLAN.jobs_of("index")
 RETRIEVE = PLAN.jobs_of("retrieve")
 RERANKER = PLAN.jobs_of("reranker")
+KB_SIZE_PLOT = PLAN.jobs_of("kb_size_plot")  # with `kard.sweep` only
 
 
 rule knowledge:
@@ -111,3 +112,30 @@ rule train_reranker:
         "python -m cmoe train-reranker --traces {input.traces:q} --passages {input.passages:q}"
         " --index {input.index:q} --model {params.model:q} --settings {params.settings:q}"
         " --kard {params.kard:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
+
+
+rule kb_size_plot:
+    input:
+        scores=per_job(KB_SIZE_PLOT, lambda job: [p["scores"] for p in job.points]),
+        index=per_job(
+            KB_SIZE_PLOT, lambda job: sorted({p["index"] for p in job.points})
+        ),
+    output:
+        svg=report(
+            "results/{job}.svg",
+            caption="../../report/plots.rst",
+            category="Plots",
+        ),
+        png="results/{job}.png",
+    log:
+        "results/logs/kb_size_plot/{job}.log",
+    wildcard_constraints:
+        job=key_pattern(KB_SIZE_PLOT),
+    conda:
+        "../../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("table"),
+    params:
+        points=per_job(KB_SIZE_PLOT, lambda job: js({"points": list(job.points)})),
+    shell:
+        "python -m cmoe kb-size-plot --points {params.points:q} --out {output.svg:q} > {log:q} 2>&1"
