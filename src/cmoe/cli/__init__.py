@@ -21,7 +21,8 @@ ORDER = [
     *("check", "prepare-data", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
     *("knowledge", "index", "retrieve", "train-reranker"),
-    *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "compare"),
+    *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "kb-size-plot"),
+    "compare",
 ]
 
 
