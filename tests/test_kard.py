@@ -320,3 +320,48 @@ def test_kb_size_figure_averages_teachers_and_students_per_size(tmp_path):
     drawn = accuracy_vs_kb_size(points, tmp_path / "kb.svg")
     assert [(d["passages"], round(d["accuracy"], 6)) for d in drawn] == [(400, 0.4), (4400, 0.2)]
     assert (tmp_path / "kb.svg").stat().st_size and (tmp_path / "kb.png").stat().st_size
+
+
+def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
+    demo_index, demo_questions, tiny_model_dir, tmp_path
+):
+    """The reranker's evaluation (recall.json), recomputed independently: BM25's recall@k on the
+    held-out questions, and the reranker's over the same candidates (equal at k = depth). How far
+    the demo's tiny reranker is from BM25 is measured by benchmarks/bench_reranker_recall.py."""
+    from cmoe.io import read_jsonl
+    from cmoe.knowledge.reranker import TfidfLabels, heldout, recall_at_k, train_reranker
+    from cmoe.knowledge.settings import KardSettings, RerankerSettings
+
+    folder, settings = demo_index
+    traces = [
+        {**q, "reasoning": q["explanation"], "correct": True}
+        for q in demo_questions
+        if q.get("explanation")
+    ][:60]
+    depth = 8
+    kard = KardSettings(
+        search_depth=depth,
+        n_candidates=4,
+        recall_k=[1, 3, depth],
+        reranker=RerankerSettings(
+            epochs=1, compression_dim=16, max_length=48, heldout_fraction=0.3, batch_size=16
+        ),
+    )
+    passages = read_jsonl(folder / "passages.jsonl")
+    with Retriever(folder / "index", settings.qdrant) as retriever:
+        result = train_reranker(
+            traces, passages, retriever, str(tiny_model_dir), kard, 6, tmp_path / "rr"
+        )
+        test = [t for t in traces if heldout(t, 0.3, 0)]
+        hits = retriever.search([question_query(t) for t in test], depth)
+    recall = json.loads((tmp_path / "rr" / "recall.json").read_text())
+    assert recall == result["recall"] and recall["heldout_questions"] == len(test) > 0
+    labels = TfidfLabels(passages, 6)
+    gold = [labels.best(t["reasoning"]) for t in test]
+    bm25 = recall_at_k([[h["pid"] for h in hs] for hs in hits], gold, [1, 3, depth])
+    assert recall["retriever"] == bm25
+    assert recall["reranker"][f"recall@{depth}"] == bm25[f"recall@{depth}"]
+    assert recall["gold_among_candidates"] == bm25[f"recall@{depth}"]
+    assert (
+        recall["reranker"]["recall@1"] <= recall["reranker"]["recall@3"] <= bm25[f"recall@{depth}"]
+    )
