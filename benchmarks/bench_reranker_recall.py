@@ -37,7 +37,7 @@ def main() -> None:
     from cmoe.io import read_jsonl
     from cmoe.knowledge import KnowledgeSettings, build_knowledge_base
     from cmoe.knowledge.index import Retriever, build_index
-    from cmoe.knowledge.reranker import train_reranker
+    from cmoe.knowledge.reranker import draw_candidates, train_reranker
     from cmoe.knowledge.settings import KardSettings, RerankerSettings
 
     torch.set_num_threads(args.threads)
@@ -66,9 +66,9 @@ def main() -> None:
         )
         t0 = time.perf_counter()
         with Retriever(work / "index", settings.qdrant) as retriever:
-            result = train_reranker(
-                traces, passages, retriever, model, kard, settings.stem_chars, work / f"rr{epochs}"
-            )
+            candidates = draw_candidates(traces, retriever, kard)
+        out = work / f"rr{epochs}"
+        result = train_reranker(candidates, passages, model, kard, settings.stem_chars, out)
         recall, metrics = result["recall"], result["metrics"]
         rows.append((epochs, recall, metrics, time.perf_counter() - t0))
         print(epochs, recall, metrics["final_train_loss"], flush=True)

@@ -329,7 +329,13 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
     held-out questions, and the reranker's over the same candidates (equal at k = depth). How far
     the demo's tiny reranker is from BM25 is measured by benchmarks/bench_reranker_recall.py."""
     from cmoe.io import read_jsonl
-    from cmoe.knowledge.reranker import TfidfLabels, heldout, recall_at_k, train_reranker
+    from cmoe.knowledge.reranker import (
+        TfidfLabels,
+        draw_candidates,
+        heldout,
+        recall_at_k,
+        train_reranker,
+    )
     from cmoe.knowledge.settings import KardSettings, RerankerSettings
 
     folder, settings = demo_index
@@ -349,11 +355,10 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
     )
     passages = read_jsonl(folder / "passages.jsonl")
     with Retriever(folder / "index", settings.qdrant) as retriever:
-        result = train_reranker(
-            traces, passages, retriever, str(tiny_model_dir), kard, 6, tmp_path / "rr"
-        )
+        candidates = draw_candidates(traces, retriever, kard)
         test = [t for t in traces if heldout(t, 0.3, 0)]
         hits = retriever.search([question_query(t) for t in test], depth)
+    result = train_reranker(candidates, passages, str(tiny_model_dir), kard, 6, tmp_path / "rr")
     recall = json.loads((tmp_path / "rr" / "recall.json").read_text())
     assert recall == result["recall"] and recall["heldout_questions"] == len(test) > 0
     labels = TfidfLabels(passages, 6)
@@ -365,3 +370,35 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
     assert (
         recall["reranker"]["recall@1"] <= recall["reranker"]["recall@3"] <= bm25[f"recall@{depth}"]
     )
+
+
+def _hold_index(path, seconds):
+    from cmoe.knowledge.index import connect
+    from cmoe.knowledge.settings import QdrantSettings
+
+    client = connect(QdrantSettings(), path)
+    time.sleep(seconds)
+    client.close()
+
+
+def test_jobs_on_one_embedded_index_wait_for_each_other(demo_index):
+    """Embedded Qdrant admits one client per folder: a second job waits for the first to close
+    it (parallel retrieve and reranker jobs), and gives up after lock_timeout, in one line."""
+    from cmoe.knowledge.index import connect
+    from cmoe.knowledge.settings import QdrantSettings
+
+    path = demo_index[0] / "index" / "qdrant"
+    for lock_timeout in (60, 0):
+        holder = multiprocessing.get_context("fork").Process(target=_hold_index, args=(path, 3))
+        holder.start()
+        time.sleep(1.5)  # the holder has it open by now
+        t0 = time.monotonic()
+        if lock_timeout:
+            connect(QdrantSettings(lock_timeout=lock_timeout), path).close()
+            assert time.monotonic() - t0 > 0.5  # it waited for the holder
+        else:
+            with pytest.raises(KnowledgeError, match="lock_timeout") as exc:
+                connect(QdrantSettings(lock_timeout=0), path)
+            assert "\n" not in str(exc.value)
+        holder.join(60)
+        assert holder.exitcode == 0

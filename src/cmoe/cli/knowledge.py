@@ -112,20 +112,21 @@ def _reranker_args(p):
 def train_reranker(args) -> None:
     from ..io import read_jsonl
     from ..knowledge.index import Retriever
+    from ..knowledge.reranker import draw_candidates
     from ..knowledge.reranker import train_reranker as train
 
     set_threads(args.threads)
     traces = [r for path in args.traces for r in read_jsonl(path)]
-    with Retriever(args.index, args.settings.qdrant) as retriever:
-        result = train(
-            traces,
-            read_jsonl(args.passages),
-            retriever,
-            args.model,
-            args.kard,
-            args.settings.stem_chars,
-            args.out,
-        )
+    with Retriever(args.index, args.settings.qdrant) as retriever:  # released before training
+        candidates = draw_candidates(traces, retriever, args.kard)
+    result = train(
+        candidates,
+        read_jsonl(args.passages),
+        args.model,
+        args.kard,
+        args.settings.stem_chars,
+        args.out,
+    )
     recall = result["recall"]
     log.info(
         "held-out recall (n=%d): retriever %s, reranker %s",

@@ -68,14 +68,27 @@ def connect(qdrant: QdrantSettings, path: str | Path | None = None):
                 f"knowledge.qdrant.url: cannot reach Qdrant at {qdrant.url} ({detail})"
             ) from None
         return client
-    deadline = time.monotonic() + qdrant.lock_timeout
+    t0 = time.monotonic()
+    waited = False
     while True:  # one embedded client per folder at a time: wait for another job to close it
         try:
-            return QdrantClient(path=str(path))
+            client = QdrantClient(path=str(path))
         except RuntimeError as exc:
-            if "already accessed" not in str(exc) or time.monotonic() > deadline:
+            if "already accessed" not in str(exc):
                 raise
+            if time.monotonic() - t0 > qdrant.lock_timeout:
+                raise KnowledgeError(
+                    f"{path}: the embedded index stayed open in another process for more than "
+                    f"knowledge.qdrant.lock_timeout ({qdrant.lock_timeout} s)"
+                ) from None
+            if not waited:
+                log.info("waiting for %s: the embedded index is open in another job", path)
+                waited = True
             time.sleep(1.0)
+            continue
+        if waited:
+            log.info("opened %s after waiting %.1f s", path, time.monotonic() - t0)
+        return client
 
 
 def check_collection(client, name: str, dense_dim: int | None, sparse: bool) -> bool:

@@ -214,34 +214,44 @@ def train_step(model: LateInteraction, optimizer, batch: list[dict], s: Reranker
     return float(loss.item())
 
 
+def draw_candidates(traces: list[dict], retriever, settings: KardSettings) -> list[dict]:
+    """Each kept trace with its top ``search_depth`` passages by rationale (``r``) and by
+    question (``q``): all the reranker needs from the index, so that a job holds the index
+    (one embedded client at a time) only for these searches, not for the training."""
+    traces = [t for t in traces if t.get("correct") and t.get("reasoning")]
+    if not traces:
+        raise ValueError("no correct traces with a rationale to train the reranker on")
+    depth = settings.search_depth
+    by_rationale = retriever.search([rationale_query(t) for t in traces], depth)
+    by_question = retriever.search([question_query(t) for t in traces], depth)
+    return [
+        {"trace": t, "r": r, "q": q}
+        for t, r, q in zip(traces, by_rationale, by_question, strict=True)
+    ]
+
+
 def train_reranker(
-    traces: list[dict],
+    candidates: list[dict],
     passages: list[dict],
-    retriever,
     model_path: str,
     settings: KardSettings,
     stem_chars: int,
     out: str | Path,
 ) -> dict:
     """Train on the traces outside the held-out fraction, evaluate recall@k on the rest, and
-    write the reranker folder (encoder, compressor, train_metrics.json, recall.json)."""
+    write the reranker folder (encoder, compressor, train_metrics.json, recall.json).
+    ``candidates``: from :func:`draw_candidates`."""
     import torch
 
     t0 = time.perf_counter()
     s = settings.reranker
     rng = random.Random(s.seed)
-    traces = [t for t in traces if t.get("correct") and t.get("reasoning")]
-    if not traces:
-        raise ValueError("no correct traces with a rationale to train the reranker on")
     labels = TfidfLabels(passages, stem_chars)
     depth = settings.search_depth
-    by_rationale = retriever.search([rationale_query(t) for t in traces], depth)
-    by_question = retriever.search([question_query(t) for t in traces], depth)
     half = settings.n_candidates // 2
     train, test = [], []
-    for t, r_hits, q_hits in zip(traces, by_rationale, by_question, strict=True):
-        item = {"trace": t, "r": r_hits, "q": q_hits}
-        (test if heldout(t, s.heldout_fraction, s.seed) else train).append(item)
+    for item in candidates:
+        (test if heldout(item["trace"], s.heldout_fraction, s.seed) else train).append(item)
     train = [x for x in train if len(x["r"]) >= half and len(x["q"]) >= half]
     if not train:
         raise ValueError("no training examples for the reranker (too few passages retrieved)")
