@@ -35,7 +35,6 @@ def _train_args(p):
         help="wandb settings (mode, project, entity) over WANDB_MODE/WANDB_PROJECT/WANDB_ENTITY",
     )
     p.add_argument("--run-name", default="sft")
-
     p.add_argument("--out", required=True, help="folder for the model or adapter")
 
 

@@ -105,9 +105,6 @@ class Reranker:
         model.compressor.load_state_dict(torch.load(path / "compressor.pt", weights_only=True))
         return cls(model)
 
-    def score(self, question: str, passages: list[str]) -> list[float]:
-        return self.rank([question], [[{"pid": i, "text": t} for i, t in enumerate(passages)]])[0]
-
     def _token_vectors(self, texts: list[str]) -> list:
         """Each text's compressed token vectors (padding removed), in batches of similar length."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
