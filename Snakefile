@@ -28,13 +28,16 @@ include: "workflow/rules/methods/cmoe.smk"
 include: "workflow/rules/report.smk"
 
 
-report: "workflow/report/workflow.rst"
+# The report opens on the run's summary (rule `summary`), or the workflow's description before it.
+report: landing_text(SUMMARY, workflow.configfiles, "workflow/report/workflow.rst")
 
 
 rule all:
     input:
         rules.table.output,
         rules.plots.output,
+        rules.study_comparison.output,
+        rules.summary.output,
         rules.loglik_table.output if PLAN.logliks else [],
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces

@@ -9,6 +9,11 @@ import pytest
 from conftest import ci_config, run_snakemake
 
 from cmoe.domains import DOMAINS
+from cmoe.reporting.plots import PLOTS
+from cmoe.reporting.summary import TABLES
+
+REPORT_FIGURES = [f"{name}.svg" for name in PLOTS]
+REPORT_TABLES = [name for name, _ in TABLES]
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
@@ -35,6 +40,11 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
             elif line.strip().startswith("total"):
                 break
     return jobs
+
+
+# The report's jobs, re-run by any change to a score: tables, figures, the study comparison, the
+# report's summary page, and the target `all`.
+REPORT = {"table": 1, "plots": 1, "study_comparison": 1, "summary": 1, "all": 1}
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +132,11 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         "filter": 2,
         "evaluate": 2 + 2,  # the students and the specialist itself
         "mixture": 4,
-        "table": 1,
-        "plots": 1,
-        "all": 1,
+        **REPORT,
     }
     for out in _outputs(proc):
-        assert any(k in out for k in ("/math_cs", "/cmoe/", "/mixture/", "tables/", "plots/")), out
+        keys = ("/math_cs", "/cmoe/", "/mixture/", "tables/", "plots/", "report/")
+        assert any(k in out for k in keys), out
 
 
 def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run):
@@ -149,13 +158,12 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         # direct, generalist, cascade and cmoe students of tb, and its 4 specialists
         "evaluate": 4 + 4,
         "mixture": 2,
-        "table": 1,
-        "plots": 1,
         "contamination": 1,
-        "all": 1,
+        **REPORT,
     }
     outputs = _outputs(proc)
-    assert outputs and all(any(k in o for k in ("/tb/", "tables/", "plots/")) for o in outputs)
+    keys = ("/tb/", "tables/", "plots/", "report/")
+    assert outputs and all(any(k in o for k in keys) for o in outputs)
 
 
 def _set(path: str, value):
@@ -170,8 +178,8 @@ def _set(path: str, value):
 
 
 # What a setting may re-run: logging and runtime settings nothing at all, statistics and display
-# settings only the tables (and the figures drawn from them).
-TABLES_ONLY = {"table": 1, "plots": 1, "all": 1}
+# settings only the tables (and the figures, the study comparison and the summary drawn from them).
+TABLES_ONLY = REPORT
 
 
 @pytest.mark.parametrize(
@@ -197,7 +205,7 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     jobs = planned_jobs(proc)
     if expected is None:
         # 2 direct + 2 cascade + 2 cmoe students, their evaluations, the tables
-        assert jobs == {"train": 6, "evaluate": 6, "table": 1, "plots": 1, "all": 1}
+        assert jobs == {"train": 6, "evaluate": 6, **REPORT}
     else:
         assert jobs == expected, proc.stdout[-3000:]
 
@@ -207,5 +215,12 @@ def test_html_report_collects_tables_and_plots(finished_run):
     proc = snakemake(workdir, config, "--report", str(workdir / "report.html"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = (workdir / "report.html").read_text("utf-8", errors="replace")
-    for name in ("accuracy_by_domain.svg", "trace_lengths.svg", "scores.csv", "comparison.md"):
-        assert name in html
+    for name in (*REPORT_FIGURES, *REPORT_TABLES):
+        assert name in html, name
+    # the figures were drawn with no overlapping text and no text below 7 pt
+    layout = json.loads((workdir / "results/ci/plots/layout.json").read_text())
+    for name, checks in layout.items():
+        assert not checks["overlaps"] and not checks["small_fonts"], (name, checks)
+    # the study comparison says that the tiny models are not the study's
+    study = (workdir / "results/ci/tables/study_comparison.md").read_text("utf-8")
+    assert "None of this run's models is one of the study's" in study

@@ -15,6 +15,8 @@ from cmoe.config import (
     validate_config,
 )
 from cmoe.plan import build_plan, canonical_json as js
+from cmoe.reporting.plots import PLOTS as PLOT_NAMES
+from cmoe.reporting.summary import landing_text
 from cmoe.plan.rules import (
     conda_env,
     job_resources,
@@ -75,7 +77,10 @@ EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
 # The tables' view of the config, in a file named by its digest (see cmoe.plan.rules).
 RESOLVED_CONFIG = write_resolved_config(config)
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"
-PLOTS = ["accuracy_by_domain", "accuracy_vs_size", "accuracy_vs_cost", "trace_lengths"]
+PLOTS = PLOT_NAMES  # cmoe.reporting.plots.PLOTS
+# The study's numbers (data/study_reference.csv) and the report's opening page.
+STUDY_REFERENCE = str(Path(workflow.basedir) / "data" / "study_reference.csv")
+SUMMARY = f"{NS}/report/summary.rst"
 
 
 def stage_resources(stage):

@@ -20,7 +20,17 @@ from .base import COMMANDS
 ORDER = [
     *("check", "prepare-data", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
-    *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "compare"),
+    *(
+        "evaluate",
+        "evaluate-loglik",
+        "route",
+        "mixture",
+        "table",
+        "plots",
+        "study-comparison",
+        "summary",
+        "compare",
+    ),
 ]
 
 

@@ -199,27 +199,18 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
     return "\n".join(out)
 
 
-def _correct_by_id(row: dict) -> dict[str, bool]:
-    predictions = Path(row["scores_path"]).with_name("predictions.jsonl")
-    return {r["id"]: bool(r["correct"]) for r in read_jsonl(predictions)}
-
-
 def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:
     """Paired bootstrap CI of the accuracy difference and McNemar's exact test, same items."""
-    from ..stats import mcnemar_exact, paired_bootstrap_diff
+    from .paired import paired_difference
 
-    ca, cb = _correct_by_id(a), _correct_by_id(b)
-    if set(ca) != set(cb):
+    d = paired_difference(a, b, resamples=resamples, seed=seed)
+    if d is None:
         return f"{name}: not compared (the two rows were scored on different items)."
-    ids = sorted(ca)
-    xa, xb = [ca[i] for i in ids], [cb[i] for i in ids]
-    diff = paired_bootstrap_diff(xa, xb, resamples=resamples, seed=seed)
-    test = mcnemar_exact(xa, xb)
     return (
-        f"{name}: {100 * diff['diff']:+.1f} points, paired-bootstrap 95% CI "
-        f"[{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}]; McNemar exact "
-        f"p = {test['p_value']:.3g} ({test['b10']} items only the first got right, "
-        f"{test['b01']} only the second; n = {len(ids)})."
+        f"{name}: {100 * d['diff']:+.1f} points, paired-bootstrap 95% CI "
+        f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]; McNemar exact "
+        f"p = {d['p_value']:.3g} ({d['b10']} items only the first got right, "
+        f"{d['b01']} only the second; n = {d['n']})."
     )
 
 
