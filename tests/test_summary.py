@@ -1,12 +1,13 @@
 """The HTML report's opening page (`cmoe summary`) and its landing text."""
 
 import json
+from pathlib import Path
 
 from docutils.core import publish_parts
 from test_plots import synthetic_scores
 
 from cmoe.cli import main
-from cmoe.reporting.summary import landing_text
+from cmoe.reporting.summary import FIGURES, TABLES, landing_text
 
 
 def _data_summary(path):
@@ -39,17 +40,20 @@ def test_summary_page_renders_with_split_counts_and_headline(tmp_path, monkeypat
         + ["--scores-csv", str(scores), "--differences", str(differences)]
         + ["--study", str(study), "--out", str(out)]
     )
-    html = publish_parts(out.read_text("utf-8"), writer="html")["html_body"]
+    # the report defines a link target per result file (as Snakemake's report does)
+    targets = "".join(f"\n.. _{name}: #{name}" for name, _ in [*TABLES, *FIGURES])
+    html = publish_parts(out.read_text("utf-8") + targets, writer="html")["html_body"]
     assert "system-message" not in html  # valid reStructuredText
     for phrase in ("8000 train questions", "2000 held-out test questions", "Best cmoe row"):
         assert phrase in html, phrase
     assert "None of this run’s models" in html or "None of this run's models" in html
-    assert "accuracy_forest.svg" in html and "study_comparison.md" in html
+    for name, _ in [*TABLES, *FIGURES]:
+        assert f'href="#{name}">{name}</a>' in html, name
 
     monkeypatch.chdir(tmp_path)
     fallback = "workflow/report/workflow.rst"
     assert landing_text(tmp_path / "missing.rst", [], fallback) == fallback
     landing = landing_text(out, ["/x/config/demo.yaml"], fallback)
-    text = open(landing, encoding="utf-8").read()
+    text = Path(landing).read_text("utf-8")
     assert text.startswith("cmoe run ``main``\n") and "**Config files**: ``demo.yaml``." in text
     assert landing_text(out, ["/x/config/demo.yaml"], fallback) == landing  # written once

@@ -239,7 +239,7 @@ def accuracy_forest(rows: list[dict], out_svg: str | Path) -> dict:
     for r in rows:
         if r["method"] == "base" and value(r) is not None:
             ax.axvline(value(r), color=BASE_COLOR, lw=0.8, ls=":")
-    ax.set_xlim(0, 100)
+    ax.set_xlim(-2, 100)  # a row at 0% stays visible
     ax.set_xlabel(
         "overall accuracy on the test split, % (95% bootstrap interval)\n"
         "dashed: chance (25%); dotted grey: untrained base models",
@@ -268,8 +268,9 @@ def paired_differences(diffs: list[dict], out_svg: str | Path, methods=()) -> di
         ax.set_yticks([])
     ax.axvline(0, color="black", lw=0.8, ls="--")
     ax.set_xlabel(
-        "accuracy difference to the direct student of the same teacher and model, points\n"
-        "(paired bootstrap over the same test items, 95% interval; > 0: the method helps)",
+        "accuracy difference to the direct row of the same teacher and model, points\n"
+        "(a mixture: to the direct intermediate); "
+        "paired bootstrap, 95% interval; > 0: the method helps",
         fontsize=_FONT + 1,
     )
     ax.tick_params(axis="x", labelsize=_FONT)
@@ -444,7 +445,7 @@ def accuracy_vs_cost(rows: list[dict], out_svg: str | Path) -> dict:
     if logx:
         ax.set_xscale("log")
     ax.axhline(CHANCE, color="black", lw=0.8, ls="--")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-3, 100)  # a row at 0% stays visible
     ax.set_xlabel(
         "training device-hours of the row's chain (teacher traces excluded)"
         + (", log scale" if logx else ""),
@@ -520,7 +521,7 @@ def accuracy_vs_size(rows: list[dict], model_params: dict[str, int], out_svg: st
                 )
     ax.set_xscale("log")
     ax.axhline(CHANCE, color="black", lw=0.8, ls="--")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-3, 100)
     ax.set_xlabel("parameters of the evaluated model (log scale)", fontsize=_FONT + 1)
     ax.set_ylabel("overall accuracy, %", fontsize=_FONT + 1)
     ax.tick_params(labelsize=_FONT)

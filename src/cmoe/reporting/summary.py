@@ -120,10 +120,12 @@ def to_rst(config: dict, data_summary: dict, scores: list[dict], diffs: list[dic
     out += headline_lines(scores, diffs) or ["- No trained row was scored."]
     out += [f"- Against the study: {study}", ""]
     out += ["Sections", "--------", ""]
+    # `name`_ links to the report's own entry of each file (Snakemake defines one target per
+    # result): a table or figure missing from the report is an unresolved link, not a silent gap.
     out += ["Tables (category *Tables*; each with a caption saying how it was computed):", ""]
-    out += [f"- ``{name}``: {what}." for name, what in TABLES]
-    out += ["", "Figures (category *Figures*):", ""]
-    out += [f"- ``{name}``: {what}." for name, what in FIGURES]
+    out += [f"- `{name}`_: {what}." for name, what in TABLES]
+    out += ["", "Figures (category *Figures*; click one for its caption):", ""]
+    out += [f"- `{name}`_: {what}." for name, what in FIGURES]
     return "\n".join(out) + "\n"
 
 
