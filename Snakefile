@@ -36,6 +36,7 @@ rule all:
         rules.table.output,
         rules.plots.output,
         rules.loglik_table.output if PLAN.logliks else [],
+        rules.benchmark_table.output if PLAN.benchmarks else [],
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
         ),

@@ -72,6 +72,7 @@ PLAN = build_plan(config)
 NS = PLAN.ns
 TRAIN, GENERATE, GATHER = PLAN.trains, PLAN.generations, PLAN.gathers
 EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
+BENCHMARK = PLAN.benchmarks
 # The tables' view of the config, in a file named by its digest (see cmoe.plan.rules).
 RESOLVED_CONFIG = write_resolved_config(config)
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"

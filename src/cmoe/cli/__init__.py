@@ -20,7 +20,8 @@ from .base import COMMANDS
 ORDER = [
     *("check", "prepare-data", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
-    *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "compare"),
+    *("evaluate", "evaluate-loglik", "evaluate-benchmark", "route", "mixture"),
+    *("table", "benchmark-table", "plots", "compare"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Subcommands that report: table, plots, compare."""
+"""Subcommands that report: table, benchmark-table, plots, compare."""
 
 from __future__ import annotations
 
@@ -64,6 +64,33 @@ def table(args) -> None:
         public = [{k: v for k, v in r.items() if k != "scores_path"} for r in rows]
         name = f"tables-{plan.namespace}" + ("-loglik" if loglik else "")
         log_tables(asdict(wandb), name, {"scores": public}, config)
+
+
+def _benchmark_table_args(p):
+    p.add_argument(
+        "--config", required=True, help="the resolved workflow config (JSON) the jobs come from"
+    )
+    p.add_argument("--csv", required=True, help="one line per model × task")
+    p.add_argument("--md", required=True, help="models × tasks")
+
+
+@command(
+    "benchmark-table",
+    "collect every lm-eval benchmark result (model × task: metric ± stderr, n) into CSV and "
+    "Markdown",
+    _benchmark_table_args,
+)
+def benchmark_table(args) -> None:
+    from ..io import read_json
+    from ..plan import build_plan
+    from ..provenance import footer_line, provenance
+    from ..reporting.benchmarks import write_benchmark_tables
+
+    plan = build_plan(read_json(args.config))
+    rows = write_benchmark_tables(
+        plan.benchmarks.values(), args.csv, args.md, footer=footer_line(provenance())
+    )
+    log.info("wrote %d benchmark results to %s and %s", len(rows), args.csv, args.md)
 
 
 def _plots_args(p):
