@@ -89,6 +89,23 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert list((workdir / "results/benchmarks").rglob("*.tsv"))
 
 
+def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
+    workdir, _ = finished_run
+    lines = (workdir / "results/ci/tables/benchmarks.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    trained = {
+        str(p.relative_to(workdir / "results/ci/models"))
+        for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
+    }
+    trained = {str(Path(t).parent) for t in trained}
+    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/i-model"}
+    for r in rows:
+        assert r["task"] == "ru_mc_demo" and r["metric"] == "acc" and int(r["n"]) == 30
+        assert 0.0 <= float(r["value"]) <= 1.0 and float(r["stderr"]) > 0
+    assert "ru_mc_demo (acc)" in (workdir / "results/ci/tables/benchmarks.md").read_text()
+
+
 def test_second_dry_run_schedules_nothing(finished_run):
     workdir, config = finished_run
     proc = snakemake(workdir, config, "-n")

@@ -13,6 +13,7 @@ and the sorted names are cached per lm-eval installation (:func:`builtin_task_na
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -87,10 +88,8 @@ def builtin_task_names(cache_dir: str | Path | None = None) -> set[str]:
     from lm_eval.tasks import TaskManager
 
     names = sorted(TaskManager().all_tasks)
-    try:
+    with contextlib.suppress(OSError):  # a read-only home: validate without the cache
         atomic_write_json(cache, names)
-    except OSError:  # a read-only home: validate without the cache
-        pass
     return set(names)
 
 

@@ -29,8 +29,8 @@ def evaluate(
     trust_remote_code: bool = False,
     samples: int = 1,
 ) -> dict:
-    """Answer every question once (``samples`` 1, as configured: greedy by default), or ``k``
-    times with sampling, sample i seeded from ``generation.seed + i`` (see :func:`combine_samples`)."""
+    """Answer every question once (``samples`` 1, as configured: greedy by default), or k times
+    with sampling, sample i seeded from ``generation.seed + i`` (see :func:`combine_samples`)."""
     if samples > 1 and generation.temperature <= 0:
         raise ValueError(f"{samples} samples per question need temperature > 0 (greedy repeats)")
     t0 = time.perf_counter()
@@ -44,9 +44,7 @@ def evaluate(
         for i, seed in enumerate(range(generation.seed, generation.seed + samples))
     ]
     records = runs[0] if samples == 1 else combine_samples(runs)
-    cost = run_cost(
-        [r for run in runs for r in run], time.perf_counter() - t0, generator.usage()
-    )
+    cost = run_cost([r for run in runs for r in run], time.perf_counter() - t0, generator.usage())
     protocol = "generative" if samples == 1 else f"generative, {samples} samples"
     return save_evaluation(
         records,

@@ -141,7 +141,9 @@ def evaluate_benchmark(args) -> None:
         samples_out=args.predictions,
         trust_remote_code=args.trust_remote_code,
     )
-    log.info("%s %s = %s on %d items", scores["task"], scores["metric"], scores["value"], scores["n"])
+    log.info(
+        "%s %s = %s on %d items", scores["task"], scores["metric"], scores["value"], scores["n"]
+    )
 
 
 def _route_args(p):

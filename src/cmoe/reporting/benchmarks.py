@@ -59,14 +59,12 @@ def to_markdown(rows: list[dict]) -> str:
     for r in rows:
         by_model.setdefault(r["model"], {})[r["task"]] = r
     header = ["model", *(f"{t} ({'/'.join(metrics[t])})" for t in tasks)]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *(
-            "| " + " | ".join([model, *(_cell(cells[t]) if t in cells else "" for t in tasks)]) + " |"
-            for model, cells in by_model.items()
-        ),
+    body = [
+        [model, *(_cell(cells[t]) if t in cells else "" for t in tasks)]
+        for model, cells in by_model.items()
     ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(line) + " |" for line in body]
     intro = [
         "lm-evaluation-harness benchmarks (`evaluation.benchmarks`) on every trained model and "
         "its base:",
