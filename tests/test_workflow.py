@@ -138,6 +138,8 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         "generate": 2,
         "filter": 2,
         "evaluate": 2 + 2,  # the students and the specialist itself
+        "evaluate_benchmark": 2 + 2,  # the same two models per teacher
+        "benchmark_table": 1,
         "mixture": 4,
         "table": 1,
         "plots": 1,
@@ -165,6 +167,8 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "train": 1 + 1 + 4 + 2,
         # direct, generalist, cascade and cmoe students of tb, and its 4 specialists
         "evaluate": 4 + 4,
+        "evaluate_benchmark": 4 + 4,  # every model trained on tb's traces
+        "benchmark_table": 1,
         "mixture": 2,
         "table": 1,
         "plots": 1,
@@ -213,8 +217,16 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc)
     if expected is None:
-        # 2 direct + 2 cascade + 2 cmoe students, their evaluations, the tables
-        assert jobs == {"train": 6, "evaluate": 6, "table": 1, "plots": 1, "all": 1}
+        # 2 direct + 2 cascade + 2 cmoe students, their evaluations and benchmarks, the tables
+        assert jobs == {
+            "train": 6,
+            "evaluate": 6,
+            "evaluate_benchmark": 6,
+            "benchmark_table": 1,
+            "table": 1,
+            "plots": 1,
+            "all": 1,
+        }
     else:
         assert jobs == expected, proc.stdout[-3000:]
 

@@ -15,6 +15,7 @@ from cmoe.config import (
     validate_config,
 )
 from cmoe.plan import build_plan, canonical_json as js
+from cmoe.reporting.benchmarks import table_jobs
 from cmoe.plan.rules import (
     conda_env,
     job_resources,
@@ -75,6 +76,8 @@ EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
 BENCHMARK = PLAN.benchmarks
 # The tables' view of the config, in a file named by its digest (see cmoe.plan.rules).
 RESOLVED_CONFIG = write_resolved_config(config)
+# The benchmark table reads only its jobs' keys and labels: no other setting re-runs it.
+BENCHMARK_JOBS = write_resolved_config({"benchmarks": table_jobs(BENCHMARK.values())})
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"
 PLOTS = ["accuracy_by_domain", "accuracy_vs_size", "accuracy_vs_cost", "trace_lengths"]
 

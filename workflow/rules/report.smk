@@ -68,9 +68,9 @@ rule benchmark_table:
     resources:
         **stage_resources("table"),
     params:
-        config=RESOLVED_CONFIG,
+        jobs=BENCHMARK_JOBS,
     shell:
-        "python -m cmoe benchmark-table --config {params.config:q}"
+        "python -m cmoe benchmark-table --jobs {params.jobs:q}"
         " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"
 
 

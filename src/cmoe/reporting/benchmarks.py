@@ -18,15 +18,22 @@ from ..plan.jobs import results_path
 COLUMNS = ["model", "task", "metric", "value", "stderr", "n", "subtasks"]
 
 
-def benchmark_rows(jobs) -> list[dict]:
-    """One row per planned BenchmarkJob, from its scores.json, ordered by model then task."""
+def table_jobs(jobs) -> list[dict]:
+    """What the table needs of the plan's BenchmarkJobs (a small file, so that no other setting
+    re-runs the table): each job's key, model label and task."""
+    return [{"key": j.key, "label": j.label, "task": j.task} for j in jobs]
+
+
+def benchmark_rows(jobs: list[dict]) -> list[dict]:
+    """One row per benchmark job (:func:`table_jobs`), from its scores.json, ordered by model
+    (bases first) then task."""
     rows = []
     for job in jobs:
-        scores = read_json(Path(results_path(job.key)) / "scores.json")
+        scores = read_json(Path(results_path(job["key"])) / "scores.json")
         rows.append(
             {
-                "model": job.label,
-                "task": job.task,
+                "model": job["label"],
+                "task": job["task"],
                 **{k: scores.get(k) for k in ("metric", "value", "stderr", "n", "subtasks")},
             }
         )

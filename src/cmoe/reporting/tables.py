@@ -25,7 +25,7 @@ DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
 # k > 1 (`evaluation.samples`): accuracies are avg@k and `majority` is majority@k (empty for
 # k = 1); `cyrillic` is the share of Cyrillic letters in the reasoning (cmoe.scoring).
 SAMPLING = ["k", "majority", "cyrillic"]
-COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *SAMPLING, *COSTS, *CIS, *DOMAIN_NS]
+COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS, *SAMPLING]
 HEADERS = {"majority": "majority@k", "cyrillic": "Cyrillic %"}
 
 
