@@ -39,6 +39,7 @@ rule all:
         rules.study_comparison.output,
         rules.summary.output,
         rules.loglik_table.output if PLAN.logliks else [],
+        rules.benchmark_table.output if PLAN.benchmarks else [],
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
         ),

@@ -90,6 +90,9 @@ def ci_config(folder: Path, name: str = "config", edit=None) -> Path:
     config = yaml.safe_load((ROOT / "tests" / "configs" / "ci.yaml").read_text("utf-8"))
     config["data"]["source"]["file"] = str(DEMO_DATA)
     config["tiny_models"]["corpus"] = str(DEMO_DATA)
+    for bench in config.get("evaluation", {}).get("benchmarks") or []:
+        if isinstance(bench, dict) and "path" in bench:
+            bench["path"] = str(ROOT / bench["path"])
     if edit:
         edit(config)
     path = folder / f"{name}.yaml"

@@ -115,6 +115,57 @@ def test_real_study_plan():
     assert all(j.resources["gpu"] >= 1 for j in plan.generations.values())
 
 
+def _real_study_models(config: dict) -> int:
+    """Models of config/config.yaml counted from the config itself: every student of every
+    method and teacher, each teacher's generalist and specialists, and the distinct bases."""
+    teachers, students = len(config["teachers"]), len(config["students"])
+    intermediates = len(config["intermediates"])
+    groups = len(config.get("specialist_groups") or DOMAINS)
+    trained = students * teachers * len(config["methods"])  # direct, cascade, cmoe students
+    trained += teachers * intermediates * (1 + groups)  # generalist + specialists
+    roles = ("students", "intermediates")
+    bases = {entry["model"] for role in roles for entry in config[role].values()}
+    return trained + len(bases)
+
+
+def test_real_study_plans_every_benchmark_on_every_model():
+    config = load_config(CONFIG / "config.yaml")
+    plan = build_plan(config)
+    tasks = [b if isinstance(b, str) else b["task"] for b in config["evaluation"]["benchmarks"]]
+    assert len(tasks) >= 2
+    models = _real_study_models(config)
+    assert len(plan.benchmarks) == models * len(tasks)
+    for task in tasks:
+        jobs = [j for j in plan.benchmarks.values() if j.task == task]
+        assert len({j.label for j in jobs}) == models
+        assert all(j.key == f"main/eval_bench/{task}/{j.label}" for j in jobs)
+    # every trained model is evaluated from the folder its training job writes
+    trained = {t.out for t in plan.trains.values() if t.stage == "train"}
+    assert {j.model.path for j in plan.benchmarks.values() if "/models/" in j.model.path} == trained
+
+
+@pytest.mark.slow
+def test_real_study_dry_run_plans_evaluate_benchmark_per_model_and_task(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    config = load_config(CONFIG / "config.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
+        + ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+        + ["--configfile", str(CONFIG / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    tasks = len(config["evaluation"]["benchmarks"])
+    assert int(counts["evaluate_benchmark"]) == _real_study_models(config) * tasks
+    assert int(counts["benchmark_table"]) == 1
+
+
 def test_ci_plan(tmp_path):
     from conftest import ci_config
 

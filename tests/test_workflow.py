@@ -99,6 +99,23 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert list((workdir / "results/benchmarks").rglob("*.tsv"))
 
 
+def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
+    workdir, _ = finished_run
+    lines = (workdir / "results/ci/tables/benchmarks.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    trained = {
+        str(p.relative_to(workdir / "results/ci/models"))
+        for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
+    }
+    trained = {str(Path(t).parent) for t in trained}
+    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/i-model"}
+    for r in rows:
+        assert r["task"] == "ru_mc_demo" and r["metric"] == "acc" and int(r["n"]) == 30
+        assert 0.0 <= float(r["value"]) <= 1.0 and float(r["stderr"]) > 0
+    assert "ru_mc_demo (acc)" in (workdir / "results/ci/tables/benchmarks.md").read_text()
+
+
 def test_second_dry_run_schedules_nothing(finished_run):
     workdir, config = finished_run
     proc = snakemake(workdir, config, "-n")
@@ -131,6 +148,8 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         "generate": 2,
         "filter": 2,
         "evaluate": 2 + 2,  # the students and the specialist itself
+        "evaluate_benchmark": 2 + 2,  # the same two models per teacher
+        "benchmark_table": 1,
         "mixture": 4,
         **REPORT,
     }
@@ -157,6 +176,8 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "train": 1 + 1 + 4 + 2,
         # direct, generalist, cascade and cmoe students of tb, and its 4 specialists
         "evaluate": 4 + 4,
+        "evaluate_benchmark": 4 + 4,  # every model trained on tb's traces
+        "benchmark_table": 1,
         "mixture": 2,
         "contamination": 1,
         **REPORT,
@@ -204,8 +225,14 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc)
     if expected is None:
-        # 2 direct + 2 cascade + 2 cmoe students, their evaluations, the tables
-        assert jobs == {"train": 6, "evaluate": 6, **REPORT}
+        # 2 direct + 2 cascade + 2 cmoe students, their evaluations and benchmarks, the tables
+        assert jobs == {
+            "train": 6,
+            "evaluate": 6,
+            "evaluate_benchmark": 6,
+            "benchmark_table": 1,
+            **REPORT,
+        }
     else:
         assert jobs == expected, proc.stdout[-3000:]
 

@@ -27,20 +27,74 @@ def evaluate(
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
+    samples: int = 1,
 ) -> dict:
+    """Answer every question once (``samples`` 1, as configured: greedy by default), or k times
+    with sampling, sample i seeded from ``generation.seed + i`` (see :func:`combine_samples`)."""
+    if samples > 1 and generation.temperature <= 0:
+        raise ValueError(f"{samples} samples per question need temperature > 0 (greedy repeats)")
     t0 = time.perf_counter()
     generator = make_generator(model, generation, trust_remote_code)
-    records = list(
-        answer_questions(questions, generator, prompt, desc="evaluate", seed=generation.seed)
-    )
-    cost = run_cost(records, time.perf_counter() - t0, generator.usage())
+    runs = [
+        list(
+            answer_questions(
+                questions, generator, prompt, desc=f"evaluate {i + 1}/{samples}", seed=seed
+            )
+        )
+        for i, seed in enumerate(range(generation.seed, generation.seed + samples))
+    ]
+    records = runs[0] if samples == 1 else combine_samples(runs)
+    cost = run_cost([r for run in runs for r in run], time.perf_counter() - t0, generator.usage())
+    protocol = "generative" if samples == 1 else f"generative, {samples} samples"
     return save_evaluation(
         records,
         model=model,
         predictions_out=predictions_out,
         scores_out=scores_out,
-        extra={"protocol": "generative", "cost": cost},
+        extra={"protocol": protocol, "cost": cost},
     )
+
+
+SAMPLE_FIELDS = ("output", "reasoning", "answer", "correct", "completion_tokens")
+
+
+def majority_answer(answers: list[str | None]) -> str | None:
+    """The most frequent parsed answer; a tie goes to the tied answer given first (so the vote
+    does not depend on letter order); None when no sample has an answer."""
+    counts: dict[str, int] = {}
+    for a in answers:
+        if a is not None:
+            counts[a] = counts.get(a, 0) + 1
+    if not counts:
+        return None
+    best = max(counts.values())
+    return next(a for a in answers if a is not None and counts[a] == best)
+
+
+def combine_samples(runs: list[list[dict]]) -> list[dict]:
+    """k runs over the same questions -> one record per question.
+
+    The record keeps the first sample's prompt, output and reasoning (what a reader looks at),
+    takes the majority answer as ``answer``/``correct`` (majority@k), and adds ``samples`` (each
+    sample's output, reasoning, answer, correctness and length), ``k`` and ``mean_correct``
+    (the share of samples that were right: avg@k is its mean over items).
+    """
+    combined = []
+    for group in zip(*runs, strict=True):
+        first = group[0]
+        answer = majority_answer([r["answer"] for r in group])
+        combined.append(
+            {
+                **first,
+                "answer": answer,
+                "correct": answer == first["gold"],
+                "k": len(group),
+                "mean_correct": sum(bool(r["correct"]) for r in group) / len(group),
+                "samples": [{f: r[f] for f in SAMPLE_FIELDS} for r in group],
+                "completion_tokens": sum(r["completion_tokens"] for r in group),
+            }
+        )
+    return combined
 
 
 def evaluate_loglik_protocol(

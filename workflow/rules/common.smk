@@ -15,6 +15,7 @@ from cmoe.config import (
     validate_config,
 )
 from cmoe.plan import build_plan, canonical_json as js
+from cmoe.reporting.benchmarks import table_jobs
 from cmoe.reporting.plots import PLOTS as PLOT_NAMES
 from cmoe.reporting.summary import landing_text
 from cmoe.plan.rules import (
@@ -74,8 +75,11 @@ PLAN = build_plan(config)
 NS = PLAN.ns
 TRAIN, GENERATE, GATHER = PLAN.trains, PLAN.generations, PLAN.gathers
 EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
+BENCHMARK = PLAN.benchmarks
 # The tables' view of the config, in a file named by its digest (see cmoe.plan.rules).
 RESOLVED_CONFIG = write_resolved_config(config)
+# The benchmark table reads only its jobs' keys and labels: no other setting re-runs it.
+BENCHMARK_JOBS = write_resolved_config({"benchmarks": table_jobs(BENCHMARK.values())})
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"
 PLOTS = PLOT_NAMES  # cmoe.reporting.plots.PLOTS
 # The study's numbers (data/study_reference.csv) and the report's opening page.

@@ -59,6 +59,29 @@ use rule table as loglik_table with:
         comparison="",
 
 
+rule benchmark_table:
+    input:
+        [f"results/{key}/scores.json" for key in BENCHMARK],
+    output:
+        csv=report(
+            f"{NS}/tables/benchmarks.csv",
+            caption="../report/benchmarks.rst",
+            category="Tables",
+        ),
+        md=f"{NS}/tables/benchmarks.md",
+    log:
+        f"{NS}/logs/benchmark_table.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("table"),
+    params:
+        jobs=BENCHMARK_JOBS,
+    shell:
+        "python -m cmoe benchmark-table --jobs {params.jobs:q}"
+        " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"
+
+
 rule plots:
     input:
         scores=f"{NS}/tables/scores.csv",

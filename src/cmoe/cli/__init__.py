@@ -23,9 +23,11 @@ ORDER = [
     *(
         "evaluate",
         "evaluate-loglik",
+        "evaluate-benchmark",
         "route",
         "mixture",
         "table",
+        "benchmark-table",
         "plots",
         "study-comparison",
         "summary",

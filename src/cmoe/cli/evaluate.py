@@ -1,4 +1,4 @@
-"""Subcommands that score models: evaluate, evaluate-loglik, route, mixture."""
+"""Subcommands that score models: evaluate, evaluate-loglik, evaluate-benchmark, route, mixture."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def _evaluate_args(p):
     )
     p.add_argument("--predictions", required=True, help="one record per question (JSONL)")
     p.add_argument("--scores", required=True, help="accuracy per domain and overall (JSON)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="k answers per question, sampled with seeds seed..seed+k-1 (avg@k, majority@k)",
+    )
     p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
     p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
     p.add_argument("--routes", help="routes.json from `cmoe route`")
@@ -60,6 +66,7 @@ def evaluate(args) -> None:
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
+        samples=args.samples,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
 
@@ -100,6 +107,42 @@ def evaluate_loglik(args) -> None:
         "log-likelihood accuracy %.3f on %d questions",
         scores["overall"]["accuracy"],
         scores["overall"]["n"],
+    )
+
+
+def _evaluate_benchmark_args(p):
+    from ..benchmarks import BenchmarkSettings
+
+    model_arguments(p)
+    p.add_argument(
+        "--settings",
+        type=settings(BenchmarkSettings, "evaluation.benchmarks[]"),
+        required=True,
+        help="task, path (local task folder), num_fewshot, limit, metric, batch_size, dtype, "
+        "seed (JSON)",
+    )
+    p.add_argument("--predictions", required=True, help="lm-eval's per-item results (JSONL)")
+    p.add_argument("--scores", required=True, help="metric, stderr and n (JSON)")
+
+
+@command(
+    "evaluate-benchmark",
+    "run one lm-evaluation-harness task on a model or LoRA adapter, offline",
+    _evaluate_benchmark_args,
+)
+def evaluate_benchmark(args) -> None:
+    from ..benchmarks import evaluate_benchmark
+
+    set_threads(args.threads)
+    scores = evaluate_benchmark(
+        model=args.model,
+        spec=args.settings,
+        scores_out=args.scores,
+        samples_out=args.predictions,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info(
+        "%s %s = %s on %d items", scores["task"], scores["metric"], scores["value"], scores["n"]
     )
 
 

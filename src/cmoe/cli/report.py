@@ -1,4 +1,4 @@
-"""Subcommands that report: table, plots, compare."""
+"""Subcommands that report: table, benchmark-table, plots, compare."""
 
 from __future__ import annotations
 
@@ -75,6 +75,33 @@ def table(args) -> None:
         public = [{k: v for k, v in r.items() if k != "scores_path"} for r in rows]
         name = f"tables-{plan.namespace}" + ("-loglik" if loglik else "")
         log_tables(asdict(wandb), name, {"scores": public}, config)
+
+
+def _benchmark_table_args(p):
+    p.add_argument(
+        "--jobs",
+        required=True,
+        help="the planned benchmark jobs (JSON: key, label, task of each; see "
+        "cmoe.reporting.benchmarks.table_jobs)",
+    )
+    p.add_argument("--csv", required=True, help="one line per model × task")
+    p.add_argument("--md", required=True, help="models × tasks")
+
+
+@command(
+    "benchmark-table",
+    "collect every lm-eval benchmark result (model × task: metric ± stderr, n) into CSV and "
+    "Markdown",
+    _benchmark_table_args,
+)
+def benchmark_table(args) -> None:
+    from ..io import read_json
+    from ..provenance import footer_line, provenance
+    from ..reporting.benchmarks import write_benchmark_tables
+
+    jobs = read_json(args.jobs)["benchmarks"]
+    rows = write_benchmark_tables(jobs, args.csv, args.md, footer=footer_line(provenance()))
+    log.info("wrote %d benchmark results to %s and %s", len(rows), args.csv, args.md)
 
 
 def _plots_args(p):

@@ -50,6 +50,10 @@ class EvaluationSettings:
     evaluate_base: bool = True
     loglik: LoglikSettings = field(default_factory=LoglikSettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    # k sampled answers per question (temperature and top_p from `generation`); 1: one answer
+    samples: int = 1
+    # lm-eval tasks run on every trained and base model: names or BenchmarkSettings mappings
+    benchmarks: list = field(default_factory=list)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from ..config import (
 from ..domains import DOMAINS
 from .jobs import (
     RESULTS,
+    BenchmarkJob,
     EvaluateJob,
     GatherJob,
     GenerateJob,
@@ -251,7 +252,35 @@ class PlanBuilder:
                     plan.logliks,
                     LoglikJob(key, model, settings, self.resources("evaluate")),
                 )
+        self.plan_benchmarks()
         return plan
+
+    def plan_benchmarks(self) -> None:
+        """Every `evaluation.benchmarks` task on every trained model (students, generalists,
+        specialists; adapters or not) and, with `evaluate_base`, on the base models they were
+        trained from."""
+        from dataclasses import asdict
+
+        from ..benchmarks import benchmark_specs
+
+        specs = benchmark_specs(self.config)
+        if not specs:
+            return
+        plan, ns = self.plan, self.plan.namespace
+        trained = [t for t in plan.trains.values() if t.stage == "train"]
+        models: dict[str, Model] = {}
+        if self.config["evaluation"]["evaluate_base"]:
+            for base in sorted({t.model.name for t in trained}):
+                models[f"base/{base}"] = self.model(base)
+        for job in sorted(trained, key=lambda t: t.key):
+            models[job.key.removeprefix(f"{ns}/models/")] = self.trained(job.key, job.model.name)
+        for spec in specs:
+            for label, model in models.items():
+                key = f"{ns}/eval_bench/{spec.task}/{label}"
+                job = BenchmarkJob(
+                    key, model, label, spec.task, asdict(spec), self.resources("evaluate")
+                )
+                plan.add(plan.benchmarks, job)
 
 
 def build_plan(config: dict) -> Plan:

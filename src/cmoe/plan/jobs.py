@@ -98,6 +98,7 @@ class EvaluateJob:
     resources: dict
     subset: Subset | None = None
     questions: str = "results/data/test.jsonl"
+    samples: int = 1  # k answers per question (sampled) when > 1: avg@k and majority@k
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,18 @@ class LoglikJob:
     resources: dict
     questions: str = "results/data/test.jsonl"
     pool: str = "results/data/train.jsonl"
+
+
+@dataclass(frozen=True)
+class BenchmarkJob:
+    """One lm-eval task on one model (`evaluation.benchmarks`)."""
+
+    key: str  # output folder below results/: scores.json + predictions.jsonl
+    model: Model
+    label: str  # the model in the benchmark table: base/<model>, student/direct/<teacher>/...
+    task: str
+    settings: dict  # BenchmarkSettings of the task (cmoe.benchmarks)
+    resources: dict
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,7 @@ class Plan:
     evaluations: dict[str, EvaluateJob] = field(default_factory=dict)
     logliks: dict[str, LoglikJob] = field(default_factory=dict)
     mixtures: dict[str, MixtureJob] = field(default_factory=dict)
+    benchmarks: dict[str, BenchmarkJob] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     teacher_traces: dict[str, list[str]] = field(default_factory=dict)  # teacher -> kept files
     size_models: list[tuple[str, str]] = field(default_factory=list)  # (model, trained folder)
