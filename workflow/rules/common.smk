@@ -12,9 +12,11 @@ from cmoe.config import (
     check_files,
     check_runtime,
     model_checks,
+    section,
     validate_config,
 )
 from cmoe.plan import build_plan, canonical_json as js
+from cmoe.plan.jobs import FEWSHOT_POOL
 from cmoe.plan.rules import (
     conda_env,
     job_resources,

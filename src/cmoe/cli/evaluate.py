@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..config.sections import LoglikSettings, RouterSettings
+from ..config.sections import RouterSettings
 from ..generation.base import GenerationSettings
 from ..prompting import PromptSettings
 from .base import (
@@ -67,12 +67,19 @@ def evaluate(args) -> None:
 def _evaluate_loglik_args(p):
     model_arguments(p)
     p.add_argument("--questions", required=True, help="the test split")
-    p.add_argument("--pool", required=True, help="the train split, where shots come from")
+    p.add_argument("--pool", required=True, help="MERA's few-shot pool (cmoe prepare-fewshot)")
+    p.add_argument(
+        "--protocol",
+        choices=["mera", "mera_gen"],
+        default="mera",
+        help="mera: argmax log-likelihood of ' A'..' D'; mera_gen: greedy until a newline",
+    )
     p.add_argument(
         "--settings",
-        type=settings(LoglikSettings, "evaluation.loglik"),
-        default=LoglikSettings(),
-        help="k (shots from the same subject), seed, batch_size, dtype (JSON)",
+        type=json_object,
+        required=True,
+        help="k (shots; resolved from the MERA version), seed, same_split, batch_size, dtype, "
+        "max_new_tokens (JSON)",
     )
     p.add_argument("--predictions", required=True)
     p.add_argument("--scores", required=True)
@@ -80,7 +87,8 @@ def _evaluate_loglik_args(p):
 
 @command(
     "evaluate-loglik",
-    "MERA protocol: k-shot, argmax log-likelihood of ' A'..' D', one pass a question",
+    "MERA's ruMMLU protocol: k-shot, argmax log-likelihood of ' A'..' D' (one pass a "
+    "question), or its generative variant",
     _evaluate_loglik_args,
 )
 def evaluate_loglik(args) -> None:
@@ -91,13 +99,15 @@ def evaluate_loglik(args) -> None:
         model=args.model,
         questions=read_questions(args.questions),
         pool=read_questions(args.pool),
+        protocol=args.protocol,
         settings=args.settings,
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
     )
     log.info(
-        "log-likelihood accuracy %.3f on %d questions",
+        "%s accuracy %.3f on %d questions",
+        args.protocol,
         scores["overall"]["accuracy"],
         scores["overall"]["n"],
     )
