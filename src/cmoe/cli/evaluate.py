@@ -92,15 +92,21 @@ def _evaluate_loglik_args(p):
     _evaluate_loglik_args,
 )
 def evaluate_loglik(args) -> None:
+    from ..config.sections import LoglikSettings
     from ..evaluation import evaluate_loglik_protocol
 
+    # a planned job passes every key; by hand, the rest are MERA v1.2's defaults
+    job = LoglikSettings().job_settings("v1.2", False, args.protocol)
+    unknown = sorted(set(args.settings) - set(job))
+    if unknown:
+        raise ValueError(f"--settings: unknown key {unknown[0]} (known: {', '.join(job)})")
     set_threads(args.threads)
     scores = evaluate_loglik_protocol(
         model=args.model,
         questions=read_questions(args.questions),
         pool=read_questions(args.pool),
         protocol=args.protocol,
-        settings=args.settings,
+        settings={**job, **args.settings},
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
