@@ -51,7 +51,9 @@ def test_question_records_keep_meras_instruction_and_subject_and_the_pool_is_apa
         source={"file": str(DEMO_DATA)}, fewshot_source={"file": str(DEMO_FEWSHOT)}
     )
     _, train, test = _prepare(tmp_path, DEMO_DATA)
-    rows = {str(json.loads(x)["meta"]["id"]): json.loads(x) for x in DEMO_DATA.open(encoding="utf-8")}
+    rows = {
+        str(json.loads(x)["meta"]["id"]): json.loads(x) for x in DEMO_DATA.open(encoding="utf-8")
+    }
     for q in train + test:
         assert q["instruction"] == rows[q["id"]]["instruction"]
         assert q["subject_name"] == rows[q["id"]]["inputs"]["subject"]
