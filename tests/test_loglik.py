@@ -308,3 +308,26 @@ def test_same_prompts_and_predictions_as_lm_eval_on_meras_task(
         assert sample["resps"][0][0].split("\n")[0] == rec["output"]
         theirs = sample["filtered_resps"][0]
         assert (None if theirs == "-1" else theirs) == rec["answer"]
+
+
+def test_lora_adapter_scores_like_its_merged_model(tiny_model_dir, demo_split, tmp_path):
+    """An adapter folder is scored on its base with the adapter applied: the same
+    log-likelihoods as the merged model saved as a plain one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(base, config)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    peft_model.merge_and_unload().save_pretrained(tmp_path / "merged")
+    for folder in ("adapter", "merged"):
+        AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / folder)
+    items, pool = demo_split[0][:6], demo_split[1]
+    kwargs = {"k": 1, "seed": 1234, "batch_size": 3, "dtype": "float32"}
+    adapter = evaluate_loglik(tmp_path / "adapter", items, pool, **kwargs)
+    merged = evaluate_loglik(tmp_path / "merged", items, pool, **kwargs)
+    plain = evaluate_loglik(tiny_model_dir, items, pool, **kwargs)
+    for a, m, p in zip(adapter, merged, plain, strict=True):
+        assert all(a["loglik"][x] == pytest.approx(m["loglik"][x], abs=1e-4) for x in LETTERS)
+        assert a["loglik"] != p["loglik"]  # the adapter changes the model
