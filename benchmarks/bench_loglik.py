@@ -21,12 +21,13 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import DEMO_DATA, ROOT, tiny_model
+from _common import DEMO_DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))  # support.lmeval_mera: test scaffolding
 
@@ -64,7 +65,6 @@ def main() -> None:
     from cmoe.domains import subject_domains
     from cmoe.loglik import evaluate_loglik, mera_prompts, score_letters
     from cmoe.models import load_causal_lm, load_tokenizer
-    from cmoe.tiny import TinyModelSpec, make_tiny_model
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="cmoe-bench-loglik-"))
@@ -75,17 +75,29 @@ def main() -> None:
     prepare_data(settings, subject_domains(), files)
     prepare_fewshot(settings, subject_domains(), work / "fewshot.jsonl")
     items, pool = read_questions(files["test"]), read_questions(work / "fewshot.jsonl")
-    if args.vocab == 2048:
-        model = tiny_model(args.hidden, args.layers)
-    else:
-        model = str(work / "model")
-        spec = TinyModelSpec(
-            hidden_size=args.hidden,
-            num_hidden_layers=args.layers,
-            intermediate_size=3 * args.hidden,
-            seed=0,
-        )
-        make_tiny_model(DEMO_DATA, model, spec, vocab_size=args.vocab)
+    # built in a child process: training the tokenizer in this one leaves the CPU threads in a
+    # state that slows every later forward pass here severalfold
+    model = str(work / "model")
+    spec = {"hidden_size": args.hidden, "num_hidden_layers": args.layers, "seed": 0}
+    spec["intermediate_size"] = 3 * args.hidden
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cmoe",
+            "make-tiny-model",
+            "--corpus",
+            str(DEMO_DATA),
+            "--spec",
+            json.dumps(spec),
+            "--vocab-size",
+            str(args.vocab),
+            "--out",
+            model,
+        ],
+        check=True,
+        capture_output=True,
+    )
     rows, pool_rows = raw_rows(DEMO_DATA), list(raw_rows(FEWSHOT).values())
     task_dir = write_task([rows[x["id"]] for x in items], pool_rows, work / "task")
     n, k, seed, bs = len(items), 1, 1234, args.batch_size
