@@ -40,6 +40,11 @@ rule all:
         rules.summary.output,
         rules.loglik_table.output if PLAN.logliks else [],
         rules.benchmark_table.output if PLAN.benchmarks else [],
+        (
+            rules.mera_gen_table.output
+            if any(j.protocol == "mera_gen" for j in PLAN.logliks.values())
+            else []
+        ),
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
         ),

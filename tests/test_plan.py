@@ -43,7 +43,21 @@ def test_demo_plan_has_every_job_of_the_study():
     assert len(plan.gathers) == 2 * len(DOMAINS)
     assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS)
     assert len(plan.mixtures) == 2 * 2
-    assert len(plan.logliks) == len([r for r in plan.rows if r.loglik]) == 9
+    # MERA's protocol and its generative variant, each once per row it scores
+    n_rows = len([r for r in plan.rows if r.loglik])
+    protocols = Counter(job.protocol for job in plan.logliks.values())
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 9
+    mera = plan.logliks["main/eval_loglik/base/tiny-student"]
+    gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
+    assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
+    assert mera.settings == {
+        "k": 1,  # MERA v1.2: 1 shot
+        "seed": 1234,
+        "same_split": False,
+        "batch_size": 8,
+        "dtype": "auto",
+    }
+    assert gen.settings == {**mera.settings, "max_new_tokens": 8}
     assert plan.routes == "results/main/router/routes.json"
     assert plan.filter_max_length == 512
 
@@ -172,7 +186,9 @@ def test_ci_plan(tmp_path):
     plan = plan_of(ci_config(tmp_path))
     assert plan.namespace == "ci"
     assert {r.teacher for r in plan.rows} == {"-", "ta", "tb"}
-    assert not plan.logliks  # the CI config leaves the log-likelihood protocol off
+    # MERA's log-likelihood protocol once per scored model, without its generative variant
+    assert {j.protocol for j in plan.logliks.values()} == {"mera"}
+    assert len(plan.logliks) == len([r for r in plan.rows if r.loglik])
 
 
 def test_ablation_overlay_plans_in_its_own_namespace():
@@ -288,3 +304,21 @@ def test_per_job_values():
     # a string with braces stays a function (Snakemake would format a constant one)
     assert per_job(jobs, lambda j: j["t"])(WC("a")) == "{q}"
     assert callable(per_job({}, lambda j: j))  # a rule with no jobs: never called
+
+
+def test_mera_version_sets_the_shots_and_a_pool_equal_to_the_source_excludes_itself(tmp_path):
+    from conftest import ci_config
+
+    def v11(config):
+        config["data"]["mera_version"] = "v1.1"
+        config["data"]["fewshot_source"] = dict(config["data"]["source"])
+
+    plan = plan_of(ci_config(tmp_path, edit=v11))
+    settings = {j.settings["k"]: j.settings["same_split"] for j in plan.logliks.values()}
+    assert settings == {5: True}
+
+    def explicit_k(config):
+        config["evaluation"]["loglik"]["k"] = 0
+
+    plan = plan_of(ci_config(tmp_path, name="k0", edit=explicit_k))
+    assert {j.settings["k"] for j in plan.logliks.values()} == {0}

@@ -96,6 +96,14 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     comparison = (workdir / "results/ci/tables/comparison.md").read_text()
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
+    # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 10
+    pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
+    shots = {json.loads(x)["question"] for x in pool}
+    base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
+    for line in base.read_text().splitlines():
+        prompt = json.loads(line)["prompt"]
+        assert any(text in prompt for text in shots) and prompt.count("Ответ:") == 2
     assert list((workdir / "results/benchmarks").rglob("*.tsv"))
 
 
@@ -200,7 +208,7 @@ def _set(path: str, value):
 
 # What a setting may re-run: logging and runtime settings nothing at all, statistics and display
 # settings only the tables (and the figures, the study comparison and the summary drawn from them).
-TABLES_ONLY = REPORT
+TABLES_ONLY = {**REPORT, "loglik_table": 1}
 
 
 @pytest.mark.parametrize(
@@ -214,6 +222,8 @@ TABLES_ONLY = REPORT
         ("resources.train.slurm_partition", "gpu-long", {}),
         ("evaluation.bootstrap.min_n", 5, TABLES_ONLY),
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
+        # MERA's shot seed: every model's log-likelihood job and its table, nothing else
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 9, "loglik_table": 1, "all": 1}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],
@@ -225,10 +235,12 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc)
     if expected is None:
-        # 2 direct + 2 cascade + 2 cmoe students, their evaluations and benchmarks, the tables
+        # 2 direct + 2 cascade + 2 cmoe students, their evaluations (both protocols) and
+        # benchmarks, the tables
         assert jobs == {
             "train": 6,
             "evaluate": 6,
+            "evaluate_loglik": 6,
             "evaluate_benchmark": 6,
             "benchmark_table": 1,
             **REPORT,

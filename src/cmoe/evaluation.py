@@ -102,27 +102,36 @@ def evaluate_loglik_protocol(
     model: str,
     questions: list[dict],
     pool: list[dict],
-    settings,
+    protocol: str,
+    settings: dict,
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
 ) -> dict:
-    """MERA's k-shot log-likelihood protocol (``settings``: a LoglikSettings)."""
-    from .loglik import evaluate_loglik
+    """MERA's ruMMLU protocol, ``mera`` (log-likelihood) or ``mera_gen`` (generative);
+    ``settings`` is a planned job's: k (already resolved from the MERA version), seed,
+    same_split, batch_size, dtype and, for mera_gen, max_new_tokens."""
+    from .loglik import evaluate_loglik, evaluate_mera_gen
 
     t0 = time.perf_counter()
-    records = evaluate_loglik(
-        model,
-        questions,
-        pool,
-        k=settings.k,
-        seed=settings.seed,
-        batch_size=settings.batch_size,
-        dtype=settings.dtype,
-        trust_remote_code=trust_remote_code,
-    )
+    common = {
+        "k": settings["k"],
+        "seed": settings["seed"],
+        "batch_size": settings["batch_size"],
+        "dtype": settings["dtype"],
+        "same_split": settings.get("same_split", False),
+        "trust_remote_code": trust_remote_code,
+    }
+    if protocol == "mera":
+        records = evaluate_loglik(model, questions, pool, **common)
+    elif protocol == "mera_gen":
+        records = evaluate_mera_gen(
+            model, questions, pool, max_new_tokens=settings["max_new_tokens"], **common
+        )
+    else:
+        raise ValueError(f"unknown protocol {protocol!r} (mera, mera_gen)")
     extra = {
-        "protocol": f"loglik {settings.k}-shot",
+        "protocol": f"{protocol} {settings['k']}-shot",
         "wall_time_s": round(time.perf_counter() - t0, 3),
     }
     return save_evaluation(

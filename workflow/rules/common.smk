@@ -12,9 +12,11 @@ from cmoe.config import (
     check_files,
     check_runtime,
     model_checks,
+    section,
     validate_config,
 )
 from cmoe.plan import build_plan, canonical_json as js
+from cmoe.plan.jobs import FEWSHOT_POOL
 from cmoe.reporting.benchmarks import table_jobs
 from cmoe.reporting.plots import PLOTS as PLOT_NAMES
 from cmoe.reporting.summary import landing_text

@@ -67,11 +67,13 @@ rule evaluate_loglik:
         **rule_resources(LOGLIK),
     params:
         model=per_job(LOGLIK, lambda job: job.model.path),
+        protocol=per_job(LOGLIK, lambda job: job.protocol),
         settings=per_job(LOGLIK, lambda job: js(job.settings)),
         trust=per_job(LOGLIK, lambda job: trust_flag(job.model)),
     shell:
         "python -m cmoe evaluate-loglik --model {params.model:q} --questions {input.questions:q}"
-        " --pool {input.pool:q} --settings {params.settings:q} --threads {threads}"
+        " --pool {input.pool:q} --protocol {params.protocol}"
+        " --settings {params.settings:q} --threads {threads}"
         " {params.trust} --predictions {output.predictions:q} --scores {output.scores:q}"
         " > {log:q} 2>&1"
 

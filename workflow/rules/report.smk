@@ -82,6 +82,24 @@ rule benchmark_table:
         " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"
 
 
+use rule table as mera_gen_table with:
+    input:
+        **PLAN.table_inputs(loglik="mera_gen"),
+    output:
+        csv=report(
+            f"{NS}/tables/scores_mera_gen.csv",
+            caption="../report/scores_mera_gen.rst",
+            category="Tables",
+        ),
+        md=f"{NS}/tables/scores_mera_gen.md",
+    log:
+        f"{NS}/logs/mera_gen_table.log",
+    params:
+        config=RESOLVED_CONFIG,
+        protocol="mera_gen",
+        comparison="",
+
+
 rule plots:
     input:
         scores=f"{NS}/tables/scores.csv",

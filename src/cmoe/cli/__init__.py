@@ -18,7 +18,7 @@ from .base import COMMANDS
 
 # --help lists the stages in workflow order.
 ORDER = [
-    *("check", "prepare-data", "make-tiny-model"),
+    *("check", "prepare-data", "prepare-fewshot", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
     *(
         "evaluate",

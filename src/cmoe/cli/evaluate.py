@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..config.sections import LoglikSettings, RouterSettings
+from ..config.sections import RouterSettings
 from ..generation.base import GenerationSettings
 from ..prompting import PromptSettings
 from .base import (
@@ -74,12 +74,19 @@ def evaluate(args) -> None:
 def _evaluate_loglik_args(p):
     model_arguments(p)
     p.add_argument("--questions", required=True, help="the test split")
-    p.add_argument("--pool", required=True, help="the train split, where shots come from")
+    p.add_argument("--pool", required=True, help="MERA's few-shot pool (cmoe prepare-fewshot)")
+    p.add_argument(
+        "--protocol",
+        choices=["mera", "mera_gen"],
+        default="mera",
+        help="mera: argmax log-likelihood of ' A'..' D'; mera_gen: greedy until a newline",
+    )
     p.add_argument(
         "--settings",
-        type=settings(LoglikSettings, "evaluation.loglik"),
-        default=LoglikSettings(),
-        help="k (shots from the same subject), seed, batch_size, dtype (JSON)",
+        type=json_object,
+        required=True,
+        help="k (shots; resolved from the MERA version), seed, same_split, batch_size, dtype, "
+        "max_new_tokens (JSON)",
     )
     p.add_argument("--predictions", required=True)
     p.add_argument("--scores", required=True)
@@ -87,24 +94,33 @@ def _evaluate_loglik_args(p):
 
 @command(
     "evaluate-loglik",
-    "MERA protocol: k-shot, argmax log-likelihood of ' A'..' D', one pass a question",
+    "MERA's ruMMLU protocol: k-shot, argmax log-likelihood of ' A'..' D' (one pass a "
+    "question), or its generative variant",
     _evaluate_loglik_args,
 )
 def evaluate_loglik(args) -> None:
+    from ..config.sections import LoglikSettings
     from ..evaluation import evaluate_loglik_protocol
 
+    # a planned job passes every key; by hand, the rest are MERA v1.2's defaults
+    job = LoglikSettings().job_settings("v1.2", False, args.protocol)
+    unknown = sorted(set(args.settings) - set(job))
+    if unknown:
+        raise ValueError(f"--settings: unknown key {unknown[0]} (known: {', '.join(job)})")
     set_threads(args.threads)
     scores = evaluate_loglik_protocol(
         model=args.model,
         questions=read_questions(args.questions),
         pool=read_questions(args.pool),
-        settings=args.settings,
+        protocol=args.protocol,
+        settings={**job, **args.settings},
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
     )
     log.info(
-        "log-likelihood accuracy %.3f on %d questions",
+        "%s accuracy %.3f on %d questions",
+        args.protocol,
         scores["overall"]["accuracy"],
         scores["overall"]["n"],
     )

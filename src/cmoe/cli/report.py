@@ -17,7 +17,7 @@ def _table_args(p):
     )
     p.add_argument(
         "--protocol",
-        choices=["generative", "loglik"],
+        choices=["generative", "loglik", "mera_gen"],
         default="generative",
         help="which evaluation's rows to collect",
     )
@@ -47,14 +47,15 @@ def table(args) -> None:
 
     config = read_json(args.config)
     plan = build_plan(config)
-    loglik = args.protocol == "loglik"
+    loglik = args.protocol != "generative"
+    protocol = "mera" if args.protocol == "loglik" else args.protocol
     rows = write_tables(
         plan.loglik_rows if loglik else plan.rows,
         args.csv,
         args.md,
         namespace=plan.namespace,
         bootstrap=asdict(section(config, "evaluation").bootstrap),
-        eval_dir=plan.loglik_dir if loglik else None,
+        eval_dir=(lambda row: plan.loglik_dir(row, protocol)) if loglik else None,
         comparison_out=args.comparison,
         routes=plan.routes,
         footer=footer_line(provenance()),
@@ -73,7 +74,8 @@ def table(args) -> None:
     wandb = WandbSettings.from_env()
     if wandb.mode != "disabled":
         public = [{k: v for k, v in r.items() if k != "scores_path"} for r in rows]
-        name = f"tables-{plan.namespace}" + ("-loglik" if loglik else "")
+        suffix = {"generative": "", "loglik": "-loglik"}.get(args.protocol, f"-{args.protocol}")
+        name = f"tables-{plan.namespace}{suffix}"
         log_tables(asdict(wandb), name, {"scores": public}, config)
 
 

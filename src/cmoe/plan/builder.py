@@ -244,14 +244,16 @@ class PlanBuilder:
             plan.stage_resources[stage] = self.resources(stage)
         loglik = from_dict(LoglikSettings, config["evaluation"]["loglik"], "evaluation.loglik")
         if loglik.enabled:
-            settings = loglik.job_settings
-            for row in plan.loglik_rows:
-                key = results_key(plan.loglik_dir(row))
-                model = plan.evaluations[results_key(row.eval_dir)].model
-                plan.add(
-                    plan.logliks,
-                    LoglikJob(key, model, settings, self.resources("evaluate")),
-                )
+            data = config["data"]
+            same_split = data.get("fewshot_source") == data["source"]
+            protocols = ["mera", "mera_gen"] if loglik.mera_gen else ["mera"]
+            for protocol in protocols:
+                settings = loglik.job_settings(data["mera_version"], same_split, protocol)
+                for row in plan.loglik_rows:
+                    key = results_key(plan.loglik_dir(row, protocol))
+                    model = plan.evaluations[results_key(row.eval_dir)].model
+                    job = LoglikJob(key, model, settings, self.resources("evaluate"), protocol)
+                    plan.add(plan.logliks, job)
         self.plan_benchmarks()
         return plan
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RESULTS = "results"
+FEWSHOT_POOL = f"{RESULTS}/data/fewshot.jsonl"  # MERA's few-shot pool (cmoe prepare-fewshot)
 
 
 def results_path(key: str) -> str:
@@ -105,10 +106,11 @@ class EvaluateJob:
 class LoglikJob:
     key: str
     model: Model
-    settings: dict  # k, seed, batch_size, dtype
+    settings: dict  # k, seed, same_split, batch_size, dtype (+ max_new_tokens for mera_gen)
     resources: dict
+    protocol: str = "mera"  # or mera_gen (cmoe.loglik)
     questions: str = "results/data/test.jsonl"
-    pool: str = "results/data/train.jsonl"
+    pool: str = FEWSHOT_POOL
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,14 @@ class Plan:
     def loglik_rows(self) -> list[Row]:
         return [r for r in self.rows if r.loglik]
 
-    def table_inputs(self, loglik: bool = False) -> dict[str, list[str]]:
+    def table_inputs(self, loglik: bool | str = False) -> dict[str, list[str]]:
         """What a table job reads: each row's scores and predictions, every cost file of
         every row's chain, and the learned routes (for the router's accuracy)."""
         from ..reporting.costs import chain_files
 
-        rows = self.loglik_rows if loglik else self.rows
-        folders = [self.loglik_dir(r) if loglik else r.eval_dir for r in rows]
+        protocol = "mera" if loglik is True else loglik  # False, "mera" or "mera_gen"
+        rows = self.loglik_rows if protocol else self.rows
+        folders = [self.loglik_dir(r, protocol) if protocol else r.eval_dir for r in rows]
         return {
             "scores": [f"{f}/scores.json" for f in folders],
             "predictions": [f"{f}/predictions.jsonl" for f in folders],
@@ -203,5 +206,7 @@ class Plan:
             "routes": [self.routes] if self.routes else [],
         }
 
-    def loglik_dir(self, row: Row) -> str:
-        return row.eval_dir.replace(f"{self.ns}/eval/", f"{self.ns}/eval_loglik/", 1)
+    def loglik_dir(self, row: Row, protocol: str = "mera") -> str:
+        """A row's folder under MERA's protocol: eval_loglik/ (mera) or eval_mera_gen/."""
+        folder = "eval_loglik" if protocol == "mera" else f"eval_{protocol}"
+        return row.eval_dir.replace(f"{self.ns}/eval/", f"{self.ns}/{folder}/", 1)
