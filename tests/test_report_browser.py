@@ -15,7 +15,7 @@ import pytest
 from conftest import run_snakemake
 
 from cmoe.reporting.plots import PLOTS
-from cmoe.reporting.summary import TABLES
+from test_workflow import REPORT_TABLES
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
@@ -76,7 +76,7 @@ def test_report_opens_on_the_summary_with_every_table_and_figure(report, tmp_pat
     # every table and figure is a result of the report: the summary's link to it resolved to
     # the report's own entry for that file (an unresolved link renders as an error instead)
     assert "system-message" not in dom and "Unknown target name" not in text
-    for name in [*(f"{p}.svg" for p in PLOTS), *(t for t, _ in TABLES)]:
+    for name in [*(f"{p}.svg" for p in PLOTS), *REPORT_TABLES]:
         link = re.search(
             rf"<a [^>]*href=\"javascript:app\.showResultInfo\([^)]*\)\"[^>]*>{name}</a>", dom
         )

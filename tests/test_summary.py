@@ -7,7 +7,7 @@ from docutils.core import publish_parts
 from test_plots import synthetic_scores
 
 from cmoe.cli import main
-from cmoe.reporting.summary import FIGURES, TABLES, landing_text
+from cmoe.reporting.summary import FIGURES, TABLES, landing_text, report_tables
 
 
 def _data_summary(path):
@@ -29,6 +29,8 @@ def test_summary_page_renders_with_split_counts_and_headline(tmp_path, monkeypat
         "intermediates": {"qwen3-14b": {}},
         "methods": ["direct", "cmoe"],
         "data": {"source": {"hub": {"path": "MERA-evaluation/MERA", "name": "rummlu"}}},
+        # MERA's protocol without its generative variant; one benchmark
+        "evaluation": {"loglik": {"enabled": True, "mera_gen": False}, "benchmarks": ["x"]},
     }
     (tmp_path / "config.json").write_text(json.dumps(config), "utf-8")
     study = tmp_path / "study.md"
@@ -41,13 +43,16 @@ def test_summary_page_renders_with_split_counts_and_headline(tmp_path, monkeypat
         + ["--study", str(study), "--out", str(out)]
     )
     # the report defines a link target per result file (as Snakemake's report does)
-    targets = "".join(f"\n.. _{name}: #{name}" for name, _ in [*TABLES, *FIGURES])
+    tables = report_tables(config)
+    assert [name for name, _ in tables[len(TABLES) :]] == ["scores_loglik.csv", "benchmarks.csv"]
+    targets = "".join(f"\n.. _{name}: #{name}" for name, _ in [*tables, *FIGURES])
     html = publish_parts(out.read_text("utf-8") + targets, writer="html")["html_body"]
     assert "system-message" not in html  # valid reStructuredText
     for phrase in ("8000 train questions", "2000 held-out test questions", "Best cmoe row"):
         assert phrase in html, phrase
     assert "None of this run’s models" in html or "None of this run's models" in html
-    for name, _ in [*TABLES, *FIGURES]:
+    assert "scores_mera_gen.csv" not in html
+    for name, _ in [*tables, *FIGURES]:
         assert f'href="#{name}">{name}</a>' in html, name
 
     monkeypatch.chdir(tmp_path)

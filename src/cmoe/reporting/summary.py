@@ -20,6 +20,29 @@ TABLES = [
     ("differences.csv", "each method minus the direct row of the same teacher and model"),
     ("study_comparison.md", "each run row beside the study row with the same role"),
 ]
+# Tables a config writes only when it asks for them: (file, what it shows, is it asked for?)
+OPTIONAL_TABLES = [
+    (
+        "scores_loglik.csv",
+        "MERA's log-likelihood protocol, per domain and overall",
+        lambda c: c["evaluation"]["loglik"]["enabled"],
+    ),
+    (
+        "scores_mera_gen.csv",
+        "MERA's generative variant (greedy, first letter)",
+        lambda c: c["evaluation"]["loglik"]["enabled"] and c["evaluation"]["loglik"]["mera_gen"],
+    ),
+    (
+        "benchmarks.csv",
+        "lm-eval benchmarks, model × task",
+        lambda c: bool(c["evaluation"].get("benchmarks")),
+    ),
+]
+
+
+def report_tables(config: dict) -> list[tuple[str, str]]:
+    """The tables of this run's report, in the order the summary lists them."""
+    return TABLES + [(name, what) for name, what, asked in OPTIONAL_TABLES if asked(config)]
 FIGURES = [
     ("accuracy_forest.svg", "overall accuracy per row, grouped by method"),
     ("paired_differences.svg", "does a method help? its paired difference to direct"),
@@ -123,7 +146,7 @@ def to_rst(config: dict, data_summary: dict, scores: list[dict], diffs: list[dic
     # `name`_ links to the report's own entry of each file (Snakemake defines one target per
     # result): a table or figure missing from the report is an unresolved link, not a silent gap.
     out += ["Tables (category *Tables*; each with a caption saying how it was computed):", ""]
-    out += [f"- `{name}`_: {what}." for name, what in TABLES]
+    out += [f"- `{name}`_: {what}." for name, what in report_tables(config)]
     out += ["", "Figures (category *Figures*; click one for its caption):", ""]
     out += [f"- `{name}`_: {what}." for name, what in FIGURES]
     return "\n".join(out) + "\n"
