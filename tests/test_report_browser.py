@@ -13,9 +13,9 @@ import subprocess
 
 import pytest
 from conftest import run_snakemake
+from test_workflow import REPORT_TABLES
 
 from cmoe.reporting.plots import PLOTS
-from test_workflow import REPORT_TABLES
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 

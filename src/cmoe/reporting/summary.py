@@ -43,6 +43,8 @@ OPTIONAL_TABLES = [
 def report_tables(config: dict) -> list[tuple[str, str]]:
     """The tables of this run's report, in the order the summary lists them."""
     return TABLES + [(name, what) for name, what, asked in OPTIONAL_TABLES if asked(config)]
+
+
 FIGURES = [
     ("accuracy_forest.svg", "overall accuracy per row, grouped by method"),
     ("paired_differences.svg", "does a method help? its paired difference to direct"),
