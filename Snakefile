@@ -29,14 +29,23 @@ include: "workflow/rules/methods/kard.smk"
 include: "workflow/rules/report.smk"
 
 
-report: "workflow/report/workflow.rst"
+# The report opens on the run's summary (rule `summary`), or the workflow's description before it.
+report: landing_text(SUMMARY, workflow.configfiles, "workflow/report/workflow.rst")
 
 
 rule all:
     input:
         rules.table.output,
         rules.plots.output,
+        rules.study_comparison.output,
+        rules.summary.output,
         rules.loglik_table.output if PLAN.logliks else [],
+        rules.benchmark_table.output if PLAN.benchmarks else [],
+        (
+            rules.mera_gen_table.output
+            if any(j.protocol == "mera_gen" for j in PLAN.logliks.values())
+            else []
+        ),
         [f"results/{key}.svg" for key in KB_SIZE_PLOT],
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces

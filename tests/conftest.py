@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "data" / "demo" / "rummlu_demo.jsonl"
+DEMO_FEWSHOT = ROOT / "data" / "demo" / "rummlu_demo_fewshot.jsonl"
 
 # Tests never touch a hub, and never log in anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,10 +90,14 @@ def ci_config(folder: Path, name: str = "config", edit=None) -> Path:
 
     config = yaml.safe_load((ROOT / "tests" / "configs" / "ci.yaml").read_text("utf-8"))
     config["data"]["source"]["file"] = str(DEMO_DATA)
+    config["data"]["fewshot_source"]["file"] = str(DEMO_FEWSHOT)
     config["tiny_models"]["corpus"] = str(DEMO_DATA)
     knowledge = config.get("knowledge", {}).get("source", {})
     if "file" in knowledge:
         knowledge["file"] = str(ROOT / knowledge["file"])
+    for bench in config.get("evaluation", {}).get("benchmarks") or []:
+        if isinstance(bench, dict) and "path" in bench:
+            bench["path"] = str(ROOT / bench["path"])
     if edit:
         edit(config)
     path = folder / f"{name}.yaml"

@@ -6,6 +6,7 @@ import re
 import pytest
 from conftest import ROOT
 
+from cmoe.benchmarks import BenchmarkSettings
 from cmoe.config import sections
 from cmoe.data import DataSettings
 from cmoe.generation.base import GenerationSettings
@@ -27,6 +28,7 @@ TABLES = {
     "**`openai`**": sections.OpenAISettings,
     "## `evaluation`": sections.EvaluationSettings,
     "`evaluation.loglik`": sections.LoglikSettings,
+    "`evaluation.benchmarks` —": BenchmarkSettings,
     "`evaluation.bootstrap`": sections.BootstrapSettings,
     "## `wandb`": WandbSettings,
     "## `resources`": sections.ResourceSettings,

@@ -38,6 +38,38 @@ def test_demo_data_meets_spec():
     assert {DEFAULT_SUBJECT_DOMAINS[s] for s in subjects} == set(DOMAINS)
     assert all(r["outputs"] in "ABCD" and r["explanation"].strip() for r in rows)
     assert len({normalise_text(r["inputs"]["text"]) for r in rows}) == len(rows)
+    # MERA's style: every row its own instruction, several variants
+    assert len({r["instruction"] for r in rows}) >= 3
+
+
+def test_question_records_keep_meras_instruction_and_subject_and_the_pool_is_apart(tmp_path):
+    from conftest import DEMO_FEWSHOT
+
+    from cmoe.data import prepare_fewshot
+
+    settings = DataSettings(
+        source={"file": str(DEMO_DATA)}, fewshot_source={"file": str(DEMO_FEWSHOT)}
+    )
+    _, train, test = _prepare(tmp_path, DEMO_DATA)
+    rows = {
+        str(json.loads(x)["meta"]["id"]): json.loads(x) for x in DEMO_DATA.open(encoding="utf-8")
+    }
+    for q in train + test:
+        assert q["instruction"] == rows[q["id"]]["instruction"]
+        assert q["subject_name"] == rows[q["id"]]["inputs"]["subject"]
+    summary = prepare_fewshot(settings, subject_domains(), tmp_path / "fewshot.jsonl")
+    pool = read_questions(tmp_path / "fewshot.jsonl")
+    raw = [json.loads(x) for x in DEMO_FEWSHOT.open(encoding="utf-8")]
+    assert [q["id"] for q in pool] == [str(r["meta"]["id"]) for r in raw]  # source order
+    assert summary["total"] == len(pool) and set(summary["subjects"].values()) == {2}
+    texts = {normalise_text(q["question"]) for q in train + test}
+    assert not texts & {normalise_text(q["question"]) for q in pool}  # never mixed
+    with pytest.raises(FileNotFoundError, match="data.fewshot_source.file: .*nope.jsonl"):
+        prepare_fewshot(
+            DataSettings(source={}, fewshot_source={"file": str(tmp_path / "nope.jsonl")}),
+            subject_domains(),
+            tmp_path / "x.jsonl",
+        )
 
 
 def test_split_is_seeded_stratified_and_leak_free(tmp_path):
@@ -77,6 +109,10 @@ def test_duplicates_removed_and_same_text_never_split(tmp_path):
         (lambda r: r["inputs"].pop("option_c"), "missing option inputs.option_c"),
         (lambda r: r.update(outputs="E"), "answer (outputs) must be one of A-D"),
         (lambda r: r["meta"].update(domain="astrology"), "subject 'astrology' has no domain"),
+        (
+            lambda r: r.update(instruction="Тема {topic}: {text}"),
+            "instruction names {topic}, not a field of inputs",
+        ),
     ],
 )
 def test_bad_row_names_file_and_line(tmp_path, mutate, message):

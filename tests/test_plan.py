@@ -47,7 +47,21 @@ def test_demo_plan_has_every_job_of_the_study():
     assert len(plan.gathers) == 2 * len(DOMAINS)
     assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2  # + KARD's two rows
     assert len(plan.mixtures) == 2 * 2
-    assert len(plan.logliks) == len([r for r in plan.rows if r.loglik]) == 9
+    # MERA's protocol and its generative variant, each once per row it scores
+    n_rows = len([r for r in plan.rows if r.loglik])
+    protocols = Counter(job.protocol for job in plan.logliks.values())
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 9
+    mera = plan.logliks["main/eval_loglik/base/tiny-student"]
+    gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
+    assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
+    assert mera.settings == {
+        "k": 1,  # MERA v1.2: 1 shot
+        "seed": 1234,
+        "same_split": False,
+        "batch_size": 8,
+        "dtype": "auto",
+    }
+    assert gen.settings == {**mera.settings, "max_new_tokens": 8}
     assert plan.routes == "results/main/router/routes.json"
     assert plan.filter_max_length == 512
 
@@ -126,13 +140,66 @@ def test_real_study_plan():
     assert all(j.resources["gpu"] >= 1 for j in plan.generations.values())
 
 
+def _real_study_models(config: dict) -> int:
+    """Models of config/config.yaml counted from the config itself: every student of every
+    method and teacher, each teacher's generalist and specialists, and the distinct bases."""
+    teachers, students = len(config["teachers"]), len(config["students"])
+    intermediates = len(config["intermediates"])
+    groups = len(config.get("specialist_groups") or DOMAINS)
+    trained = students * teachers * len(config["methods"])  # direct, cascade, cmoe students
+    trained += teachers * intermediates * (1 + groups)  # generalist + specialists
+    roles = ("students", "intermediates")
+    bases = {entry["model"] for role in roles for entry in config[role].values()}
+    return trained + len(bases)
+
+
+def test_real_study_plans_every_benchmark_on_every_model():
+    config = load_config(CONFIG / "config.yaml")
+    plan = build_plan(config)
+    tasks = [b if isinstance(b, str) else b["task"] for b in config["evaluation"]["benchmarks"]]
+    assert len(tasks) >= 2
+    models = _real_study_models(config)
+    assert len(plan.benchmarks) == models * len(tasks)
+    for task in tasks:
+        jobs = [j for j in plan.benchmarks.values() if j.task == task]
+        assert len({j.label for j in jobs}) == models
+        assert all(j.key == f"main/eval_bench/{task}/{j.label}" for j in jobs)
+    # every trained model is evaluated from the folder its training job writes
+    trained = {t.out for t in plan.trains.values() if t.stage == "train"}
+    assert {j.model.path for j in plan.benchmarks.values() if "/models/" in j.model.path} == trained
+
+
+@pytest.mark.slow
+def test_real_study_dry_run_plans_evaluate_benchmark_per_model_and_task(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    config = load_config(CONFIG / "config.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
+        + ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+        + ["--configfile", str(CONFIG / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    tasks = len(config["evaluation"]["benchmarks"])
+    assert int(counts["evaluate_benchmark"]) == _real_study_models(config) * tasks
+    assert int(counts["benchmark_table"]) == 1
+
+
 def test_ci_plan(tmp_path):
     from conftest import ci_config
 
     plan = plan_of(ci_config(tmp_path))
     assert plan.namespace == "ci"
     assert {r.teacher for r in plan.rows} == {"-", "ta", "tb"}
-    assert not plan.logliks  # the CI config leaves the log-likelihood protocol off
+    # MERA's log-likelihood protocol once per scored model, without its generative variant
+    assert {j.protocol for j in plan.logliks.values()} == {"mera"}
+    assert len(plan.logliks) == len([r for r in plan.rows if r.loglik])
 
 
 def test_ablation_overlay_plans_in_its_own_namespace():
@@ -248,3 +315,21 @@ def test_per_job_values():
     # a string with braces stays a function (Snakemake would format a constant one)
     assert per_job(jobs, lambda j: j["t"])(WC("a")) == "{q}"
     assert callable(per_job({}, lambda j: j))  # a rule with no jobs: never called
+
+
+def test_mera_version_sets_the_shots_and_a_pool_equal_to_the_source_excludes_itself(tmp_path):
+    from conftest import ci_config
+
+    def v11(config):
+        config["data"]["mera_version"] = "v1.1"
+        config["data"]["fewshot_source"] = dict(config["data"]["source"])
+
+    plan = plan_of(ci_config(tmp_path, edit=v11))
+    settings = {j.settings["k"]: j.settings["same_split"] for j in plan.logliks.values()}
+    assert settings == {5: True}
+
+    def explicit_k(config):
+        config["evaluation"]["loglik"]["k"] = 0
+
+    plan = plan_of(ci_config(tmp_path, name="k0", edit=explicit_k))
+    assert {j.settings["k"] for j in plan.logliks.values()} == {0}

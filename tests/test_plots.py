@@ -1,38 +1,154 @@
+import csv
 import json
+import random
 
-from cmoe.reporting.plots import make_plots
+import pytest
+
+from cmoe.reporting import paired
+from cmoe.reporting.plots import (
+    MIN_FONT_PT,
+    PLOTS,
+    label_overlaps,
+    make_plots,
+    method_styles,
+    pareto_front,
+    small_fonts,
+)
 from cmoe.reporting.tables import COLUMNS
 
+METHODS = ["base", "direct", "cascade", "cmoe", "kard", "seq2seq", "kd", "mix-a", "mix-b", "cot"]
+TEACHERS = ["qwen3-235b", "llama3.3-70b"]
+STUDENTS = ["qwen3-0.6b", "qwen3-1.7b", "qwen3-4b"]
 
-def test_make_plots_writes_svg_and_png(tmp_path):
-    rows = []
-    for method, model, acc in (("base", "s", 0.1), ("direct", "s", 0.4), ("cmoe", "s", 0.5)):
-        row = dict.fromkeys(COLUMNS, "")
-        row.update(
-            namespace="main",
-            method=method,
-            teacher="t",
-            via="-",
-            model=model,
-            overall=str(acc),
-            overall_ci_low=str(acc - 0.1),
-            overall_ci_high=str(acc + 0.1),
-            math_cs=str(acc),
-            n="10",
-            train_device_h="" if method == "base" else "0.5",
-        )
-        rows.append(row)
-    csv_path = tmp_path / "scores.csv"
-    csv_path.write_text(
-        ",".join(COLUMNS) + "\n" + "".join(",".join(r[c] for c in COLUMNS) + "\n" for r in rows)
-    )
+
+def _write_csv(path, columns, rows):
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def synthetic_scores(tmp_path, methods=METHODS, seed=0):
+    """A score table of len(methods) × 2 teachers × 3 students rows (60 by default), and the
+    paired differences of every non-direct row, with random accuracies and costs."""
+    rng = random.Random(seed)
+    rows, diffs = [], []
+    for method in methods:
+        for teacher in TEACHERS:
+            for student in STUDENTS:
+                acc = rng.uniform(0.2, 0.85)
+                row = dict.fromkeys(COLUMNS, "")
+                row.update(
+                    namespace="main",
+                    method=method,
+                    teacher=teacher,
+                    via="qwen3-14b" if method in ("cascade", "cmoe") else "-",
+                    model=student,
+                    overall=f"{acc:.4f}",
+                    overall_ci_low=f"{acc - 0.03:.4f}",
+                    overall_ci_high=f"{acc + 0.03:.4f}",
+                    n="2000",
+                    train_device_h="" if method == "base" else f"{rng.uniform(5, 400):.4g}",
+                )
+                for d in ("social_humanities", "natural_science", "math_cs", "other"):
+                    row[d] = f"{min(1.0, max(0.0, acc + rng.uniform(-0.1, 0.1))):.4f}"
+                rows.append(row)
+                if method not in ("base", "direct"):
+                    diff = rng.uniform(-0.1, 0.1)
+                    diffs.append(
+                        {
+                            **{k: row[k] for k in ("method", "teacher", "via", "model")},
+                            "reference": f"direct / {teacher} / {student}",
+                            "diff": f"{diff:.4f}",
+                            "ci_low": f"{diff - 0.04:.4f}",
+                            "ci_high": f"{diff + 0.04:.4f}",
+                            "level": "0.95",
+                            "p_value": "0.5",
+                            "b10": "10",
+                            "b01": "12",
+                            "n": "2000",
+                        }
+                    )
+    scores = _write_csv(tmp_path / "scores.csv", COLUMNS, rows)
+    differences = _write_csv(tmp_path / "differences.csv", paired.COLUMNS, diffs)
+    return scores, differences, rows
+
+
+def _traces(tmp_path):
     traces = tmp_path / "t.jsonl"
     traces.write_text("".join(json.dumps({"completion_tokens": n}) + "\n" for n in (5, 9, 12)))
-    written = make_plots(csv_path, {"s": 1000}, {"t": [str(traces)]}, tmp_path / "plots")
-    names = sorted(p.stem for p in written)
-    assert names == ["accuracy_by_domain", "accuracy_vs_cost", "accuracy_vs_size", "trace_lengths"]
-    for svg in written:
+    return {"t": [str(traces)]}
+
+
+def _assert_written(outdir, layout):
+    assert sorted(layout) == sorted(PLOTS)
+    for name in PLOTS:
+        svg = outdir / f"{name}.svg"
         assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()
         png = svg.with_suffix(".png")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert not list((tmp_path / "plots").glob(".*tmp*"))  # no temporary files left
+    assert json.loads((outdir / "layout.json").read_text()) == layout
+    assert not list(outdir.glob(".*tmp*"))  # no temporary files left
+
+
+def test_sixty_rows_render_with_no_overlapping_labels_and_legible_fonts(tmp_path):
+    scores, differences, rows = synthetic_scores(tmp_path)
+    assert len(rows) == 60
+    params = {"qwen3-0.6b": 6e8, "qwen3-1.7b": 1.7e9, "qwen3-4b": 4e9}
+    outdir = tmp_path / "plots"
+    layout = make_plots(scores, params, _traces(tmp_path), outdir, differences)
+    _assert_written(outdir, layout)
+    for name, checks in layout.items():
+        assert checks["overlaps"] == [], (name, checks["overlaps"][:5])
+        assert checks["small_fonts"] == [], (name, checks["small_fonts"][:5])
+        assert checks["min_font_pt"] >= MIN_FONT_PT, name
+    # the forest has one labelled line per row (and one header per method)
+    svg = (outdir / "accuracy_forest.svg").read_text()
+    assert svg.count("qwen3-235b → qwen3-14b → qwen3-4b") == 2  # cascade and cmoe
+
+
+def test_few_rows_and_no_differences_still_render(tmp_path):
+    scores, _, _ = synthetic_scores(tmp_path, methods=["base", "direct"])
+    outdir = tmp_path / "plots"
+    layout = make_plots(scores, {}, _traces(tmp_path), outdir, None)
+    _assert_written(outdir, layout)
+    assert all(not c["overlaps"] and not c["small_fonts"] for c in layout.values())
+
+
+def test_text_measurement_finds_overlaps_and_small_fonts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.text(0.5, 0.5, "first label", fontsize=9)
+    ax.text(0.52, 0.51, "second label", fontsize=9)
+    ax.text(0.1, 0.1, "tiny", fontsize=6)
+    assert ("first label", "second label") in label_overlaps(fig)
+    assert small_fonts(fig) == [("tiny", 6)]
+    plt.close(fig)
+
+
+def test_pareto_front_and_one_style_per_method():
+    points = [(1.0, 30.0), (2.0, 50.0), (2.0, 40.0), (3.0, 45.0), (4.0, 60.0), (0.5, 10.0)]
+    assert pareto_front(points) == [5, 0, 1, 4]
+    styles = method_styles(METHODS)
+    assert len({(s["color"], s["marker"]) for s in styles.values()}) == len(METHODS)
+    # a method keeps its style whichever subset of methods a table holds
+    assert method_styles(["cmoe", "direct"])["cmoe"] == styles["cmoe"]
+
+
+@pytest.mark.parametrize(
+    "method, model, expected",
+    [
+        ("cmoe", "mixture:oracle", ("direct", "t", "-", "im")),
+        ("cascade", "st", ("direct", "t", "-", "st")),
+        ("direct", "st", None),
+        ("base", "st", None),
+    ],
+)
+def test_reference_row_of_a_paired_difference(method, model, expected):
+    row = {"method": method, "teacher": "t", "via": "im", "model": model}
+    assert paired.reference_key(row) == expected

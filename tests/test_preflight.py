@@ -30,13 +30,13 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
     text = DEMO.replace("  tiny-teacher-b:\n    model: tiny-teacher-b\n", "  tiny-teacher-a:\n", 1)
     (tmp_path / "dup.yaml").write_text(text, "utf-8")
     message = _error(lambda: load_config(tmp_path / "dup.yaml"))
-    assert "dup.yaml: key 'tiny-teacher-a' appears twice (lines 45 and 50)" in message
+    assert "dup.yaml: key 'tiny-teacher-a' appears twice (lines 46 and 51)" in message
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
     text = DEMO.replace("methods: [direct, cascade, cmoe, kard]", "methods: [direct, cascade")
     (tmp_path / "bad.yaml").write_text(text, "utf-8")
-    assert "bad.yaml, line 73: not valid YAML" in _error(lambda: load_config(tmp_path / "bad.yaml"))
+    assert "bad.yaml, line 74: not valid YAML" in _error(lambda: load_config(tmp_path / "bad.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,25 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
             lambda c: c["models"].update({"tiny-student": {"path": "/no/such/model/folder"}}),
             "config key models.tiny-student.path: '/no/such/model/folder' looks like a local "
             "folder but does not exist",
+        ),
+        (
+            lambda c: c["data"].update(mera_version="v1.3"),
+            "config key data.mera_version: 'v1.3' is not one of ['v1.1', 'v1.2']",
+        ),
+        (
+            lambda c: c["data"].update(
+                source={"hub": {"path": "ai-forever/MERA", "name": "rummlu", "split": "train"}}
+            ),
+            "config key data.source.hub.path: ai-forever/MERA is MERA v1.1, but "
+            "data.mera_version is v1.2",
+        ),
+        (
+            lambda c: c["data"].update(fewshot_source={"file": "data/demo/no_such_pool.jsonl"}),
+            "config key data.fewshot_source.file: data/demo/no_such_pool.jsonl does not exist",
+        ),
+        (
+            lambda c: c["data"].update(fewshot_source=None),
+            "config key evaluation.loglik.enabled: MERA's protocol needs data.fewshot_source",
         ),
     ],
 )

@@ -9,6 +9,12 @@ import pytest
 from conftest import ci_config, run_snakemake
 
 from cmoe.domains import DOMAINS
+from cmoe.reporting.plots import PLOTS
+from cmoe.reporting.summary import TABLES
+
+REPORT_FIGURES = [f"{name}.svg" for name in PLOTS]
+# the CI config asks for MERA's log-likelihood protocol and one lm-eval benchmark
+REPORT_TABLES = [name for name, _ in TABLES] + ["scores_loglik.csv", "benchmarks.csv"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
@@ -35,6 +41,11 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
             elif line.strip().startswith("total"):
                 break
     return jobs
+
+
+# The report's jobs, re-run by any change to a score: tables, figures, the study comparison, the
+# report's summary page, and the target `all`.
+REPORT = {"table": 1, "plots": 1, "study_comparison": 1, "summary": 1, "all": 1}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +99,14 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     comparison = (workdir / "results/ci/tables/comparison.md").read_text()
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
+    # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 10
+    pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
+    shots = {json.loads(x)["question"] for x in pool}
+    base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
+    for line in base.read_text().splitlines():
+        prompt = json.loads(line)["prompt"]
+        assert any(text in prompt for text in shots) and prompt.count("Ответ:") == 2
     assert list((workdir / "results/benchmarks").rglob("*.tsv"))
     # KARD: each evaluated question records the passages its student was shown
     for folder in ("kard", "kard-no-reranker"):
@@ -99,6 +118,23 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
         assert all({"pid", "text", "score"} <= set(p) for k in shown for p in k)
     recall = json.loads((workdir / "results/ci/knowledge/reranker/ta/recall.json").read_text())
     assert set(recall["reranker"]) == {"recall@1", "recall@3", "recall@5"}
+
+
+def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
+    workdir, _ = finished_run
+    lines = (workdir / "results/ci/tables/benchmarks.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    trained = {
+        str(p.relative_to(workdir / "results/ci/models"))
+        for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
+    }
+    trained = {str(Path(t).parent) for t in trained}
+    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/i-model"}
+    for r in rows:
+        assert r["task"] == "ru_mc_demo" and r["metric"] == "acc" and int(r["n"]) == 30
+        assert 0.0 <= float(r["value"]) <= 1.0 and float(r["stderr"]) > 0
+    assert "ru_mc_demo (acc)" in (workdir / "results/ci/tables/benchmarks.md").read_text()
 
 
 def test_second_dry_run_schedules_nothing(finished_run):
@@ -133,13 +169,14 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         "generate": 2,
         "filter": 2,
         "evaluate": 2 + 2,  # the students and the specialist itself
+        "evaluate_benchmark": 2 + 2,  # the same two models per teacher
+        "benchmark_table": 1,
         "mixture": 4,
-        "table": 1,
-        "plots": 1,
-        "all": 1,
+        **REPORT,
     }
     for out in _outputs(proc):
-        assert any(k in out for k in ("/math_cs", "/cmoe/", "/mixture/", "tables/", "plots/")), out
+        keys = ("/math_cs", "/cmoe/", "/mixture/", "tables/", "plots/", "report/")
+        assert any(k in out for k in keys), out
 
 
 def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run):
@@ -163,15 +200,17 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         # kard: tb's rationales retrieved for training, its reranker, the reranked questions
         "retrieve": 2,
         "train_reranker": 1,
+        # every model trained on tb's traces (the kard student included)
+        "evaluate_benchmark": 4 + 4 + 1,
+        "benchmark_table": 1,
         "mixture": 2,
-        "table": 1,
-        "plots": 1,
         "contamination": 1,
-        "all": 1,
+        **REPORT,
     }
     outputs = _outputs(proc)
     # KARD's files of tb: knowledge/train/tb.jsonl, knowledge/reranker/tb, ...
-    assert outputs and all(re.search(r"/tb(/|\.|,|$)|tables/|plots/", o) for o in outputs)
+    pattern = r"/tb(/|\.|,|$)|tables/|plots/|report/"
+    assert outputs and all(re.search(pattern, o) for o in outputs)
 
 
 def _set(path: str, value):
@@ -186,8 +225,8 @@ def _set(path: str, value):
 
 
 # What a setting may re-run: logging and runtime settings nothing at all, statistics and display
-# settings only the tables (and the figures drawn from them).
-TABLES_ONLY = {"table": 1, "plots": 1, "all": 1}
+# settings only the tables (and the figures, the study comparison and the summary drawn from them).
+TABLES_ONLY = {**REPORT, "loglik_table": 1}
 
 
 @pytest.mark.parametrize(
@@ -201,6 +240,8 @@ TABLES_ONLY = {"table": 1, "plots": 1, "all": 1}
         ("resources.train.slurm_partition", "gpu-long", {}),
         ("evaluation.bootstrap.min_n", 5, TABLES_ONLY),
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
+        # MERA's shot seed: every model's log-likelihood job and its table, nothing else
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 9, "loglik_table": 1, "all": 1}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],
@@ -212,8 +253,16 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc)
     if expected is None:
-        # 2 direct + 2 cascade + 2 cmoe + 2 kard students, their evaluations (kard: 2 each)
-        assert jobs == {"train": 8, "evaluate": 10, "table": 1, "plots": 1, "all": 1}
+        # 2 direct + 2 cascade + 2 cmoe + 2 kard students, their evaluations (kard: 2 each;
+        # MERA's protocol: not kard's), their benchmarks, the tables
+        assert jobs == {
+            "train": 8,
+            "evaluate": 10,
+            "evaluate_loglik": 6,
+            "evaluate_benchmark": 8,
+            "benchmark_table": 1,
+            **REPORT,
+        }
     else:
         assert jobs == expected, proc.stdout[-3000:]
 
@@ -223,5 +272,12 @@ def test_html_report_collects_tables_and_plots(finished_run):
     proc = snakemake(workdir, config, "--report", str(workdir / "report.html"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = (workdir / "report.html").read_text("utf-8", errors="replace")
-    for name in ("accuracy_by_domain.svg", "trace_lengths.svg", "scores.csv", "comparison.md"):
-        assert name in html
+    for name in (*REPORT_FIGURES, *REPORT_TABLES):
+        assert name in html, name
+    # the figures were drawn with no overlapping text and no text below 7 pt
+    layout = json.loads((workdir / "results/ci/plots/layout.json").read_text())
+    for name, checks in layout.items():
+        assert not checks["overlaps"] and not checks["small_fonts"], (name, checks)
+    # the study comparison says that the tiny models are not the study's
+    study = (workdir / "results/ci/tables/study_comparison.md").read_text("utf-8")
+    assert "None of this run's models is one of the study's" in study

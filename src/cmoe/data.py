@@ -2,7 +2,12 @@
 
 MERA row:  {instruction, inputs{text, option_a..option_d, subject}, outputs, meta{id, domain}}
 where ``meta.domain`` is the MMLU subject key. Question record written by this stage:
-    {id, subject, domain, question, options{A,B,C,D}, gold[, subject_name, explanation]}
+    {id, subject, domain, question, options{A,B,C,D}, gold[, subject_name, instruction,
+     explanation]}
+``subject_name`` is ``inputs.subject`` and ``instruction`` the row's own MERA instruction (a
+template over ``inputs``), both kept for MERA's protocol (cmoe.loglik). MERA's few-shot pool
+(its ``train`` split) is read by :func:`prepare_fewshot` into a file of its own, never into the
+split that teachers answer.
 """
 
 from __future__ import annotations
@@ -31,6 +36,37 @@ class DataSettings:
     on_bad_row: str = "error"  # or "skip": count and report bad rows instead of failing
     domain_map: dict[str, str] = field(default_factory=dict)
     max_per_subject: int | None = None
+    mera_version: str = "v1.2"  # v1.1 | v1.2: the protocol (shots) and dataset ids follow it
+    fewshot_source: dict[str, Any] | None = None  # MERA's train split: the few-shot pool
+
+    @property
+    def split_settings(self) -> dict[str, Any]:
+        """What the split depends on (the few-shot pool and the version do not change it)."""
+        from dataclasses import asdict
+
+        return {
+            k: v for k, v in asdict(self).items() if k not in ("mera_version", "fewshot_source")
+        }
+
+    @property
+    def fewshot_settings(self) -> dict[str, Any]:
+        """What the few-shot pool depends on."""
+        return {
+            "source": self.fewshot_source,  # unused by prepare_fewshot, required by the type
+            "fewshot_source": self.fewshot_source,
+            "on_bad_row": self.on_bad_row,
+            "domain_map": self.domain_map,
+        }
+
+
+# MERA's ruMMLU on the hub, per version: (dataset, config, split of answered questions, split of
+# the few-shot pool). v1.1's answered "public test" (10,033 items) is its `train` split and its
+# shots came from the same split; v1.2 publishes the answered test (14,012) and a 285-item train.
+MERA_HUB = {
+    "v1.1": ("ai-forever/MERA", "rummlu", "train", "train"),
+    "v1.2": ("MERA-evaluation/MERA", "rummlu", "test", "train"),
+}
+INSTRUCTION_FIELDS = ("text", "option_a", "option_b", "option_c", "option_d", "subject")
 
 
 def _option_text(inputs: dict, letter: str) -> str:
@@ -73,6 +109,22 @@ def _question_id(meta: dict) -> str:
     return str(value)
 
 
+def _check_instruction(instruction: str) -> None:
+    """MERA fills the instruction with ``str.format(**inputs)``: only inputs' fields may appear."""
+    import string
+
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(instruction) if name}
+    except ValueError as exc:
+        raise ValueError(f"instruction is not a valid format template ({exc})") from None
+    unknown = sorted(names - set(INSTRUCTION_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"instruction names {{{unknown[0]}}}, not a field of inputs "
+            f"(known: {', '.join(INSTRUCTION_FIELDS)})"
+        )
+
+
 def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
     """Convert one MERA row; raise ValueError naming what is wrong."""
     if not isinstance(row, dict):
@@ -105,17 +157,21 @@ def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
     }
     if isinstance(inputs.get("subject"), str) and inputs["subject"].strip():
         question["subject_name"] = inputs["subject"].strip()
+    instruction = row.get("instruction")
+    if isinstance(instruction, str) and instruction.strip():
+        _check_instruction(instruction)
+        question["instruction"] = instruction
     if isinstance(row.get("explanation"), str) and row["explanation"].strip():
         question["explanation"] = row["explanation"].strip()
     return question
 
 
-def iter_source_rows(source: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+def iter_source_rows(source: dict[str, Any], key: str = "data.source") -> Iterator[tuple[str, Any]]:
     """Yield (location, row). Location names the file and line (or dataset and row index)."""
     if "file" in source:
         path = Path(source["file"])
         if not path.exists():
-            raise FileNotFoundError(f"data.source.file: {path} does not exist")
+            raise FileNotFoundError(f"{key}.file: {path} does not exist")
         if path.suffix == ".parquet":
             import datasets
 
@@ -160,14 +216,17 @@ def _differing_fields(a: dict, b: dict) -> str:
     return ", ".join(keys) or "row content"
 
 
-def _load_rows(settings: DataSettings, subject_domains: dict[str, str]):
+def _load_rows(
+    settings: DataSettings, subject_domains: dict[str, str], source_key: str = "data.source"
+):
     """Parse every row; returns (questions, bad_row_messages, exact_duplicate_rows_dropped)."""
     import json
 
     questions, bad = [], []
     first_seen: dict[str, tuple[str, Any, dict]] = {}  # id -> (location, row, question)
     n_repeats = 0
-    for location, raw in iter_source_rows(settings.source):
+    source = settings.source if source_key == "data.source" else settings.fewshot_source
+    for location, raw in iter_source_rows(source, source_key):
         try:
             row = json.loads(raw) if isinstance(raw, str) else raw
         except json.JSONDecodeError as exc:
@@ -294,6 +353,26 @@ def prepare_data(
     }
     atomic_write_json(outputs["summary"], summary)
     return summary
+
+
+def prepare_fewshot(
+    settings: DataSettings, subject_domains: dict[str, str], out: str | Path
+) -> dict:
+    """MERA's few-shot pool (``data.fewshot_source``) as question records, in source order
+    (the order MERA's sampler draws from), every row checked like the questions'."""
+    if not settings.fewshot_source:
+        raise DataError("data.fewshot_source is not set")
+    pool, bad, n_repeats = _load_rows(settings, subject_domains, "data.fewshot_source")
+    if not pool:
+        raise DataError("no valid questions in data.fewshot_source")
+    atomic_write_jsonl(out, pool)
+    subjects = Counter(q["subject"] for q in pool)
+    return {
+        "total": len(pool),
+        "subjects": dict(sorted(subjects.items())),
+        "repeated_rows": n_repeats,
+        "skipped_bad_rows": len(bad),
+    }
 
 
 def read_questions(path: str | Path) -> list[dict]:

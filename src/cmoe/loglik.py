@@ -1,4 +1,7 @@
-"""MERA-protocol log-likelihood evaluation of ruMMLU: score " A".." D" after the prompt.
+"""MERA's ruMMLU protocol: log-likelihood of " A".." D" after the prompt, and its generative
+variant.
+
+Prompts and shots follow MERA v1.2's lm-eval task exactly (``mera_prompt``, ``ShotSampler``).
 
 Scores are computed exactly as lm-evaluation-harness's ``multiple_choice`` output type does for
 a causal HF model (same tokenization, same summed continuation log-probs), but with one forward
@@ -8,6 +11,7 @@ pass per question instead of one per letter: the four scored sequences share the
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +20,115 @@ import torch
 from .data import LETTERS
 from .models import load_causal_lm, load_tokenizer
 
-BLOCK = (
-    "Задание содержит вопрос по теме {subject} и 4 варианта ответа A, B, C, D, "
-    "из которых только один правильный.\n{question}\nA {A}\nB {B}\nC {C}\nD {D}\n"
-    "Запишите букву правильного ответа\nОтвет:"
-)
+# MERA's ruMMLU task (MERA-Evaluation/MERA, benchmark_tasks/rummlu/rummlu.yaml, v1.2): the
+# instruction-free block every later shot and the target use, filled from the row's inputs.
+BLOCK = "{text}\nA) {option_a}\nB) {option_b}\nC) {option_c}\nD) {option_d}\nОтвет:"
+# Shots per MERA version (scripts/run_benchmark.sh: ruMMLU runs 1-shot in v1.2; 5 in v1.1).
+SHOTS = {"v1.1": 5, "v1.2": 1}
+SEED = 1234  # lm-eval's --seed in MERA's scripts/run_benchmark.sh
+GEN_ANSWER = re.compile(r"\b([ABCD])\b")  # rummlu_gen: the first match is the answer
+GEN_STOP = "\n"  # rummlu_gen: greedy decoding until a newline
 
 
-def _block(question: dict) -> str:
-    # subject_name (the Russian subject) is optional in question records; fall back to the key
-    subject = question.get("subject_name") or question["subject"]
-    return BLOCK.format(subject=subject, question=question["question"], **question["options"])
+class ProtocolError(ValueError):
+    """The data cannot be scored by the protocol (a missing instruction, a short pool)."""
+
+
+def mera_inputs(question: dict) -> dict[str, str]:
+    """A question record as MERA's ``inputs``: text, option_a..option_d, subject."""
+    options = question["options"]
+    return {
+        "text": question["question"],
+        **{f"option_{x.lower()}": options[x] for x in LETTERS},
+        # subject_name is inputs.subject (the Russian generalisation); fall back to the key
+        "subject": question.get("subject_name") or question["subject"],
+    }
+
+
+def mera_block(question: dict) -> str:
+    """The instruction-free block (``doc_to_text_without_instruction``)."""
+    return BLOCK.format(**mera_inputs(question)).lstrip()
+
+
+def mera_instruction(question: dict) -> str:
+    """The row's own instruction filled from its inputs (``query``)."""
+    instruction = question.get("instruction")
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise ProtocolError(
+            f"question {question['id']}: no instruction; MERA's protocol renders the first shot "
+            "(or, zero-shot, the question) with the row's own instruction"
+        )
+    return instruction.format(**mera_inputs(question)).strip()
 
 
 def mera_prompt(question: dict, shots: list[dict]) -> str:
-    """MERA's ruMMLU prompt: solved shots (block + " gold"), then the open target block."""
-    return "\n\n".join([f"{_block(s)} {s['gold']}" for s in shots] + [_block(question)])
+    """MERA's ruMMLU prompt (lm-eval ``multiple_choice``, ``target_delimiter`` " ",
+    ``fewshot_delimiter`` "\\n\\n"): the first shot with its own instruction followed by
+    " X", every later shot and the target as the instruction-free block; zero-shot, the
+    target's own instruction."""
+    if not shots:
+        return mera_instruction(question)
+    solved = [f"{mera_instruction(shots[0])} {shots[0]['gold']}"]
+    solved += [f"{mera_block(s)} {s['gold']}" for s in shots[1:]]
+    return "\n\n".join([*solved, mera_block(question)])
 
 
-def select_shots(question: dict, pool: list[dict], k: int, seed: int) -> list[dict]:
-    """k same-subject shots from ``pool``, never the question itself, fixed per (seed, id)."""
-    candidates = sorted(
-        (p for p in pool if p["subject"] == question["subject"] and p["id"] != question["id"]),
-        key=lambda p: p["id"],  # sorted, so the pool's order does not change the draw
-    )
-    # A str seed is hashed with SHA-512 by random.Random: stable across processes and runs.
-    rng = random.Random(f"{seed}:{question['id']}")
-    return rng.sample(candidates, min(k, len(candidates)))
+def _same_item(a: dict, b: dict) -> bool:
+    return (a["id"], a["question"], a["options"]) == (b["id"], b["question"], b["options"])
+
+
+class ShotSampler:
+    """MERA's few-shot sampler as lm-eval runs it.
+
+    One generator, seeded once (lm-eval's ``--seed``), is drawn from question after question in
+    the order they are scored: for each, ``random.sample`` of k rows of the pool with the same
+    ``meta.domain`` (the MMLU subject key), in pool order. When the pool is the split being
+    scored (``same_split``), k + 1 are drawn and the question itself is dropped; otherwise the
+    pool never holds it. Zero-shot draws nothing. A question's shots therefore depend on the
+    questions scored before it, exactly as in lm-eval.
+    """
+
+    def __init__(self, pool: list[dict], seed: int, same_split: bool = False):
+        self.rng = random.Random(seed)
+        self.same_split = same_split
+        self.by_subject: dict[str, list[dict]] = {}
+        for item in pool:
+            self.by_subject.setdefault(item["subject"], []).append(item)
+
+    def draw(self, question: dict, k: int) -> list[dict]:
+        if k == 0:
+            return []
+        n = k + 1 if self.same_split else k
+        candidates = self.by_subject.get(question["subject"], [])
+        if len(candidates) < n:
+            raise ProtocolError(
+                f"the few-shot pool has {len(candidates)} question(s) of subject "
+                f"{question['subject']!r}; {k} shot(s) need {n} (data.fewshot_source)"
+            )
+        drawn = self.rng.sample(candidates, n)
+        return [s for s in drawn if not _same_item(s, question)][:k]
+
+
+def draw_all_shots(
+    questions: list[dict], pool: list[dict], k: int, seed: int, same_split: bool = False
+) -> list[list[dict]]:
+    """Every question's shots, drawn in order (see :class:`ShotSampler`)."""
+    sampler = ShotSampler(pool, seed, same_split)
+    return [sampler.draw(q, k) for q in questions]
+
+
+def mera_prompts(
+    questions: list[dict], pool: list[dict], k: int, seed: int, same_split: bool = False
+) -> list[str]:
+    """Every question's prompt; raises ProtocolError before any model is loaded."""
+    shots = draw_all_shots(questions, pool, k, seed, same_split)
+    return [mera_prompt(q, s) for q, s in zip(questions, shots, strict=True)]
+
+
+def first_letter(text: str) -> str | None:
+    """rummlu_gen's answer: the first ``\\b([ABCD])\\b`` match, or None."""
+    match = GEN_ANSWER.search(text)
+    return match.group(1) if match else None
 
 
 def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -142,13 +228,14 @@ def evaluate_loglik(
     seed: int,
     batch_size: int,
     dtype: str = "auto",
+    same_split: bool = False,
     trust_remote_code: bool = False,
 ) -> list[dict]:
-    """One record per question: its fields plus ``prompt``, ``loglik`` {A..D}, ``answer``
-    (the argmax letter) and ``correct``."""
+    """MERA's ``mera`` protocol. One record per question: its fields plus ``prompt``,
+    ``loglik`` {A..D}, ``answer`` (the argmax letter) and ``correct``."""
+    prompts = mera_prompts(questions, pool, k, seed, same_split)  # bad data fails before loading
     tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
     model = load_causal_lm(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
-    prompts = [mera_prompt(q, select_shots(q, pool, k, seed)) for q in questions]
     records = []
     for q, prompt, ll in zip(
         questions, prompts, score_letters(model, tokenizer, prompts, batch_size), strict=True
@@ -156,5 +243,67 @@ def evaluate_loglik(
         answer = max(LETTERS, key=ll.__getitem__)  # first maximum on ties, like lm-eval's argmax
         records.append(
             {**q, "prompt": prompt, "loglik": ll, "answer": answer, "correct": answer == q["gold"]}
+        )
+    return records
+
+
+@torch.no_grad()
+def generate_until_newline(
+    model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int, batch_size: int
+) -> list[str]:
+    """Greedy continuations of raw-text prompts (no chat template), each cut at its first
+    newline, as lm-eval's ``generate_until`` with ``until: ["\\n"]`` returns them."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    outputs: list[str] = [""] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
+        enc = {key: value.to(model.device) for key, value in enc.items()}
+        out = model.generate(
+            **enc,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            stop_strings=[GEN_STOP],
+            tokenizer=tokenizer,
+            pad_token_id=pad_id,
+        )
+        width = enc["input_ids"].shape[1]
+        for row, i in enumerate(batch):
+            text = tokenizer.decode(out[row, width:], skip_special_tokens=True)
+            outputs[i] = text.split(GEN_STOP)[0]
+    return outputs
+
+
+def evaluate_mera_gen(
+    model_path: str | Path,
+    questions: list[dict],
+    pool: list[dict],
+    *,
+    k: int,
+    seed: int,
+    batch_size: int,
+    max_new_tokens: int,
+    dtype: str = "auto",
+    same_split: bool = False,
+    trust_remote_code: bool = False,
+) -> list[dict]:
+    """MERA's generative variant (``rummlu_gen``): the same prompts, greedy decoding until a
+    newline, the first ``\\b([ABCD])\\b`` match as the answer (None when there is none)."""
+    prompts = mera_prompts(questions, pool, k, seed, same_split)
+    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
+    model = load_causal_lm(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    outputs = generate_until_newline(model, tokenizer, prompts, max_new_tokens, batch_size)
+    records = []
+    for q, prompt, output in zip(questions, prompts, outputs, strict=True):
+        answer = first_letter(output)
+        records.append(
+            {
+                **q,
+                "prompt": prompt,
+                "output": output,
+                "answer": answer,
+                "correct": answer == q["gold"],
+            }
         )
     return records

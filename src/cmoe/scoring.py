@@ -23,21 +23,33 @@ BOOTSTRAP_DEFAULTS = asdict(BootstrapSettings())
 
 
 def _cell(records: list[dict], bootstrap: dict | None) -> dict:
+    """Accuracy of one cell. Records of a k-sample evaluation (``mean_correct``, see
+    cmoe.evaluation.combine_samples) score avg@k, the mean over items of each item's share of
+    correct samples, with majority@k beside it; their interval resamples items with all their
+    samples (cmoe.stats.mean_with_ci), covering item and seed variance together."""
     n = len(records)
     correct = sum(bool(r["correct"]) for r in records)
     unparseable = sum(r["answer"] is None for r in records)
+    per_item = [r.get("mean_correct", float(bool(r["correct"]))) for r in records]
+    sampled = any("mean_correct" in r for r in records)
     cell = {
         "n": n,
         "correct": correct,
-        "accuracy": correct / n if n else None,
+        "accuracy": sum(per_item) / n if n else None,
         "unparseable": unparseable,
         "unparseable_rate": unparseable / n if n else None,
     }
+    if sampled:
+        cell["k"] = max(r.get("k", 1) for r in records)
+        cell["majority_accuracy"] = correct / n if n else None
     if bootstrap:
-        from .stats import accuracy_with_ci
+        from .stats import accuracy_with_ci, mean_with_ci
 
         settings = {**BOOTSTRAP_DEFAULTS, **bootstrap}
-        ci = accuracy_with_ci([bool(r["correct"]) for r in records], **settings)
+        if sampled:
+            ci = mean_with_ci(per_item, **settings)
+        else:
+            ci = accuracy_with_ci([bool(r["correct"]) for r in records], **settings)
         cell.update(ci_low=ci["ci_low"], ci_high=ci["ci_high"], flag_small_n=ci["flag_small_n"])
     return cell
 
@@ -55,6 +67,38 @@ def score(records: list[dict], bootstrap: dict | None = None) -> dict:
         "overall": _cell(records, bootstrap),
         "domains": {d: _cell(by_domain[d], bootstrap) for d in DOMAINS if d in by_domain},
     }
+
+
+def cyrillic_share(text: str) -> float | None:
+    """Share of Cyrillic letters among the letters of ``text`` (None: no letters at all)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return None
+    # Cyrillic, Cyrillic Supplement and Extended-A..C blocks: Russian is U+0400..U+04FF.
+    cyrillic = sum(
+        "\u0400" <= c <= "\u052f" or "\u2de0" <= c <= "\u2dff" or "\ua640" <= c <= "\ua69f"
+        for c in letters
+    )
+    return cyrillic / len(letters)
+
+
+def reasoning_language(records: list[dict]) -> float | None:
+    """Language consistency of a model's reasoning: the mean over items of the share of
+    Cyrillic letters among the letters of its reasoning (all k samples' reasoning together,
+    for a sampled evaluation). Items whose reasoning has no letters (no reasoning, or digits
+    only) are left out; None when no item has any (e.g. the log-likelihood protocol).
+
+    The mean is over items, not over letters pooled, so one long rambling answer in another
+    language weighs as one item: users of Russian reasoning models report models drifting into
+    English or Chinese on some questions, and this counts how much of each answer drifted.
+    """
+    shares = []
+    for r in records:
+        texts = [x.get("reasoning") or "" for x in r.get("samples") or [r]]
+        share = cyrillic_share("".join(texts))
+        if share is not None:
+            shares.append(share)
+    return sum(shares) / len(shares) if shares else None
 
 
 def by_subject(records: list[dict]) -> dict:

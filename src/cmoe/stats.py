@@ -128,6 +128,39 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> dict[str, float | int
     return {"b01": b01, "b10": b10, "p_value": p_value}
 
 
+def mean_with_ci(
+    values: Sequence[float],
+    resamples: int,
+    seed: int,
+    level: float = 0.95,
+    min_n: int = 30,
+) -> dict[str, float | int | bool | None]:
+    """:func:`accuracy_with_ci` for per-item scores in [0, 1] that need not be 0 or 1.
+
+    With k sampled answers per item, an item's score is its share of correct samples. Resampling
+    items (not single answers) keeps each item's k samples together, so the interval covers both
+    sources of variance at once: which items were drawn, and the spread of the samples within
+    each item (an item's mean over k draws carries its own sampling noise, and it moves with the
+    item). Resampling the k·n answers as if independent would understate the interval, since
+    answers to the same item are correlated.
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError("values must be a flat sequence of per-item scores")
+    _check_params(resamples, level)
+    n = len(arr)
+    if n == 0:
+        return {"n": 0, "accuracy": None, "ci_low": None, "ci_high": None, "flag_small_n": True}
+    low, high = _percentile_interval(_bootstrap_means(arr, resamples, seed), level)
+    return {
+        "n": n,
+        "accuracy": float(arr.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "flag_small_n": n < min_n,
+    }
+
+
 def accuracy_with_ci(
     correct: Sequence[bool],
     resamples: int,

@@ -12,9 +12,14 @@ from cmoe.config import (
     check_files,
     check_runtime,
     model_checks,
+    section,
     validate_config,
 )
 from cmoe.plan import build_plan, canonical_json as js
+from cmoe.plan.jobs import FEWSHOT_POOL
+from cmoe.reporting.benchmarks import table_jobs
+from cmoe.reporting.plots import PLOTS as PLOT_NAMES
+from cmoe.reporting.summary import landing_text
 from cmoe.plan.rules import (
     conda_env,
     job_resources,
@@ -72,10 +77,16 @@ PLAN = build_plan(config)
 NS = PLAN.ns
 TRAIN, GENERATE, GATHER = PLAN.trains, PLAN.generations, PLAN.gathers
 EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
+BENCHMARK = PLAN.benchmarks
 # The tables' view of the config, in a file named by its digest (see cmoe.plan.rules).
 RESOLVED_CONFIG = write_resolved_config(config)
+# The benchmark table reads only its jobs' keys and labels: no other setting re-runs it.
+BENCHMARK_JOBS = write_resolved_config({"benchmarks": table_jobs(BENCHMARK.values())})
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"
-PLOTS = ["accuracy_by_domain", "accuracy_vs_size", "accuracy_vs_cost", "trace_lengths"]
+PLOTS = PLOT_NAMES  # cmoe.reporting.plots.PLOTS
+# The study's numbers (data/study_reference.csv) and the report's opening page.
+STUDY_REFERENCE = str(Path(workflow.basedir) / "data" / "study_reference.csv")
+SUMMARY = f"{NS}/report/summary.rst"
 
 
 def stage_resources(stage):

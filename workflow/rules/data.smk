@@ -16,10 +16,32 @@ rule prepare_data:
     resources:
         **stage_resources("prepare_data"),
     params:
-        settings=js(config["data"]),
+        # the split's own settings: the few-shot pool and the MERA version never re-split
+        settings=js(section(config, "data").split_settings),
     shell:
         "python -m cmoe prepare-data --settings {params.settings:q} --train {output.train:q}"
         " --test {output.test:q} --summary {output.summary:q} > {log:q} 2>&1"
+
+
+rule prepare_fewshot:
+    input:
+        [config["data"]["fewshot_source"]["file"]]
+        if "file" in (config["data"]["fewshot_source"] or {})
+        else [],
+    output:
+        FEWSHOT_POOL,
+    log:
+        "results/logs/prepare_fewshot.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    threads: PLAN.stage_resources["prepare_data"]["threads"]
+    resources:
+        **stage_resources("prepare_data"),
+    params:
+        settings=js(section(config, "data").fewshot_settings),
+    shell:
+        "python -m cmoe prepare-fewshot --settings {params.settings:q} --out {output:q}"
+        " > {log:q} 2>&1"
 
 
 rule make_tiny_model:

@@ -41,10 +41,13 @@ rule evaluate:
             EVALUATE,
             lambda job: f"--max-length {job.max_length}" if job.max_length else "",
         ),
+        samples=per_job(
+            EVALUATE, lambda job: f"--samples {job.samples}" if job.samples > 1 else ""
+        ),
     shell:
         "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
-        " {params.subset} {params.max_length} --generation {params.generation:q} --prompt {params.prompt:q}"
-        " --threads {threads} {params.trust}"
+        " {params.subset} {params.max_length} --generation {params.generation:q}"
+        " --prompt {params.prompt:q} --threads {threads} {params.trust} {params.samples}"
         " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 
 
@@ -69,10 +72,42 @@ rule evaluate_loglik:
         **rule_resources(LOGLIK),
     params:
         model=per_job(LOGLIK, lambda job: job.model.path),
+        protocol=per_job(LOGLIK, lambda job: job.protocol),
         settings=per_job(LOGLIK, lambda job: js(job.settings)),
         trust=per_job(LOGLIK, lambda job: trust_flag(job.model)),
     shell:
         "python -m cmoe evaluate-loglik --model {params.model:q} --questions {input.questions:q}"
-        " --pool {input.pool:q} --settings {params.settings:q} --threads {threads}"
+        " --pool {input.pool:q} --protocol {params.protocol}"
+        " --settings {params.settings:q} --threads {threads}"
         " {params.trust} --predictions {output.predictions:q} --scores {output.scores:q}"
         " > {log:q} 2>&1"
+
+
+# Benchmarks beyond ruMMLU (`evaluation.benchmarks`): one lm-eval task on one trained or base
+# model per job, offline. A task whose data is missing fails its own job with the path; with
+# --keep-going (both profiles) the other jobs still run, and only the benchmark table waits.
+rule evaluate_benchmark:
+    input:
+        model=per_job(BENCHMARK, lambda job: job.model.inputs),
+    output:
+        predictions="results/{job}/predictions.jsonl",
+        scores="results/{job}/scores.json",
+    log:
+        "results/logs/evaluate_benchmark/{job}.log",
+    benchmark:
+        "results/benchmarks/evaluate_benchmark/{job}.tsv"
+    wildcard_constraints:
+        job=key_pattern(BENCHMARK),
+    conda:
+        "../../envs/cmoe.yaml"
+    threads: per_job(BENCHMARK, lambda job: job.resources["threads"])
+    resources:
+        **rule_resources(BENCHMARK),
+    params:
+        model=per_job(BENCHMARK, lambda job: job.model.path),
+        settings=per_job(BENCHMARK, lambda job: js(job.settings)),
+        trust=per_job(BENCHMARK, lambda job: trust_flag(job.model)),
+    shell:
+        "python -m cmoe evaluate-benchmark --model {params.model:q} --settings {params.settings:q}"
+        " --threads {threads} {params.trust} --predictions {output.predictions:q}"
+        " --scores {output.scores:q} > {log:q} 2>&1"

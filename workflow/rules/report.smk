@@ -18,6 +18,11 @@ rule table:
             caption="../report/comparison.rst",
             category="Tables",
         ),
+        differences=report(
+            f"{NS}/tables/differences.csv",
+            caption="../report/differences.rst",
+            category="Tables",
+        ),
     log:
         f"{NS}/logs/table.log",
     conda:
@@ -27,7 +32,10 @@ rule table:
     params:
         config=RESOLVED_CONFIG,
         protocol="generative",
-        comparison=lambda wc, output: f"--comparison {shlex.quote(output.comparison)}",
+        comparison=lambda wc, output: (
+            f"--comparison {shlex.quote(output.comparison)}"
+            f" --differences {shlex.quote(output.differences)}"
+        ),
     shell:
         "python -m cmoe table --config {params.config:q} --protocol {params.protocol}"
         " --csv {output.csv:q} --md {output.md:q} {params.comparison} > {log:q} 2>&1"
@@ -51,18 +59,64 @@ use rule table as loglik_table with:
         comparison="",
 
 
+rule benchmark_table:
+    input:
+        [f"results/{key}/scores.json" for key in BENCHMARK],
+    output:
+        csv=report(
+            f"{NS}/tables/benchmarks.csv",
+            caption="../report/benchmarks.rst",
+            category="Tables",
+        ),
+        md=f"{NS}/tables/benchmarks.md",
+    log:
+        f"{NS}/logs/benchmark_table.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("table"),
+    params:
+        jobs=BENCHMARK_JOBS,
+    shell:
+        "python -m cmoe benchmark-table --jobs {params.jobs:q}"
+        " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"
+
+
+use rule table as mera_gen_table with:
+    input:
+        **PLAN.table_inputs(loglik="mera_gen"),
+    output:
+        csv=report(
+            f"{NS}/tables/scores_mera_gen.csv",
+            caption="../report/scores_mera_gen.rst",
+            category="Tables",
+        ),
+        md=f"{NS}/tables/scores_mera_gen.md",
+    log:
+        f"{NS}/logs/mera_gen_table.log",
+    params:
+        config=RESOLVED_CONFIG,
+        protocol="mera_gen",
+        comparison="",
+
+
 rule plots:
     input:
         scores=f"{NS}/tables/scores.csv",
+        differences=f"{NS}/tables/differences.csv",
         models=[path for _, path in PLAN.size_models],
         traces=[p for files in PLAN.teacher_traces.values() for p in files],
     output:
-        report(
-            expand(f"{NS}/plots/{{name}}.svg", name=PLOTS),
-            caption="../report/plots.rst",
-            category="Plots",
-        ),
+        [
+            report(
+                f"{NS}/plots/{name}.svg",
+                caption=f"../report/plots/{name}.rst",
+                category="Figures",
+            )
+            for name in PLOTS
+        ],
         expand(f"{NS}/plots/{{name}}.png", name=PLOTS),
+        layout=f"{NS}/plots/layout.json",
     log:
         f"{NS}/logs/plots.log",
     conda:
@@ -76,5 +130,48 @@ rule plots:
         ),
         outdir=lambda wc, output: Path(output[0]).parent,
     shell:
-        "python -m cmoe plots --scores-csv {input.scores:q} --model {params.models}"
-        " --traces {params.traces} --outdir {params.outdir:q} > {log:q} 2>&1"
+        "python -m cmoe plots --scores-csv {input.scores:q} --differences {input.differences:q}"
+        " --model {params.models} --traces {params.traces} --outdir {params.outdir:q}"
+        " > {log:q} 2>&1"
+
+
+rule study_comparison:
+    input:
+        scores=f"{NS}/tables/scores.csv",
+        reference=STUDY_REFERENCE,
+    output:
+        report(
+            f"{NS}/tables/study_comparison.md",
+            caption="../report/study_comparison.rst",
+            category="Tables",
+        ),
+    log:
+        f"{NS}/logs/study_comparison.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    params:
+        config=RESOLVED_CONFIG,
+    shell:
+        "python -m cmoe study-comparison --config {params.config:q} --scores-csv {input.scores:q}"
+        " --reference {input.reference:q} --out {output:q} > {log:q} 2>&1"
+
+
+# The report's opening page (the Snakefile's `report:` text once it exists).
+rule summary:
+    input:
+        data="results/data/summary.json",
+        scores=f"{NS}/tables/scores.csv",
+        differences=f"{NS}/tables/differences.csv",
+        study=f"{NS}/tables/study_comparison.md",
+    output:
+        SUMMARY,
+    log:
+        f"{NS}/logs/summary.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    params:
+        config=RESOLVED_CONFIG,
+    shell:
+        "python -m cmoe summary --config {params.config:q} --data-summary {input.data:q}"
+        " --scores-csv {input.scores:q} --differences {input.differences:q}"
+        " --study {input.study:q} --out {output:q} > {log:q} 2>&1"

@@ -18,11 +18,23 @@ from .base import COMMANDS
 
 # --help lists the stages in workflow order.
 ORDER = [
-    *("check", "prepare-data", "make-tiny-model"),
+    *("check", "prepare-data", "prepare-fewshot", "make-tiny-model"),
     *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
     *("knowledge", "index", "retrieve", "train-reranker"),
-    *("evaluate", "evaluate-loglik", "route", "mixture", "table", "plots", "kb-size-plot"),
-    "compare",
+    *(
+        "evaluate",
+        "evaluate-loglik",
+        "evaluate-benchmark",
+        "route",
+        "mixture",
+        "table",
+        "benchmark-table",
+        "plots",
+        "kb-size-plot",
+        "study-comparison",
+        "summary",
+        "compare",
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Subcommands before and of the data stage: check, prepare-data, make-tiny-model."""
+"""Subcommands before and of the data stage: check, prepare-data, prepare-fewshot,
+make-tiny-model."""
 
 from __future__ import annotations
 
@@ -67,6 +68,34 @@ def prepare_data(args) -> None:
         counts,
         summary["removed_duplicates"],
         summary["skipped_bad_rows"],
+    )
+
+
+def _prepare_fewshot_args(p):
+    p.add_argument(
+        "--settings",
+        type=settings(DataSettings, "data"),
+        required=True,
+        help="the config's `data` section (JSON); reads data.fewshot_source",
+    )
+    p.add_argument("--out", required=True, help="the few-shot pool to write (JSONL)")
+
+
+@command(
+    "prepare-fewshot",
+    "read MERA's few-shot pool (its train split, data.fewshot_source) into its own file",
+    _prepare_fewshot_args,
+)
+def prepare_fewshot(args) -> None:
+    from ..data import prepare_fewshot
+    from ..domains import subject_domains
+
+    summary = prepare_fewshot(args.settings, subject_domains(args.settings.domain_map), args.out)
+    log.info(
+        "wrote %s: %d questions in %d subjects",
+        args.out,
+        summary["total"],
+        len(summary["subjects"]),
     )
 
 

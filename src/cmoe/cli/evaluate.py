@@ -1,10 +1,10 @@
-"""Subcommands that score models: evaluate, evaluate-loglik, route, mixture."""
+"""Subcommands that score models: evaluate, evaluate-loglik, evaluate-benchmark, route, mixture."""
 
 from __future__ import annotations
 
 import logging
 
-from ..config.sections import LoglikSettings, RouterSettings
+from ..config.sections import RouterSettings
 from ..generation.base import GenerationSettings
 from ..prompting import PromptSettings
 from .base import (
@@ -34,6 +34,12 @@ def _evaluate_args(p):
     )
     p.add_argument("--predictions", required=True, help="one record per question (JSONL)")
     p.add_argument("--scores", required=True, help="accuracy per domain and overall (JSON)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="k answers per question, sampled with seeds seed..seed+k-1 (avg@k, majority@k)",
+    )
     p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
     p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
     p.add_argument("--routes", help="routes.json from `cmoe route`")
@@ -66,6 +72,7 @@ def evaluate(args) -> None:
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
         max_length=args.max_length,
+        samples=args.samples,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
 
@@ -73,12 +80,19 @@ def evaluate(args) -> None:
 def _evaluate_loglik_args(p):
     model_arguments(p)
     p.add_argument("--questions", required=True, help="the test split")
-    p.add_argument("--pool", required=True, help="the train split, where shots come from")
+    p.add_argument("--pool", required=True, help="MERA's few-shot pool (cmoe prepare-fewshot)")
+    p.add_argument(
+        "--protocol",
+        choices=["mera", "mera_gen"],
+        default="mera",
+        help="mera: argmax log-likelihood of ' A'..' D'; mera_gen: greedy until a newline",
+    )
     p.add_argument(
         "--settings",
-        type=settings(LoglikSettings, "evaluation.loglik"),
-        default=LoglikSettings(),
-        help="k (shots from the same subject), seed, batch_size, dtype (JSON)",
+        type=json_object,
+        required=True,
+        help="k (shots; resolved from the MERA version), seed, same_split, batch_size, dtype, "
+        "max_new_tokens (JSON)",
     )
     p.add_argument("--predictions", required=True)
     p.add_argument("--scores", required=True)
@@ -86,26 +100,71 @@ def _evaluate_loglik_args(p):
 
 @command(
     "evaluate-loglik",
-    "MERA protocol: k-shot, argmax log-likelihood of ' A'..' D', one pass a question",
+    "MERA's ruMMLU protocol: k-shot, argmax log-likelihood of ' A'..' D' (one pass a "
+    "question), or its generative variant",
     _evaluate_loglik_args,
 )
 def evaluate_loglik(args) -> None:
+    from ..config.sections import LoglikSettings
     from ..evaluation import evaluate_loglik_protocol
 
+    # a planned job passes every key; by hand, the rest are MERA v1.2's defaults
+    job = LoglikSettings().job_settings("v1.2", False, args.protocol)
+    unknown = sorted(set(args.settings) - set(job))
+    if unknown:
+        raise ValueError(f"--settings: unknown key {unknown[0]} (known: {', '.join(job)})")
     set_threads(args.threads)
     scores = evaluate_loglik_protocol(
         model=args.model,
         questions=read_questions(args.questions),
         pool=read_questions(args.pool),
-        settings=args.settings,
+        protocol=args.protocol,
+        settings={**job, **args.settings},
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
     )
     log.info(
-        "log-likelihood accuracy %.3f on %d questions",
+        "%s accuracy %.3f on %d questions",
+        args.protocol,
         scores["overall"]["accuracy"],
         scores["overall"]["n"],
+    )
+
+
+def _evaluate_benchmark_args(p):
+    from ..benchmarks import BenchmarkSettings
+
+    model_arguments(p)
+    p.add_argument(
+        "--settings",
+        type=settings(BenchmarkSettings, "evaluation.benchmarks[]"),
+        required=True,
+        help="task, path (local task folder), num_fewshot, limit, metric, batch_size, dtype, "
+        "seed (JSON)",
+    )
+    p.add_argument("--predictions", required=True, help="lm-eval's per-item results (JSONL)")
+    p.add_argument("--scores", required=True, help="metric, stderr and n (JSON)")
+
+
+@command(
+    "evaluate-benchmark",
+    "run one lm-evaluation-harness task on a model or LoRA adapter, offline",
+    _evaluate_benchmark_args,
+)
+def evaluate_benchmark(args) -> None:
+    from ..benchmarks import evaluate_benchmark
+
+    set_threads(args.threads)
+    scores = evaluate_benchmark(
+        model=args.model,
+        spec=args.settings,
+        scores_out=args.scores,
+        samples_out=args.predictions,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info(
+        "%s %s = %s on %d items", scores["task"], scores["metric"], scores["value"], scores["n"]
     )
 
 

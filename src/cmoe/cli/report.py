@@ -1,4 +1,4 @@
-"""Subcommands that report: table, plots, compare."""
+"""Subcommands that report: table, benchmark-table, plots, compare."""
 
 from __future__ import annotations
 
@@ -17,13 +17,17 @@ def _table_args(p):
     )
     p.add_argument(
         "--protocol",
-        choices=["generative", "loglik"],
+        choices=["generative", "loglik", "mera_gen"],
         default="generative",
         help="which evaluation's rows to collect",
     )
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--comparison", help="method-against-method table (Markdown)")
+    p.add_argument(
+        "--differences",
+        help="paired differences of each row against its direct counterpart (CSV)",
+    )
 
 
 @command(
@@ -43,27 +47,63 @@ def table(args) -> None:
 
     config = read_json(args.config)
     plan = build_plan(config)
-    loglik = args.protocol == "loglik"
+    loglik = args.protocol != "generative"
+    protocol = "mera" if args.protocol == "loglik" else args.protocol
     rows = write_tables(
         plan.loglik_rows if loglik else plan.rows,
         args.csv,
         args.md,
         namespace=plan.namespace,
         bootstrap=asdict(section(config, "evaluation").bootstrap),
-        eval_dir=plan.loglik_dir if loglik else None,
+        eval_dir=(lambda row: plan.loglik_dir(row, protocol)) if loglik else None,
         comparison_out=args.comparison,
         routes=plan.routes,
         footer=footer_line(provenance()),
     )
     log.info("wrote %d rows to %s and %s", len(rows), args.csv, args.md)
+    if args.differences:
+        from ..reporting.paired import write_differences
+
+        diffs = write_differences(
+            rows, args.differences, asdict(section(config, "evaluation").bootstrap)
+        )
+        log.info("wrote %d paired differences to %s", len(diffs), args.differences)
     from ..reporting.tracking import log_tables
     from ..training.settings import WandbSettings
 
     wandb = WandbSettings.from_env()
     if wandb.mode != "disabled":
         public = [{k: v for k, v in r.items() if k != "scores_path"} for r in rows]
-        name = f"tables-{plan.namespace}" + ("-loglik" if loglik else "")
+        suffix = {"generative": "", "loglik": "-loglik"}.get(args.protocol, f"-{args.protocol}")
+        name = f"tables-{plan.namespace}{suffix}"
         log_tables(asdict(wandb), name, {"scores": public}, config)
+
+
+def _benchmark_table_args(p):
+    p.add_argument(
+        "--jobs",
+        required=True,
+        help="the planned benchmark jobs (JSON: key, label, task of each; see "
+        "cmoe.reporting.benchmarks.table_jobs)",
+    )
+    p.add_argument("--csv", required=True, help="one line per model × task")
+    p.add_argument("--md", required=True, help="models × tasks")
+
+
+@command(
+    "benchmark-table",
+    "collect every lm-eval benchmark result (model × task: metric ± stderr, n) into CSV and "
+    "Markdown",
+    _benchmark_table_args,
+)
+def benchmark_table(args) -> None:
+    from ..io import read_json
+    from ..provenance import footer_line, provenance
+    from ..reporting.benchmarks import write_benchmark_tables
+
+    jobs = read_json(args.jobs)["benchmarks"]
+    rows = write_benchmark_tables(jobs, args.csv, args.md, footer=footer_line(provenance()))
+    log.info("wrote %d benchmark results to %s and %s", len(rows), args.csv, args.md)
 
 
 def _plots_args(p):
@@ -78,10 +118,11 @@ def _plots_args(p):
     p.add_argument(
         "--traces", type=key_value, nargs="*", default=[], help="TEACHER=kept-traces.jsonl"
     )
+    p.add_argument("--differences", help="differences.csv of `cmoe table`")
     p.add_argument("--outdir", required=True)
 
 
-@command("plots", "figures for the report (SVG and PNG)", _plots_args)
+@command("plots", "figures for the report (SVG and PNG) and their layout check", _plots_args)
 def plots(args) -> None:
     from collections import defaultdict
 
@@ -91,10 +132,22 @@ def plots(args) -> None:
     traces = defaultdict(list)
     for teacher, path in args.traces:
         traces[teacher].append(path)
-    written = make_plots(
-        args.scores_csv, {k: v for k, v in params.items() if v}, traces, args.outdir
+    layout = make_plots(
+        args.scores_csv,
+        {k: v for k, v in params.items() if v},
+        traces,
+        args.outdir,
+        args.differences,
     )
-    log.info("wrote %d figures (SVG + PNG) to %s", len(written), args.outdir)
+    for name, checks in layout.items():
+        if checks["overlaps"] or checks["small_fonts"]:
+            log.warning(
+                "%s: %d overlapping text pair(s), %d text(s) below the font-size floor",
+                name,
+                len(checks["overlaps"]),
+                len(checks["small_fonts"]),
+            )
+    log.info("wrote %d figures (SVG + PNG) to %s", len(layout), args.outdir)
 
 
 def _compare_args(p):
@@ -110,3 +163,60 @@ def compare(args) -> None:
 
     rows = compare_namespaces(args.tables, args.out)
     log.info("wrote %d rows from %d tables to %s", len(rows), len(args.tables), args.out)
+
+
+def _study_args(p):
+    p.add_argument("--config", required=True, help="the resolved workflow config (JSON)")
+    p.add_argument("--scores-csv", required=True, help="scores.csv of `cmoe table`")
+    p.add_argument(
+        "--reference", help="the study's numbers (CSV; default: data/study_reference.csv)"
+    )
+    p.add_argument("--out", required=True, help="Markdown file to write")
+
+
+@command(
+    "study-comparison",
+    "put each run row beside the study row with the same role (method, teacher, student)",
+    _study_args,
+)
+def study_comparison(args) -> None:
+    import csv
+
+    from ..io import read_json
+    from ..provenance import footer_line, provenance
+    from ..reporting.study import REFERENCE, headline, write_study_comparison
+
+    with open(args.scores_csv, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    result = write_study_comparison(
+        rows,
+        read_json(args.config),
+        args.out,
+        args.reference or REFERENCE,
+        footer=footer_line(provenance()),
+    )
+    log.info("%s", headline(result))
+    log.info("wrote %s", args.out)
+
+
+def _summary_args(p):
+    p.add_argument("--config", required=True, help="the resolved workflow config (JSON)")
+    p.add_argument("--data-summary", required=True, help="results/data/summary.json")
+    p.add_argument("--scores-csv", required=True)
+    p.add_argument("--differences", required=True, help="differences.csv of `cmoe table`")
+    p.add_argument("--study", required=True, help="study_comparison.md")
+    p.add_argument("--out", required=True, help="reStructuredText file to write")
+
+
+@command(
+    "summary",
+    "the HTML report's opening page: config, data split, headline comparison, sections",
+    _summary_args,
+)
+def summary(args) -> None:
+    from ..reporting.summary import write_summary
+
+    write_summary(
+        args.config, args.data_summary, args.scores_csv, args.differences, args.study, args.out
+    )
+    log.info("wrote %s", args.out)

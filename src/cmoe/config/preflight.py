@@ -100,6 +100,7 @@ def static_checks(config: dict) -> None:
             raise ConfigError(
                 f"config key data.domain_map.{subject}: not an MMLU subject key{hint}"
             )
+    _check_mera(config)
     for name, model in config["models"].items():
         path = model.get("path")
         if path and looks_like_path(path) and not Path(path).expanduser().is_dir():
@@ -107,6 +108,33 @@ def static_checks(config: dict) -> None:
                 f"config key models.{name}.path: {path!r} looks like a local folder but does "
                 "not exist (a hub id is written org/name)"
             )
+
+
+def _check_mera(config: dict) -> None:
+    """The MERA version against the hub ids, and the few-shot pool the protocol needs."""
+    from ..data import MERA_HUB
+    from .validate import ConfigError
+
+    data = config["data"]
+    version = data.get("mera_version", "v1.2")
+    releases = {hub[0].lower(): name for name, hub in MERA_HUB.items()}
+    for key in ("source", "fewshot_source"):
+        hub = (data.get(key) or {}).get("hub")
+        release = releases.get(hub["path"].lower()) if hub else None
+        if release and release != version:
+            raise ConfigError(
+                f"config key data.{key}.hub.path: {hub['path']} is MERA {release}, but "
+                f"data.mera_version is {version} (use {MERA_HUB[version][0]} or set the version)"
+            )
+    pool = data.get("fewshot_source")
+    if (config.get("evaluation") or {}).get("loglik", {}).get("enabled") and not pool:
+        raise ConfigError(
+            "config key evaluation.loglik.enabled: MERA's protocol needs data.fewshot_source "
+            f"(the few-shot pool; {version}: {MERA_HUB[version][0]}, split "
+            f"{MERA_HUB[version][3]})"
+        )
+    if pool and "file" in pool and not Path(pool["file"]).expanduser().exists():
+        raise ConfigError(f"config key data.fewshot_source.file: {pool['file']} does not exist")
 
 
 def model_checks(config: dict, environ=None) -> None:

@@ -70,6 +70,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(_describe(errors[0]))
     _check_references(config)
     static_checks(config)
+    _check_evaluation(config)
     try:
         return fill_defaults(config)
     except SettingsError as exc:
@@ -154,6 +155,25 @@ def _check_references(config: dict) -> None:
             f"config key prompt.template: bad placeholder {exc} (allowed: {{question}}, "
             "{A}, {B}, {C}, {D}, {subject}, {subject_name}, {domain})"
         ) from exc
+
+
+def _check_evaluation(config: dict) -> None:
+    """Sampled evaluation needs sampling; every benchmark must be a task lm-eval can find."""
+    from ..benchmarks import BenchmarkError, check_benchmarks
+
+    evaluation = config["evaluation"]
+    temperature = (evaluation.get("generation") or {}).get("temperature", 0.0)
+    if evaluation.get("samples", 1) > 1 and temperature <= 0:
+        raise ConfigError(
+            f"config key evaluation.samples: {evaluation['samples']} samples need sampling, but "
+            "evaluation.generation.temperature is 0 (greedy: every sample would be the same)"
+        )
+    try:
+        check_benchmarks(config)
+    except (BenchmarkError, SettingsError) as exc:
+        message = str(exc)
+        known = message.startswith(("config key", "unknown key"))
+        raise ConfigError(message if known else f"config key {message}") from None
 
 
 def load_config(*paths: str | Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .builder import build_plan
 from .jobs import (
+    BenchmarkJob,
     EvaluateJob,
     GatherJob,
     GenerateJob,
@@ -25,6 +26,7 @@ from .jobs import (
 )
 
 __all__ = [
+    "BenchmarkJob",
     "EvaluateJob",
     "GatherJob",
     "GenerateJob",

@@ -13,6 +13,7 @@ from ..config import (
 from ..domains import DOMAINS
 from .jobs import (
     RESULTS,
+    BenchmarkJob,
     EvaluateJob,
     GatherJob,
     GenerateJob,
@@ -243,15 +244,45 @@ class PlanBuilder:
             plan.stage_resources[stage] = self.resources(stage)
         loglik = from_dict(LoglikSettings, config["evaluation"]["loglik"], "evaluation.loglik")
         if loglik.enabled:
-            settings = loglik.job_settings
-            for row in plan.loglik_rows:
-                key = results_key(plan.loglik_dir(row))
-                model = plan.evaluations[results_key(row.eval_dir)].model
-                plan.add(
-                    plan.logliks,
-                    LoglikJob(key, model, settings, self.resources("evaluate")),
-                )
+            data = config["data"]
+            same_split = data.get("fewshot_source") == data["source"]
+            protocols = ["mera", "mera_gen"] if loglik.mera_gen else ["mera"]
+            for protocol in protocols:
+                settings = loglik.job_settings(data["mera_version"], same_split, protocol)
+                for row in plan.loglik_rows:
+                    key = results_key(plan.loglik_dir(row, protocol))
+                    model = plan.evaluations[results_key(row.eval_dir)].model
+                    job = LoglikJob(key, model, settings, self.resources("evaluate"), protocol)
+                    plan.add(plan.logliks, job)
+        self.plan_benchmarks()
         return plan
+
+    def plan_benchmarks(self) -> None:
+        """Every `evaluation.benchmarks` task on every trained model (students, generalists,
+        specialists; adapters or not) and, with `evaluate_base`, on the base models they were
+        trained from."""
+        from dataclasses import asdict
+
+        from ..benchmarks import benchmark_specs
+
+        specs = benchmark_specs(self.config)
+        if not specs:
+            return
+        plan, ns = self.plan, self.plan.namespace
+        trained = [t for t in plan.trains.values() if t.stage == "train"]
+        models: dict[str, Model] = {}
+        if self.config["evaluation"]["evaluate_base"]:
+            for base in sorted({t.model.name for t in trained}):
+                models[f"base/{base}"] = self.model(base)
+        for job in sorted(trained, key=lambda t: t.key):
+            models[job.key.removeprefix(f"{ns}/models/")] = self.trained(job.key, job.model.name)
+        for spec in specs:
+            for label, model in models.items():
+                key = f"{ns}/eval_bench/{spec.task}/{label}"
+                job = BenchmarkJob(
+                    key, model, label, spec.task, asdict(spec), self.resources("evaluate")
+                )
+                plan.add(plan.benchmarks, job)
 
 
 def build_plan(config: dict) -> Plan:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RESULTS = "results"
+FEWSHOT_POOL = f"{RESULTS}/data/fewshot.jsonl"  # MERA's few-shot pool (cmoe prepare-fewshot)
 
 
 def results_path(key: str) -> str:
@@ -99,16 +100,30 @@ class EvaluateJob:
     subset: Subset | None = None
     questions: str = "results/data/test.jsonl"
     max_length: int | None = None  # KARD: retrieved passages are cut to fit this
+    samples: int = 1  # k answers per question (sampled) when > 1: avg@k and majority@k
 
 
 @dataclass(frozen=True)
 class LoglikJob:
     key: str
     model: Model
-    settings: dict  # k, seed, batch_size, dtype
+    settings: dict  # k, seed, same_split, batch_size, dtype (+ max_new_tokens for mera_gen)
     resources: dict
+    protocol: str = "mera"  # or mera_gen (cmoe.loglik)
     questions: str = "results/data/test.jsonl"
-    pool: str = "results/data/train.jsonl"
+    pool: str = FEWSHOT_POOL
+
+
+@dataclass(frozen=True)
+class BenchmarkJob:
+    """One lm-eval task on one model (`evaluation.benchmarks`)."""
+
+    key: str  # output folder below results/: scores.json + predictions.jsonl
+    model: Model
+    label: str  # the model in the benchmark table: base/<model>, student/direct/<teacher>/...
+    task: str
+    settings: dict  # BenchmarkSettings of the task (cmoe.benchmarks)
+    resources: dict
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,7 @@ class Plan:
     evaluations: dict[str, EvaluateJob] = field(default_factory=dict)
     logliks: dict[str, LoglikJob] = field(default_factory=dict)
     mixtures: dict[str, MixtureJob] = field(default_factory=dict)
+    benchmarks: dict[str, BenchmarkJob] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     teacher_traces: dict[str, list[str]] = field(default_factory=dict)  # teacher -> kept files
     size_models: list[tuple[str, str]] = field(default_factory=list)  # (model, trained folder)
@@ -181,13 +197,14 @@ class Plan:
     def loglik_rows(self) -> list[Row]:
         return [r for r in self.rows if r.loglik]
 
-    def table_inputs(self, loglik: bool = False) -> dict[str, list[str]]:
+    def table_inputs(self, loglik: bool | str = False) -> dict[str, list[str]]:
         """What a table job reads: each row's scores and predictions, every cost file of
         every row's chain, and the learned routes (for the router's accuracy)."""
         from ..reporting.costs import chain_files
 
-        rows = self.loglik_rows if loglik else self.rows
-        folders = [self.loglik_dir(r) if loglik else r.eval_dir for r in rows]
+        protocol = "mera" if loglik is True else loglik  # False, "mera" or "mera_gen"
+        rows = self.loglik_rows if protocol else self.rows
+        folders = [self.loglik_dir(r, protocol) if protocol else r.eval_dir for r in rows]
         return {
             "scores": [f"{f}/scores.json" for f in folders],
             "predictions": [f"{f}/predictions.jsonl" for f in folders],
@@ -195,5 +212,7 @@ class Plan:
             "routes": [self.routes] if self.routes else [],
         }
 
-    def loglik_dir(self, row: Row) -> str:
-        return row.eval_dir.replace(f"{self.ns}/eval/", f"{self.ns}/eval_loglik/", 1)
+    def loglik_dir(self, row: Row, protocol: str = "mera") -> str:
+        """A row's folder under MERA's protocol: eval_loglik/ (mera) or eval_mera_gen/."""
+        folder = "eval_loglik" if protocol == "mera" else f"eval_{protocol}"
+        return row.eval_dir.replace(f"{self.ns}/eval/", f"{self.ns}/{folder}/", 1)

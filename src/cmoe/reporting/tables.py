@@ -14,7 +14,7 @@ from pathlib import Path
 from ..domains import DOMAINS
 from ..io import atomic_write_text, read_json, read_jsonl
 from ..methods import method_rank
-from ..scoring import BOOTSTRAP_DEFAULTS, score
+from ..scoring import BOOTSTRAP_DEFAULTS, reasoning_language, score
 from .costs import chain_cost
 
 LABELS = ["namespace", "method", "teacher", "via", "model"]
@@ -22,7 +22,11 @@ COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h
 ACCURACIES = [*DOMAINS, "overall"]
 CIS = [f"{c}_{end}" for c in ACCURACIES for end in ("ci_low", "ci_high")]
 DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
-COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS]
+# k > 1 (`evaluation.samples`): accuracies are avg@k and `majority` is majority@k (empty for
+# k = 1); `cyrillic` is the share of Cyrillic letters in the reasoning (cmoe.scoring).
+SAMPLING = ["k", "majority", "cyrillic"]
+COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS, *SAMPLING]
+HEADERS = {"majority": "majority@k", "cyrillic": "Cyrillic %"}
 
 
 def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eval_dir=None):
@@ -36,9 +40,8 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
     out = []
     for plan_row in rows:
         folder = Path(eval_dir(plan_row))
-        s = score(
-            read_jsonl(folder / "predictions.jsonl"), {**BOOTSTRAP_DEFAULTS, **(bootstrap or {})}
-        )
+        records = read_jsonl(folder / "predictions.jsonl")
+        s = score(records, {**BOOTSTRAP_DEFAULTS, **(bootstrap or {})})
         row = {
             "namespace": namespace,
             **plan_row.labels,
@@ -51,6 +54,9 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
             row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell.get("ci_low"), cell.get("ci_high")
             row[f"{c}_n"], row[f"{c}_small"] = cell.get("n"), cell.get("flag_small_n", False)
         row["n"] = s["overall"]["n"]
+        row["k"] = s["overall"].get("k", 1)
+        row["majority"] = s["overall"].get("majority_accuracy")
+        row["cyrillic"] = reasoning_language(records)
         cost = chain_cost(plan_row.chain) if plan_row.chain else None
         row["device_h"] = cost["device_hours"] if cost else None
         row["train_device_h"] = cost["train_device_hours"] if cost else None
@@ -101,7 +107,7 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
 
 def to_markdown(rows: list[dict]) -> str:
     shown = [c for c in COLUMNS if c != "namespace" and c not in CIS and c not in DOMAIN_NS]
-    header = [DOMAINS.get(c, c) for c in shown]
+    header = [DOMAINS.get(c, HEADERS.get(c, c)) for c in shown]
     lines = [
         [_acc_cell(r, c) if c in ACCURACIES else _fmt(r[c], c, as_percent=True) for c in shown]
         for r in rows
@@ -114,6 +120,10 @@ def to_markdown(rows: list[dict]) -> str:
         "Costs are the chain that produced each model (teacher traces included, evaluation not):",
         "device-hours summed over jobs, the critical path in hours with jobs in parallel, and what",
         "OpenAI-compatible APIs billed in US dollars (`api_usd`, from `price_per_million`).",
+        "With k sampled answers per question (`evaluation.samples`, column k) accuracies are",
+        "avg@k, their intervals resample questions with all their samples, and majority@k is the",
+        "accuracy of the majority answer. Cyrillic % is the share of Cyrillic letters among the",
+        "letters of each answer's reasoning, averaged over questions (drift into other languages).",
         "",
         *_md_table(header, lines),
     ]
@@ -199,27 +209,18 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
     return "\n".join(out)
 
 
-def _correct_by_id(row: dict) -> dict[str, bool]:
-    predictions = Path(row["scores_path"]).with_name("predictions.jsonl")
-    return {r["id"]: bool(r["correct"]) for r in read_jsonl(predictions)}
-
-
 def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:
     """Paired bootstrap CI of the accuracy difference and McNemar's exact test, same items."""
-    from ..stats import mcnemar_exact, paired_bootstrap_diff
+    from .paired import paired_difference
 
-    ca, cb = _correct_by_id(a), _correct_by_id(b)
-    if set(ca) != set(cb):
+    d = paired_difference(a, b, resamples=resamples, seed=seed)
+    if d is None:
         return f"{name}: not compared (the two rows were scored on different items)."
-    ids = sorted(ca)
-    xa, xb = [ca[i] for i in ids], [cb[i] for i in ids]
-    diff = paired_bootstrap_diff(xa, xb, resamples=resamples, seed=seed)
-    test = mcnemar_exact(xa, xb)
     return (
-        f"{name}: {100 * diff['diff']:+.1f} points, paired-bootstrap 95% CI "
-        f"[{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}]; McNemar exact "
-        f"p = {test['p_value']:.3g} ({test['b10']} items only the first got right, "
-        f"{test['b01']} only the second; n = {len(ids)})."
+        f"{name}: {100 * d['diff']:+.1f} points, paired-bootstrap 95% CI "
+        f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]; McNemar exact "
+        f"p = {d['p_value']:.3g} ({d['b10']} items only the first got right, "
+        f"{d['b01']} only the second; n = {d['n']})."
     )
 
 
