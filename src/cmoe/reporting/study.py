@@ -95,6 +95,8 @@ def match(run: dict, study: dict, config: dict) -> str | None:
     if study["model"].startswith("mixture:") or run["model"].startswith("mixture:"):
         return "the study's routing" if run["model"] == study["model"] else None
     model = model_id(config, run["model"])
+    if not study["model"] and not study["teacher"]:
+        return "same method; the study names neither teacher nor student"
     if study["model"] and _same(model, study["model"]):
         return "the study's models" if study["teacher"] else "the study's student"
     size = size_of(model)
