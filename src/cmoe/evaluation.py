@@ -66,7 +66,7 @@ def evaluate(
 def fit_questions_knowledge(questions, model, prompt, budget: int, trust_remote_code=False):
     """Cut each question's passages until its prompt has at most ``budget`` tokens."""
     from .models import load_tokenizer
-    from .prompting import build_messages, fit_knowledge
+    from .prompting import build_messages, fit_all_knowledge
 
     tokenizer = load_tokenizer(model, trust_remote_code)
 
@@ -79,17 +79,7 @@ def fit_questions_knowledge(questions, model, prompt, budget: int, trust_remote_
         )
         return len(ids)
 
-    totals = {"questions_with_knowledge": 0, "questions_cut": 0}
-    out = []
-    for q in questions:
-        if q.get("knowledge"):
-            totals["questions_with_knowledge"] += 1
-            q, stats = fit_knowledge(q, length, budget)
-            totals["questions_cut"] += any(stats.values())
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0) + value
-        out.append(q)
-    return out, totals
+    return fit_all_knowledge(questions, length, budget, "questions")
 
 
 SAMPLE_FIELDS = ("output", "reasoning", "answer", "correct", "completion_tokens")

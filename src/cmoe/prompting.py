@@ -89,6 +89,23 @@ def fit_knowledge(record: dict, length, budget: int) -> tuple[dict, dict]:
     return {**record, "knowledge": [{**passages[0], "text": " ".join(words[:lo])}]}, stats
 
 
+def fit_all_knowledge(records, length, budget: int, unit: str) -> tuple[list[dict], dict]:
+    """:func:`fit_knowledge` over ``records``, with the counts summed: how many ``unit``s (e.g.
+    "examples", "questions") carried knowledge, how many were cut, and the passages dropped and
+    cut."""
+    totals = {f"{unit}_with_knowledge": 0, f"{unit}_cut": 0}
+    out = []
+    for record in records:
+        if record.get("knowledge"):
+            totals[f"{unit}_with_knowledge"] += 1
+            record, stats = fit_knowledge(record, length, budget)
+            totals[f"{unit}_cut"] += any(stats.values())
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0) + value
+        out.append(record)
+    return out, totals
+
+
 def build_completion(reasoning: str, letter: str) -> str:
     """The assistant turn a student is trained on: the teacher's reasoning, then the answer.
 

@@ -10,7 +10,7 @@ built and checked (tests, benchmarks) without loading a model.
 from __future__ import annotations
 
 from ..io import read_jsonl
-from ..prompting import PromptSettings, build_completion, build_messages, fit_knowledge
+from ..prompting import PromptSettings, build_completion, build_messages, fit_all_knowledge
 
 
 def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> list[dict]:
@@ -60,17 +60,7 @@ def fit_records_knowledge(
     def length(record: dict) -> int:
         return example_lengths(tokenizer, sft_examples([record], prompt, source))[0][1]
 
-    totals = {"examples_with_knowledge": 0, "examples_cut": 0}
-    out = []
-    for record in records:
-        if record.get("knowledge"):
-            totals["examples_with_knowledge"] += 1
-            record, stats = fit_knowledge(record, length, max_length)
-            totals["examples_cut"] += any(stats.values())
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0) + value
-        out.append(record)
-    return out, totals
+    return fit_all_knowledge(records, length, max_length, "examples")
 
 
 def load_training_rows(
