@@ -169,6 +169,8 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         "generate": 2,
         "filter": 2,
         "evaluate": 2 + 2,  # the students and the specialist itself
+        "evaluate_loglik": 2,  # the students, under MERA's protocol
+        "loglik_table": 1,
         "evaluate_benchmark": 2 + 2,  # the same two models per teacher
         "benchmark_table": 1,
         "mixture": 4,
@@ -203,6 +205,8 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         # every model trained on tb's traces (the kard student included)
         "evaluate_benchmark": 4 + 4 + 1,
         "benchmark_table": 1,
+        "evaluate_loglik": 4,  # direct, generalist, cascade and cmoe students of tb
+        "loglik_table": 1,
         "mixture": 2,
         "contamination": 1,
         **REPORT,
@@ -240,8 +244,9 @@ TABLES_ONLY = {**REPORT, "loglik_table": 1}
         ("resources.train.slurm_partition", "gpu-long", {}),
         ("evaluation.bootstrap.min_n", 5, TABLES_ONLY),
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
-        # MERA's shot seed: every model's log-likelihood job and its table, nothing else
-        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 9, "loglik_table": 1, "all": 1}),
+        # MERA's shot seed: every model's log-likelihood job and the tables (all tables read
+        # one resolved config, so the generative table is rebuilt too, with the same numbers)
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 9, **TABLES_ONLY}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],
@@ -261,6 +266,7 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
             "evaluate_loglik": 6,
             "evaluate_benchmark": 8,
             "benchmark_table": 1,
+            "loglik_table": 1,
             **REPORT,
         }
     else:
