@@ -30,10 +30,11 @@ class Family:
     pad: str | None  # None: the tokenizer has no pad token, as Llama 3's has none
     bos: str | None  # prepended by the tokenizer itself (add_special_tokens=True), as Llama's
     end_of_text: str  # also stops generation (the real generation configs list it)
-    # The pre-tokenizer's split before byte-level BPE. Llama 3's keeps a run of newlines whole
-    # before a word, so its generation prompt ("...<|end_header_id|>\n\n") tokenizes the same
-    # alone and followed by the answer; None: GPT-2's split (the tiny Qwen3's, whose assistant
-    # turn starts with the <think> token instead).
+    # The pre-tokenizer's split before byte-level BPE, copied from the family's tokenizer.json.
+    # Llama 3's keeps a run of newlines whole whether a word follows or not (GPT-2's splits
+    # "\n\n" before a word into "\n" "\n"), so its generation prompt, which ends in "\n\n",
+    # can tokenize the same alone and followed by the answer. None: GPT-2's split (the tiny
+    # Qwen3's, whose trained turn starts with the <think> token, a boundary either way).
     split: str | None = None
     config_class: str = "Qwen3Config"
     model_class: str = "Qwen3ForCausalLM"
