@@ -154,3 +154,26 @@ def test_llama_lora_adapter_trains_and_generates(tiny_llama_dir, demo_questions,
     assert metrics["trainable_params"] < metrics["total_params"]
     gen = make_generator(str(tmp_path / "adapter"), GenerationSettings(max_new_tokens=4))
     assert len(list(answer_questions(demo_questions[:2], gen, PromptSettings()))) == 2
+
+
+def test_generation_stops_at_the_templates_end_of_turn_whatever_eos_says(tiny_llama_dir, tmp_path):
+    """A checkpoint whose tokenizer and generation config name only <|end_of_text|> (a base
+    model's tokenizer with an instruct template) still stops at the template's <|eot_id|>."""
+    import shutil
+
+    from cmoe.generation.hf import HFGenerator
+
+    path = tmp_path / "base-eos"
+    shutil.copytree(tiny_llama_dir, path)
+    tok = load_tokenizer(path)
+    tok.eos_token = "<|end_of_text|>"
+    tok.save_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(path)
+
+    gen = HFGenerator(str(path), GenerationSettings())
+    assert gen.tokenizer.eos_token == "<|end_of_text|>"
+    assert end_of_turn(gen.tokenizer) == "<|eot_id|>"
+    eot, eos = gen.tokenizer.convert_tokens_to_ids(["<|eot_id|>", "<|end_of_text|>"])
+    assert gen.eos_ids == sorted({eot, eos})

@@ -117,6 +117,7 @@ def end_of_turn(tokenizer) -> str | None:
     if marker not in rendered:
         return None
     ids = tokenizer(rendered.split(marker, 1)[1], add_special_tokens=False)["input_ids"]
-    if ids and ids[0] in tokenizer.all_special_ids:
-        return tokenizer.convert_ids_to_tokens(ids[0])
-    return None
+    # a special added token, named or not (Llama 3's <|eot_id|> is neither eos nor "additional"
+    # in a base model's tokenizer)
+    token = tokenizer.added_tokens_decoder.get(ids[0]) if ids else None
+    return token.content if token is not None and token.special else None
