@@ -51,6 +51,20 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    """A tiny random Llama 3 (LlamaForCausalLM, Llama 3's special tokens and chat template),
+    its BPE trained on the same demo data: a vocabulary other than the tiny Qwen3's."""
+    from cmoe.tiny import TinyModelSpec, make_tiny_model
+
+    out = tmp_path_factory.mktemp("models") / "tiny-llama"
+    spec = TinyModelSpec(
+        family="llama3", hidden_size=64, num_hidden_layers=2, intermediate_size=192, seed=0
+    )
+    make_tiny_model(DEMO_DATA, out, spec, vocab_size=1024)
+    return out
+
+
+@pytest.fixture(scope="session")
 def demo_questions():
     from cmoe.data import DataSettings, load_questions
     from cmoe.domains import subject_domains
@@ -111,6 +125,7 @@ def ci_run(tmp_path_factory):
     tests inspect it, and the Slurm test compares its own run against it."""
     workdir = tmp_path_factory.mktemp("wf")
     config = ci_config(workdir)
-    proc = run_snakemake(workdir, config)
+    # the whole graph, about 155 jobs on 2 cores: a hang guard, not a budget
+    proc = run_snakemake(workdir, config, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir, config

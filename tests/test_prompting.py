@@ -1,4 +1,12 @@
-from cmoe.prompting import DEFAULT_TEMPLATE, PromptSettings, build_completion, build_messages
+from cmoe.answers import extract_answer, split_reasoning
+from cmoe.prompting import (
+    DEFAULT_TEMPLATE,
+    PromptSettings,
+    build_completion,
+    build_messages,
+    thinks_in_tags,
+)
+from cmoe.tiny import chat_template
 
 Q = {
     "id": "1",
@@ -30,6 +38,20 @@ def test_system_prompt_is_optional():
 
 def test_completion_wraps_reasoning_and_ends_with_canonical_answer():
     assert build_completion("  шаг 1\nшаг 2 ", "C") == "<think>\nшаг 1\nшаг 2\n</think>\n\nОтвет: C"
+
+
+def test_completion_without_think_tags_is_plain_reasoning_the_extractor_reads():
+    text = build_completion("  шаг 1: не A\nшаг 2 ", "C", think=False)
+    assert text == "шаг 1: не A\nшаг 2\n\nОтвет: C"
+    assert extract_answer(text) == "C"
+    assert split_reasoning(text) == ("шаг 1: не A\nшаг 2", "Ответ: C")
+
+
+def test_only_templates_that_handle_think_tags_get_them():
+    assert thinks_in_tags(chat_template("qwen3.jinja"))
+    assert not thinks_in_tags(chat_template("llama3.jinja"))
+    assert not thinks_in_tags(None)
+    assert thinks_in_tags({"default": chat_template("qwen3.jinja"), "tool_use": ""})
 
 
 def test_subject_name_falls_back_to_key():

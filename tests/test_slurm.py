@@ -215,9 +215,10 @@ def test_score_table_equals_the_local_runs(runs):
     (slurm_dir, slurm_rc), (local_dir, local_rc) = runs["slurm"], runs["local"]
     assert slurm_rc == 0 and local_rc == 0
     slurm, local = _scores(slurm_dir), _scores(local_dir)
-    # the subset's rows: the base, direct and cmoe rows of the local run, each equal to it
+    # the subset's rows: the base, direct and cmoe rows of the local run, each equal to it (two
+    # bases, 2 teachers x (2 students + the generalist) direct, 2 x (2 students + 2 mixtures) cmoe)
     subset = {"base", *SLURM_SUBSET["methods"]}
-    assert len(slurm) == sum(key[1] in subset for key in local) == 11
+    assert len(slurm) == sum(key[1] in subset for key in local) == 16
     assert "overall" in next(iter(slurm.values()))
     assert slurm == {key: local[key] for key in slurm}
 

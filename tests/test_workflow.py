@@ -64,18 +64,21 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     header, rows = _rows(workdir)
     assert header[:5] == ["namespace", "method", "teacher", "via", "model"]
     keys = sorted((r["method"], r["teacher"], r["via"], r["model"]) for r in rows)
-    expected = [("base", "-", "-", "s-model")]
+    expected = [("base", "-", "-", "s-model"), ("base", "-", "-", "l-model")]
     for t in ("ta", "tb"):
         expected += [
-            ("cascade", t, "im", "st"),
             ("cmoe", t, "im", "mixture:learned"),
             ("cmoe", t, "im", "mixture:oracle"),
-            ("cmoe", t, "im", "st"),
             ("direct", t, "-", "im"),  # the generalist: direct into the intermediate
-            ("direct", t, "-", "st"),
-            ("kard", t, "-", "st"),  # question retrieval, reranked
-            ("kard (no reranker)", t, "-", "st"),
         ]
+        for s in ("st", "sl"):  # the Qwen3 and the Llama 3 student
+            expected += [
+                ("cascade", t, "im", s),
+                ("cmoe", t, "im", s),
+                ("direct", t, "-", s),
+                ("kard", t, "-", s),  # question retrieval, reranked
+                ("kard (no reranker)", t, "-", s),
+            ]
     assert keys == sorted(expected)
     test = [json.loads(x) for x in (workdir / "results/data/test.jsonl").read_text().splitlines()]
     per_domain = {d: sum(q["domain"] == d for q in test) for d in DOMAINS}
@@ -100,7 +103,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
     # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
-    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 10
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 17
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
     base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
@@ -120,6 +123,28 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert set(recall["reranker"]) == {"recall@1", "recall@3", "recall@5"}
 
 
+def test_llama_student_keeps_its_family_through_the_workflow(finished_run):
+    """The Llama 3 student is trained and evaluated with Llama 3's template and end-of-turn
+    token, and learns reasoning without <think> tags (its template has none)."""
+    from transformers import AutoTokenizer
+
+    from cmoe.tiny import chat_template
+
+    workdir, _ = finished_run
+    student = workdir / "results/ci/models/student/direct/ta/sl"
+    tok = AutoTokenizer.from_pretrained(student)
+    assert tok.chat_template == chat_template("llama3.jinja") and tok.eos_token == "<|eot_id|>"
+    for folder in ("direct/ta/sl", "cmoe/ta/im/sl"):
+        path = workdir / f"results/ci/eval/student/{folder}/predictions.jsonl"
+        records = [json.loads(x) for x in path.read_text("utf-8").splitlines()]
+        assert all(
+            r["prompt"].startswith("<|begin_of_text|><|start_header_id|>system")
+            and r["prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+            for r in records
+        )
+        assert not any("<think>" in r["output"] for r in records)
+
+
 def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
     workdir, _ = finished_run
     lines = (workdir / "results/ci/tables/benchmarks.csv").read_text().splitlines()
@@ -130,7 +155,7 @@ def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
         for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
     }
     trained = {str(Path(t).parent) for t in trained}
-    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/i-model"}
+    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/l-model", "base/i-model"}
     for r in rows:
         assert r["task"] == "ru_mc_demo" and r["metric"] == "acc" and int(r["n"]) == 30
         assert 0.0 <= float(r["value"]) <= 1.0 and float(r["stderr"]) > 0
@@ -165,13 +190,13 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
     proc = snakemake(workdir, _config(workdir, "specialist-edit", edit), "-n")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert planned_jobs(proc) == {
-        "train": 2 + 2,  # the specialist and the CMoE student, per teacher
+        "train": 2 + 2 * 2,  # the specialist and the two CMoE students, per teacher
         "generate": 2,
         "filter": 2,
-        "evaluate": 2 + 2,  # the students and the specialist itself
-        "evaluate_loglik": 2,  # the students, under MERA's protocol
+        "evaluate": 2 * 2 + 2,  # the students and the specialist itself
+        "evaluate_loglik": 2 * 2,  # the students, under MERA's protocol
         "loglik_table": 1,
-        "evaluate_benchmark": 2 + 2,  # the same two models per teacher
+        "evaluate_benchmark": 2 * 2 + 2,  # the same three models per teacher
         "benchmark_table": 1,
         "mixture": 4,
         **REPORT,
@@ -195,17 +220,17 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "gather": 4,
         "filter": 4 + 4 + 4,  # teacher, generalist and specialist traces of tb
         "merge_stats": 1,
-        # direct student, generalist, 4 specialists, cascade, cmoe and kard students
-        "train": 1 + 1 + 4 + 2 + 1,
-        # direct, generalist, cascade, cmoe and kard (2 rows) students of tb, its 4 specialists
-        "evaluate": 4 + 2 + 4,
+        # generalist, 4 specialists, and per student (st, sl): direct, cascade, cmoe, kard
+        "train": 1 + 4 + 2 * (1 + 2 + 1),
+        # generalist, its 4 specialists, and per student: direct, cascade, cmoe and kard (2 rows)
+        "evaluate": 1 + 4 + 2 * (3 + 2),
         # kard: tb's rationales retrieved for training, its reranker, the reranked questions
         "retrieve": 2,
         "train_reranker": 1,
-        # every model trained on tb's traces (the kard student included)
-        "evaluate_benchmark": 4 + 4 + 1,
+        # every model trained on tb's traces (the kard students included)
+        "evaluate_benchmark": 1 + 4 + 2 * 4,
         "benchmark_table": 1,
-        "evaluate_loglik": 4,  # direct, generalist, cascade and cmoe students of tb
+        "evaluate_loglik": 1 + 2 * 3,  # the generalist; direct, cascade and cmoe students of tb
         "loglik_table": 1,
         "mixture": 2,
         "contamination": 1,
@@ -246,7 +271,7 @@ TABLES_ONLY = {**REPORT, "loglik_table": 1}
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
         # MERA's shot seed: every model's log-likelihood job and the tables (all tables read
         # one resolved config, so the generative table is rebuilt too, with the same numbers)
-        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 9, **TABLES_ONLY}),
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 16, **TABLES_ONLY}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],

@@ -106,13 +106,27 @@ def fit_all_knowledge(records, length, budget: int, unit: str) -> tuple[list[dic
     return out, totals
 
 
-def build_completion(reasoning: str, letter: str) -> str:
+def build_completion(reasoning: str, letter: str, think: bool = True) -> str:
     """The assistant turn a student is trained on: the teacher's reasoning, then the answer.
 
-    Reasoning goes inside <think> tags (Qwen3's format, also used by the tiny demo models), and
-    the final line is always the canonical one, whatever phrasing the teacher used.
+    With ``think`` (a family whose chat template handles reasoning, see :func:`thinks_in_tags`)
+    the reasoning goes inside <think> tags, Qwen3's format; otherwise (Llama 3) it is plain text
+    before the answer, which the answer extractor reads the same way. The final line is always the
+    canonical one, whatever phrasing the teacher used.
     """
-    return f"<think>\n{reasoning.strip()}\n</think>\n\n{format_final_answer(letter)}"
+    answer = format_final_answer(letter)
+    if think:
+        return f"<think>\n{reasoning.strip()}\n</think>\n\n{answer}"
+    return f"{reasoning.strip()}\n\n{answer}"
+
+
+def thinks_in_tags(chat_template: str | dict | None) -> bool:
+    """Whether a tokenizer's chat template handles reasoning in <think> tags (Qwen3's splits them
+    out of an assistant turn and has an ``enable_thinking`` switch); Llama 3's has no such tags,
+    and a model of that family would be taught tags its template never shows it."""
+    if isinstance(chat_template, dict):  # named templates: the one apply_chat_template uses
+        chat_template = chat_template.get("default")
+    return "</think>" in (chat_template or "")
 
 
 def check_template(template: str) -> None:

@@ -1,42 +1,104 @@
-"""Tiny random Qwen3 models and a byte-level BPE tokenizer trained on the demo corpus.
+"""Tiny random models of the study's families and byte-level BPE tokenizers trained on the corpus.
 
-The result is an ordinary model folder: everything downstream loads it with
-``from_pretrained(path)``, exactly as it loads ``Qwen/Qwen3-4B`` from the hub.
+A family is what a real checkpoint of it ships: the architecture (``Qwen3ForCausalLM``,
+``LlamaForCausalLM``), the special tokens, the end-of-turn token that is also EOS, and the
+published chat template, kept verbatim in ``cmoe/templates/``. The result is an ordinary model
+folder: everything downstream loads it with ``from_pretrained(path)`` and renders prompts with
+``apply_chat_template``, exactly as it loads ``Qwen/Qwen3-4B`` or
+``meta-llama/Llama-3.3-70B-Instruct`` from the hub.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from .io import atomic_directory, iter_jsonl
 from .prompting import DEFAULT_TEMPLATE
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
 
-# ChatML like Qwen3's, with Qwen3's switch: enable_thinking=false pre-fills an empty think block.
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}"
-    "{{- '<|im_start|>assistant\\n' -}}"
-    "{%- if enable_thinking is defined and not enable_thinking -%}"
-    "{{- '<think>\\n\\n</think>\\n\\n' -}}"
-    "{%- endif -%}"
-    "{%- endif -%}"
-)
+
+@dataclass(frozen=True)
+class Family:
+    """What a tiny model copies from the real checkpoints of its family."""
+
+    template: str  # file in cmoe/templates/, the family's published chat template, verbatim
+    special_tokens: list[str]
+    eos: str  # the template's end-of-turn token: generation stops on it, labels end with it
+    pad: str | None  # None: the tokenizer has no pad token, as Llama 3's has none
+    bos: str | None  # prepended by the tokenizer itself (add_special_tokens=True), as Llama's
+    end_of_text: str  # also stops generation (the real generation configs list it)
+    # The pre-tokenizer's split before byte-level BPE, copied from the family's tokenizer.json.
+    # Llama 3's keeps a run of newlines whole whether a word follows or not (GPT-2's splits
+    # "\n\n" before a word into "\n" "\n"), so its generation prompt, which ends in "\n\n",
+    # can tokenize the same alone and followed by the answer. None: GPT-2's split (the tiny
+    # Qwen3's, whose trained turn starts with the <think> token, a boundary either way).
+    split: str | None = None
+    config_class: str = "Qwen3Config"
+    model_class: str = "Qwen3ForCausalLM"
+    think_tokens: bool = False  # <think>/</think> as added tokens (the template handles them)
+
+
+FAMILIES = {
+    # Qwen/Qwen3-*: ChatML, reasoning in <think> tags, enable_thinking switch
+    "qwen3": Family(
+        template="qwen3.jinja",
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        bos=None,
+        end_of_text="<|endoftext|>",
+        think_tokens=True,
+    ),
+    # meta-llama/Llama-3.1-*-Instruct and Llama-3.3-70B-Instruct (one template): no thinking
+    "llama3": Family(
+        template="llama3.jinja",
+        special_tokens=[
+            "<|begin_of_text|>",
+            "<|end_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+            "<|eom_id|>",
+            "<|python_tag|>",
+            "<|finetune_right_pad_id|>",
+        ],
+        eos="<|eot_id|>",
+        pad=None,
+        bos="<|begin_of_text|>",
+        end_of_text="<|end_of_text|>",
+        split=(
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+        ),
+        config_class="LlamaConfig",
+        model_class="LlamaForCausalLM",
+    ),
+}
+
+
+def chat_template(name: str) -> str:
+    """A published chat template kept in ``cmoe/templates/`` (e.g. ``"qwen3.jinja"``)."""
+    return resources.files("cmoe").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 @dataclass
 class TinyModelSpec:
+    family: str = "qwen3"  # a key of FAMILIES
     hidden_size: int = 64
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     intermediate_size: int = 192
     seed: int = 0
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(
+                f"family {self.family!r} is not one of {', '.join(FAMILIES)} (tiny model families)"
+            )
 
 
 def corpus_texts(corpus: str | Path, extra: list[str] = ()) -> list[str]:
@@ -50,40 +112,65 @@ def corpus_texts(corpus: str | Path, extra: list[str] = ()) -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def train_tokenizer(texts: list[str], vocab_size: int, family: str = "qwen3"):
+    """A byte-level BPE trained on ``texts`` with the special tokens and chat template of
+    ``family``; the families' vocabularies differ (their special tokens and splits do)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    fam = FAMILIES[family]
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if fam.split is None:
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        bpe.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(fam.split), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=fam.special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     bpe.train_from_iterator(texts, trainer=trainer)
+    if fam.bos is not None:
+        bos_id = bpe.token_to_id(fam.bos)
+        bpe.post_processor = processors.TemplateProcessing(
+            single=f"{fam.bos} $A",
+            pair=f"{fam.bos} $A {fam.bos} $B",
+            special_tokens=[(fam.bos, bos_id)],
+        )
+    named = {fam.eos, fam.pad, fam.bos}
     tok = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
+        eos_token=fam.eos,
+        pad_token=fam.pad,
+        bos_token=fam.bos,
         padding_side="left",  # set in the constructor: assigned later it is not saved
-        additional_special_tokens=["<|im_start|>"],
+        additional_special_tokens=[t for t in fam.special_tokens if t not in named],
     )
-    # Like Qwen3: <think> tags are added tokens but not special ones, so decoding with
-    # skip_special_tokens=True keeps them and the reasoning stays delimited.
-    tok.add_tokens(THINK_TOKENS)
-    tok.chat_template = CHAT_TEMPLATE
+    if fam.think_tokens:
+        # Like Qwen3: <think> tags are added tokens but not special ones, so decoding with
+        # skip_special_tokens=True keeps them and the reasoning stays delimited.
+        tok.add_tokens(THINK_TOKENS)
+    tok.chat_template = chat_template(fam.template)
     return tok
 
 
 def build_tiny_model(tokenizer, spec: TinyModelSpec):
     import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+    import transformers
+    from transformers import GenerationConfig
 
+    fam = FAMILIES[spec.family]
     torch.manual_seed(spec.seed)
-    config = Qwen3Config(
+    # As the real checkpoints: generation stops at the end of a turn or of the text.
+    stop = [tokenizer.convert_tokens_to_ids(t) for t in dict.fromkeys([fam.eos, fam.end_of_text])]
+    config = getattr(transformers, fam.config_class)(
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
@@ -95,11 +182,13 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec):
         tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
+        bos_token_id=tokenizer.bos_token_id,
     )
-    model = Qwen3ForCausalLM(config)
+    model = getattr(transformers, fam.model_class)(config)
     model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stop,
+        pad_token_id=tokenizer.pad_token_id,
     )
     return model
 
@@ -108,7 +197,7 @@ def make_tiny_model(
     corpus: str | Path, out: str | Path, spec: TinyModelSpec, vocab_size: int
 ) -> int:
     """Write tokenizer + random model to ``out`` atomically; return the parameter count."""
-    tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size)
+    tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size, spec.family)
     model = build_tiny_model(tokenizer, spec)
     with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)

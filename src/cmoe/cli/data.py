@@ -113,7 +113,7 @@ def _make_tiny_model_args(p):
 
 @command(
     "make-tiny-model",
-    "build a tiny random Qwen3 model + BPE tokenizer trained on a corpus (demo/tests)",
+    "build a tiny random Qwen3 or Llama 3 model + BPE tokenizer trained on a corpus (demo/tests)",
     _make_tiny_model_args,
 )
 def make_tiny_model(args) -> None:

@@ -4,7 +4,8 @@ Callers build chat messages with :mod:`cmoe.prompting` and hand them to a :class
 from :func:`make_generator`; they never see which backend runs. The package:
 
 - :mod:`~cmoe.generation.base`: :class:`GenerationSettings`, :class:`Completion`, the
-  :class:`Generator` protocol, :func:`question_seed` and :func:`render_chat` (no heavy imports);
+  :class:`Generator` protocol, :func:`question_seed`, :func:`render_chat` and :func:`end_of_turn`
+  (no heavy imports);
 - :mod:`~cmoe.generation.registry`: backend name -> implementation, :func:`make_generator` and
   :func:`backend_available`;
 - the backends, each imported only when built: ``hf`` (transformers ``generate``: CPU, one GPU,
@@ -19,7 +20,14 @@ depend on what else is generated in the same run: resumed and sharded runs repro
 uninterrupted one exactly.
 """
 
-from .base import Completion, GenerationSettings, Generator, question_seed, render_chat
+from .base import (
+    Completion,
+    GenerationSettings,
+    Generator,
+    end_of_turn,
+    question_seed,
+    render_chat,
+)
 from .registry import BACKENDS, backend_available, make_generator
 
 __all__ = [
@@ -31,4 +39,5 @@ __all__ = [
     "make_generator",
     "question_seed",
     "render_chat",
+    "end_of_turn",
 ]

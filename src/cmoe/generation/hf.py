@@ -3,7 +3,7 @@ over several GPUs. torch and transformers are imported on first use, not with th
 
 from __future__ import annotations
 
-from .base import Completion, GenerationSettings, render_chat
+from .base import Completion, GenerationSettings, end_of_turn, render_chat
 
 
 class HFGenerator:
@@ -21,7 +21,12 @@ class HFGenerator:
         self.chunk_size = settings.batch_size
         self.tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
         self.model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
+        # Stop at the end of the assistant turn, as the chat template closes it, and at every
+        # EOS the tokenizer and the checkpoint's generation config name.
+        turn_end = end_of_turn(self.tokenizer)
         eos = {self.tokenizer.eos_token_id}
+        if turn_end is not None:
+            eos.add(self.tokenizer.convert_tokens_to_ids(turn_end))
         gen_eos = self.model.generation_config.eos_token_id
         eos.update(
             gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else []

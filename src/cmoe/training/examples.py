@@ -1,20 +1,30 @@
 """Trace records -> TRL's conversational prompt/completion rows, and their token lengths.
 
 The prompt is the shared prompt builder's messages (the same the teacher answered and the
-student is evaluated with) and the completion is the teacher's reasoning in <think> tags plus
-the canonical answer line, so TRL computes the loss on the completion only. Kept apart from the
-trainer: what is learned is decided here, how it is learned in :mod:`.sft`, and the rows can be
-built and checked (tests, benchmarks) without loading a model.
+student is evaluated with) and the completion is the teacher's reasoning (in <think> tags where
+the student's chat template handles them) plus the canonical answer line, so TRL computes the
+loss on the completion only, up to and including the template's end-of-turn token. Kept apart
+from the trainer: what is learned is decided here, how it is learned in :mod:`.sft`, and the rows
+can be built and checked (tests, benchmarks) without loading a model.
 """
 
 from __future__ import annotations
 
 from ..io import read_jsonl
-from ..prompting import PromptSettings, build_completion, build_messages, fit_all_knowledge
+from ..prompting import (
+    PromptSettings,
+    build_completion,
+    build_messages,
+    fit_all_knowledge,
+    thinks_in_tags,
+)
 
 
-def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> list[dict]:
-    """Trace records (or, for warm-up, questions with reference explanations) -> SFT rows."""
+def sft_examples(
+    records: list[dict], prompt: PromptSettings, source: str, think: bool = True
+) -> list[dict]:
+    """Trace records (or, for warm-up, questions with reference explanations) -> SFT rows;
+    ``think``: the reasoning goes in <think> tags (see cmoe.prompting.thinks_in_tags)."""
     rows = []
     for r in records:
         if source == "reference":
@@ -30,7 +40,7 @@ def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> li
             {
                 "prompt": build_messages(r, prompt),
                 "completion": [
-                    {"role": "assistant", "content": build_completion(reasoning, letter)}
+                    {"role": "assistant", "content": build_completion(reasoning, letter, think)}
                 ],
             }
         )
@@ -56,9 +66,10 @@ def fit_records_knowledge(
 ) -> tuple[list[dict], dict]:
     """KARD: cut each record's passages (cmoe.prompting.fit_knowledge) until prompt and
     completion fit in ``max_length`` tokens; return the records and what was cut, counted."""
+    think = thinks_in_tags(tokenizer.chat_template)
 
     def length(record: dict) -> int:
-        return example_lengths(tokenizer, sft_examples([record], prompt, source))[0][1]
+        return example_lengths(tokenizer, sft_examples([record], prompt, source, think))[0][1]
 
     return fit_all_knowledge(records, length, max_length, "examples")
 
@@ -73,17 +84,20 @@ def load_training_rows(
 ) -> list[dict]:
     """The SFT rows of a training job's input files; only correct traces are learned from.
 
-    Records carrying retrieved ``knowledge`` (KARD) have it cut to fit ``max_length`` first,
-    with the tokenizer ``load_tokenizer()`` returns; the counts go into ``knowledge_stats``.
+    The student's tokenizer, ``load_tokenizer()``, decides the completion's format (reasoning in
+    <think> tags only where its chat template handles them; without one, in tags). Records
+    carrying retrieved ``knowledge`` (KARD) have it cut to fit ``max_length`` first; the counts
+    go into ``knowledge_stats``.
     """
     records = [r for p in paths for r in read_jsonl(p)]
     if source == "traces":
         records = [r for r in records if r.get("correct")]
     if not records:
         raise ValueError(f"no correct traces to train on in {', '.join(map(str, paths))}")
-    if load_tokenizer is not None and any(r.get("knowledge") for r in records):
-        tokenizer = load_tokenizer()
+    tokenizer = load_tokenizer() if load_tokenizer is not None else None
+    if tokenizer is not None and any(r.get("knowledge") for r in records):
         records, stats = fit_records_knowledge(records, prompt, source, tokenizer, max_length)
         if knowledge_stats is not None:
             knowledge_stats.update(stats)
-    return sft_examples(records, prompt, source)
+    think = tokenizer is None or thinks_in_tags(tokenizer.chat_template)
+    return sft_examples(records, prompt, source, think)
