@@ -71,6 +71,7 @@ def mixed_loss(ce, kd, alpha: float):
 
 @dataclass
 class OnPolicySettings:
+    enabled: bool = True  # also train the `cmoe-kd (on-policy)` students
     # the fraction of steps on which the student samples its own completions (GKD's lambda);
     # the others learn from the traces' text, scored by the teacher online
     lmbda: float = 0.5
@@ -87,12 +88,6 @@ class KDSettings:
     alpha: float = 0.5  # weight of cross-entropy on the text; 1 - alpha: the divergence
     top_k: int = 20
     on_policy: OnPolicySettings = field(default_factory=OnPolicySettings)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> KDSettings:
-        d = dict(d)
-        on_policy = OnPolicySettings(**d.pop("on_policy", {}))
-        return cls(on_policy=on_policy, **d)
 
 
 @dataclass
