@@ -131,9 +131,9 @@ def _check_references(config: dict) -> None:
         _check_kard(config)
     _check_kd(config)
     chained = [m for m in config["methods"] if m in ("cascade", "cmoe", "cmoe-kd")]
-    if "direct-kd" in config["methods"]:
-        if config.get("kd", {}).get("direct_teacher", "generalist") == "generalist":
-            chained.append("direct-kd")
+    direct_teacher = (config.get("kd") or {}).get("direct_teacher", "generalist")
+    if "direct-kd" in config["methods"] and direct_teacher == "generalist":
+        chained.append("direct-kd")
     if chained and not config.get("intermediates"):
         raise ConfigError(f"config key intermediates: required by methods {chained}")
     groups = specialist_groups(config)
