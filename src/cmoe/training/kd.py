@@ -1,13 +1,16 @@
 """Logit distillation: the loss between a student and a teacher's stored top-k log-probs.
 
 The teacher's distribution at every completion position is kept as its k most likely token ids
-and their log-probs (:mod:`cmoe.kd_scores` writes them offline, so the teacher is not loaded while
-the student trains). Both distributions are compared on those k ids only, each renormalised over
-them at ``temperature``: the student's logits are gathered at the teacher's ids and both go
-through TRL's generalised Jensen-Shannon divergence (GKD, arXiv 2306.13649), whose ``beta`` picks
-the divergence (0: forward KL(teacher || student), 1: reverse KL, in between: generalised JSD).
-Renormalising over the top k drops the teacher's tail; with k of 8-20 that is most of the mass
-on reasoning text, and it is what makes the stored scores small.
+and their log-probs (:mod:`.teacher_scores` writes them offline, so the teacher is not loaded
+while the student trains). Both distributions are compared on k + 1 outcomes: the teacher's k
+tokens and "any other token", whose probability is what the k leave (for the student, from its
+softmax over the whole vocabulary). Without that last outcome a student would only learn the
+order among the k tokens, never to put its mass on them. The k + 1 log-probs then go through
+TRL's generalised Jensen-Shannon divergence (GKD, arXiv 2306.13649), whose ``beta`` picks the
+divergence (0: forward KL(teacher || student), 1: reverse KL, in between: generalised JSD).
+At ``temperature`` T the student's softmax is taken at T over the vocabulary and the teacher's
+k + 1 log-probs are rescaled by 1/T and renormalised (exact at T = 1: the stored log-probs are
+the teacher's at T = 1, its tail is known only as one number).
 """
 
 from __future__ import annotations
@@ -44,24 +47,37 @@ def topk_kd_loss(
     ``student_logits`` (B, T, V): the student's logits at the positions that predict each token;
     ``teacher_topk_ids`` (B, T, k) and ``teacher_topk_logprobs`` (B, T, k): the teacher's at the
     same positions (any values where ``mask`` is False); ``mask`` (B, T): positions that count.
-    Returns a scalar: the divergence summed over the k ids, averaged over masked positions
-    (0 with a gradient path when none is masked).
+    Returns a scalar: the divergence over the k ids and the rest, averaged over masked
+    positions (0 with a gradient path when none is masked).
     """
+    import torch
     from trl.experimental.gkd import GKDTrainer
 
-    ids = teacher_topk_ids.long()
-    student = student_logits.gather(-1, ids)  # (B, T, k)
+    student = torch.log_softmax(student_logits / temperature, dim=-1).gather(
+        -1, teacher_topk_ids.long()
+    )
     teacher = teacher_topk_logprobs.to(student.dtype)
-    per_id = GKDTrainer.generalized_jsd_loss(
-        student,
+    teacher = torch.log_softmax(_with_rest(teacher) / temperature, dim=-1)
+    per_outcome = GKDTrainer.generalized_jsd_loss(
+        _with_rest(student),
         teacher,
         beta=divergence_beta(divergence, beta),
-        temperature=temperature,
+        temperature=1.0,  # both are log-probs at the temperature already
         reduction="none",
     )
-    per_position = per_id.sum(-1)
+    per_position = per_outcome.sum(-1)
     mask = mask.bool()
     return per_position[mask].sum() / mask.sum().clamp_min(1)
+
+
+def _with_rest(logprobs):
+    """k log-probs -> k + 1: the last is log(1 - their total), the rest of the vocabulary
+    (floored: float16 teacher log-probs can add up to a hair over 1)."""
+    import torch
+
+    total = torch.logsumexp(logprobs, dim=-1, keepdim=True).clamp(max=-1e-6)
+    rest = torch.log(-torch.expm1(total))
+    return torch.cat([logprobs, rest], dim=-1)
 
 
 def mixed_loss(ce, kd, alpha: float):
