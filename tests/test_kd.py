@@ -419,11 +419,12 @@ def test_vocabulary_check_names_both_models(tmp_path):
     config["models"]["small-student"] = {"path": str(tmp_path / "big-teacher")}
     model_checks(config)
 
-    # a tiny model and a `path` model: known to differ without loading anything
+    # a tiny model and a `path` model: known to differ before the tiny model is built
     config = _config(methods=("cmoe-kd",))
     config["models"]["s-model"] = {"path": str(tmp_path / "small-student")}
+    config = validate_config(config)
     with pytest.raises(ConfigError, match="'i-model' into model 's-model'"):
-        validate_config(config)
+        model_checks(config)
 
 
 def test_on_policy_rows_take_their_trace_files_teacher(tmp_path):

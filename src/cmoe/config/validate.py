@@ -94,8 +94,8 @@ def _check_kard(config: dict) -> None:
 
 
 def _check_kd(config: dict) -> None:
-    """The `kd` section parses, and every KD pair shares a vocabulary as far as the config
-    tells (models with a `path` are compared by their tokenizers before the first job)."""
+    """The `kd` section parses, and tiny KD pairs share a vocabulary (pairs with a `path`
+    model are compared before the first job: cmoe.config.model_checks)."""
     from ..methods.distill import KD_METHODS, check_vocabularies_static, settings
 
     if not set(KD_METHODS) & set(config["methods"]):

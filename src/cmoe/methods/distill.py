@@ -170,22 +170,20 @@ def _vocabulary_error(method: str, teacher: str, student: str, why: str) -> str:
 
 
 def check_vocabularies_static(config: dict) -> None:
-    """Without loading anything: tiny models built from different specs, or a tiny model
-    paired with a model from a `path` (a tiny tokenizer is trained on the demo corpus)."""
+    """Without loading anything: two tiny models built from specs that differ in more than
+    their sizes."""
     models = config["models"]
     for method, teacher, student in kd_pairs(config):
-        tiny = ["tiny" in models[teacher], "tiny" in models[student]]
-        if all(tiny) and _tiny_tokenizer(config, teacher) != _tiny_tokenizer(config, student):
+        tiny = "tiny" in models[teacher] and "tiny" in models[student]
+        if tiny and _tiny_tokenizer(config, teacher) != _tiny_tokenizer(config, student):
             raise ValueError(_vocabulary_error(method, teacher, student, "other tiny specs"))
-        if tiny[0] != tiny[1]:
-            raise ValueError(
-                _vocabulary_error(method, teacher, student, "a tiny model and a `path` model")
-            )
 
 
 def check_vocabularies(config: dict) -> None:
-    """Models from a `path`: their tokenizers, loaded (a local folder or the hub cache), must
-    have the same vocabulary. A tokenizer that cannot be loaded is left to the hub check."""
+    """Before the first job: a tiny model paired with a model from a `path` (a tiny tokenizer
+    is trained on `tiny_models.corpus`), and two `path` models whose tokenizers, loaded from a
+    local folder or the hub cache, differ. A tokenizer that cannot be loaded is left to the
+    hub check."""
     from ..models import load_tokenizer
 
     check_vocabularies_static(config)
@@ -203,8 +201,12 @@ def check_vocabularies(config: dict) -> None:
         return cache[name]
 
     for method, teacher, student in kd_pairs(config):
-        if "tiny" in models[teacher] or models[teacher] == models[student]:
+        tiny = ["tiny" in models[teacher], "tiny" in models[student]]
+        if all(tiny) or models[teacher] == models[student]:
             continue
+        if any(tiny):
+            why = "a tiny model and a `path` model"
+            raise ValueError(_vocabulary_error(method, teacher, student, why))
         a, b = vocab(teacher), vocab(student)
         if a is not None and b is not None and a != b:
             why = f"{len(a)} and {len(b)} tokens" if len(a) != len(b) else "same size, other ids"
