@@ -132,12 +132,17 @@ def _score_args(p):
     _score_args,
 )
 def score_teacher(args) -> None:
-    from ..io import atomic_write_json
+    from ..io import atomic_write_json, read_jsonl
     from ..training import load_training_rows
     from ..training.teacher_scores import score_rows
 
     set_threads(args.threads)
-    rows = load_training_rows(args.data, args.prompt, "traces")
+    # A specialist may keep none of its own traces (tiny runs): its scores are then empty, and
+    # the student learns from the other specialists' traces.
+    kept = sum(bool(r.get("correct")) for path in args.data for r in read_jsonl(path))
+    rows = load_training_rows(args.data, args.prompt, "traces") if kept else []
+    if not rows:
+        log.warning("no correct traces in %s: writing empty scores", ", ".join(args.data))
     result = score_rows(
         args.model, rows, args.out, args.settings, args.trust_remote_code, teacher=args.model
     )
