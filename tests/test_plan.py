@@ -150,7 +150,9 @@ def _real_study_models(config: dict) -> int:
     teachers, students = len(config["teachers"]), len(config["students"])
     intermediates = len(config["intermediates"])
     groups = len(config.get("specialist_groups") or DOMAINS)
-    trained = students * teachers * len(config["methods"])  # direct, cascade, cmoe students
+    trained = students * teachers * len(config["methods"])  # one student per method
+    on_policy = config.get("kd", {}).get("on_policy", {}).get("enabled", True)
+    trained += students * teachers * ("cmoe-kd" in config["methods"] and on_policy)
     trained += teachers * intermediates * (1 + groups)  # generalist + specialists
     roles = ("students", "intermediates")
     bases = {entry["model"] for role in roles for entry in config[role].values()}
