@@ -6,7 +6,8 @@ CPU (default): a random tiny Qwen3 teacher scores the 272 demo questions as refe
 then a student of the same size trains one epoch with the project's trainer
 (`cmoe.training.build_trainer`): plain SFT, and offline KD from the stored scores.
 
-    python benchmarks/bench_kd.py [--hidden 128 --layers 4 --top-k 8 20 --threads 2]
+    python benchmarks/bench_kd.py [--hidden 128 --layers 4 --top-k 8 20 --threads 2
+                                   --examples 0 --repeats 1]
 
 GPU (--real-size): the Qwen3-1.7B architecture from its published config numbers, randomly
 initialised (no download), bf16, synthetic token ids; forward + backward + AdamW step with the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -57,6 +59,7 @@ def cpu(args) -> None:
 
     torch.set_num_threads(args.threads)
     rows = sft_examples(demo_questions(), PromptSettings(), source="reference")
+    rows = rows[: args.examples] if args.examples else rows
     teacher = tiny_model(args.hidden, args.layers, seed=1)
     student = tiny_model(args.hidden, args.layers, seed=2)
     work = Path(tempfile.mkdtemp(prefix="cmoe-bench-kd-"))
@@ -90,17 +93,25 @@ def cpu(args) -> None:
         (f"offline KD, top-{k}", KDRun(KDSettings(top_k=k), scores=[str(work / f"scores-{k}")]))
         for k in args.top_k
     ]
-    for name, kd in variants:
-        trainer, _, _ = build_trainer(student, rows, settings, work / "out", kd=kd)
-        real = real_tokens(trainer)
-        t0 = time.perf_counter()
-        trainer.train()
-        wall = time.perf_counter() - t0
+    # Rounds interleave the variants, and each reports its median: a machine shared with other
+    # work slows whatever runs at that moment, not one variant.
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    real = 0
+    for _ in range(args.repeats):
+        for name, kd in variants:
+            trainer, _, _ = build_trainer(student, rows, settings, work / "out", kd=kd)
+            real = real_tokens(trainer)
+            t0 = time.perf_counter()
+            trainer.train()
+            times[name].append(time.perf_counter() - t0)
+    for name, walls in times.items():
+        wall = statistics.median(walls)
         runs.append(
             {
                 "run": name,
                 "real_tokens": real,
                 "train_s": round(wall, 2),
+                "train_s_all": [round(w, 2) for w in walls],
                 "tokens_per_s": round(real * args.epochs / wall, 1),
             }
         )
@@ -110,7 +121,7 @@ def cpu(args) -> None:
         file=sys.stderr,
     )
     sft = runs[0]["tokens_per_s"]
-    print("| student training | real tokens/s | train s | vs SFT |")
+    print("| student training | real tokens/s | train s (median) | vs SFT |")
     print("|---|---|---|---|")
     for r in runs:
         print(
@@ -196,6 +207,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--top-k", type=int, nargs="+", default=[8, 20])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--examples", type=int, default=0, help="the first N demo questions (0: all)")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved rounds (median)")
     p.add_argument("--real-size", action="store_true", help="Qwen3-1.7B architecture on a GPU")
     p.add_argument("--seq-len", type=int, default=1024)
     p.add_argument("--steps", type=int, default=10)

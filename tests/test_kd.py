@@ -382,6 +382,7 @@ def test_kd_plan_rows_jobs_and_costs():
         ({"divergence": "tvd"}, "config key kd.divergence"),
         ({"teachers": ["nobody"]}, "kd.teachers: 'nobody' is not defined in teachers"),
         ({"alpha": 2}, "config key kd.alpha"),
+        ({"train": {"batching": "padding_free"}}, "config key kd.train.batching: students.st"),
     ],
 )
 def test_bad_kd_settings_stop_validation(kd, message):

@@ -96,12 +96,18 @@ def _check_kard(config: dict) -> None:
 def _check_kd(config: dict) -> None:
     """The `kd` section parses, and tiny KD pairs share a vocabulary (pairs with a `path`
     model are compared before the first job: cmoe.config.model_checks)."""
-    from ..methods.distill import KD_METHODS, check_vocabularies_static, settings
+    from ..methods.distill import (
+        KD_METHODS,
+        check_students,
+        check_vocabularies_static,
+        settings,
+    )
 
     if not set(KD_METHODS) & set(config["methods"]):
         return
     try:
         settings(config)
+        check_students(config)
         check_vocabularies_static(config)
     except (SettingsError, ValueError) as exc:
         message = str(exc)

@@ -77,6 +77,20 @@ def settings(config: dict) -> KDConfig:
     return kd
 
 
+def check_students(config: dict) -> None:
+    """KD students align the teacher's scores with one example per row: no packing."""
+    from ..config import train_settings
+
+    kd = settings(config)
+    for name, entry in config["students"].items():
+        if train_settings(config, entry.get("train"), kd.train).get("batching") == "padding_free":
+            raise ValueError(
+                f"kd.train.batching: students.{name} trains with padding_free (packed rows), "
+                "but logit distillation needs one example per row: set kd.train.batching to "
+                "group_by_length or random"
+            )
+
+
 def kd_teachers(b, kd: KDConfig) -> list[str]:
     return [t for t in b.teachers if kd.teachers is None or t in kd.teachers]
 
