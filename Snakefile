@@ -26,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/methods/cmoe.smk"
 include: "workflow/rules/methods/kard.smk"
+include: "workflow/rules/methods/kd.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -52,7 +52,8 @@ def test_shipped_configs_are_valid(name):
         ),
         (
             lambda c: c.pop("intermediates"),
-            "config key intermediates: required by methods ['cascade', 'cmoe']",
+            "config key intermediates: required by methods "
+            "['cascade', 'cmoe', 'cmoe-kd', 'direct-kd']",
         ),
         (
             lambda c: c["intermediates"]["tiny-intermediate"].update(

@@ -29,6 +29,7 @@ def produced(plan) -> set[str]:
     for kind in ("index", "retrieve"):  # KARD's jobs: cost files beside their outputs
         out |= {f"results/{key}.cost.json" for key in plan.jobs_of(kind)}
     out |= {f"results/{key}" for key in plan.jobs_of("reranker")}
+    out |= {f"results/{key}.cost.json" for key in plan.jobs_of("score_teacher")}
     return out
 
 
@@ -36,8 +37,8 @@ def test_demo_plan_has_every_job_of_the_study():
     plan = plan_of(CONFIG / "demo.yaml")
     kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
     # per teacher: one direct student, one generalist, a specialist per domain, two chained,
-    # one KARD student
-    assert kinds == {"student": 2 * 4, "generalist": 2, "specialist": 2 * len(DOMAINS)}
+    # one KARD student; for teacher a only, 3 KD students (direct-kd, cmoe-kd, on-policy)
+    assert kinds == {"student": 2 * 4 + 3, "generalist": 2, "specialist": 2 * len(DOMAINS)}
     assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
         "models/warmup/tiny-teacher-a",
         "models/warmup/tiny-teacher-b",
@@ -45,12 +46,13 @@ def test_demo_plan_has_every_job_of_the_study():
     # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
     assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
     assert len(plan.gathers) == 2 * len(DOMAINS)
-    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2  # + KARD's two rows
+    # + KARD's two rows, + 3 KD rows
+    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + 3
     assert len(plan.mixtures) == 2 * 2
     # MERA's protocol and its generative variant, each once per row it scores
     n_rows = len([r for r in plan.rows if r.loglik])
     protocols = Counter(job.protocol for job in plan.logliks.values())
-    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 9
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 12
     mera = plan.logliks["main/eval_loglik/base/tiny-student"]
     gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
     assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
@@ -69,7 +71,9 @@ def test_demo_plan_has_every_job_of_the_study():
 def test_rows_carry_their_labels_as_fields():
     plan = plan_of(CONFIG / "demo.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
-    assert len(labels) == len(plan.rows) == 17
+    assert len(labels) == len(plan.rows) == 20
+    for method in ("direct-kd", "cmoe-kd", "cmoe-kd (on-policy)"):
+        assert (method, "tiny-teacher-a", "tiny-intermediate", "tiny-student") in labels
     assert ("base", "-", "-", "tiny-student") in labels
     for t in ("tiny-teacher-a", "tiny-teacher-b"):
         assert ("direct", t, "-", "tiny-student") in labels
@@ -146,7 +150,9 @@ def _real_study_models(config: dict) -> int:
     teachers, students = len(config["teachers"]), len(config["students"])
     intermediates = len(config["intermediates"])
     groups = len(config.get("specialist_groups") or DOMAINS)
-    trained = students * teachers * len(config["methods"])  # direct, cascade, cmoe students
+    trained = students * teachers * len(config["methods"])  # one student per method
+    on_policy = config.get("kd", {}).get("on_policy", {}).get("enabled", True)
+    trained += students * teachers * ("cmoe-kd" in config["methods"] and on_policy)
     trained += teachers * intermediates * (1 + groups)  # generalist + specialists
     roles = ("students", "intermediates")
     bases = {entry["model"] for role in roles for entry in config[role].values()}

@@ -79,6 +79,12 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
                 ("kard", t, "-", s),  # question retrieval, reranked
                 ("kard (no reranker)", t, "-", s),
             ]
+    # logit distillation, for teacher ta and the Qwen3 student only (kd.teachers, kd.students)
+    expected += [
+        ("direct-kd", "ta", "im", "st"),
+        ("cmoe-kd", "ta", "im", "st"),
+        ("cmoe-kd (on-policy)", "ta", "im", "st"),
+    ]
     assert keys == sorted(expected)
     test = [json.loads(x) for x in (workdir / "results/data/test.jsonl").read_text().splitlines()]
     per_domain = {d: sum(q["domain"] == d for q in test) for d in DOMAINS}
@@ -103,7 +109,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
     # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
-    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 17
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 20
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
     base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
@@ -271,7 +277,7 @@ TABLES_ONLY = {**REPORT, "loglik_table": 1}
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
         # MERA's shot seed: every model's log-likelihood job and the tables (all tables read
         # one resolved config, so the generative table is rebuilt too, with the same numbers)
-        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 16, **TABLES_ONLY}),
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 19, **TABLES_ONLY}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],
@@ -283,13 +289,14 @@ def test_each_setting_reruns_exactly_what_it_changes(finished_run, path, value, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc)
     if expected is None:
-        # 2 direct + 2 cascade + 2 cmoe + 2 kard students, their evaluations (kard: 2 each;
-        # MERA's protocol: not kard's), their benchmarks, the tables
+        # 2 direct + 2 cascade + 2 cmoe + 2 kard + 3 KD students, their evaluations (kard: 2
+        # each; MERA's protocol: not kard's), their benchmarks, the tables; the stored teacher
+        # scores stay
         assert jobs == {
-            "train": 8,
-            "evaluate": 10,
-            "evaluate_loglik": 6,
-            "evaluate_benchmark": 8,
+            "train": 11,
+            "evaluate": 13,
+            "evaluate_loglik": 9,
+            "evaluate_benchmark": 11,
             "benchmark_table": 1,
             "loglik_table": 1,
             **REPORT,

@@ -23,6 +23,7 @@ from cmoe.reporting.summary import landing_text
 from cmoe.plan.rules import (
     conda_env,
     job_resources,
+    kd_flag,
     key_pattern,
     per_job,
     rule_resources,

@@ -6,6 +6,8 @@ rule train:
     input:
         model=per_job(TRAIN, lambda job: job.model.inputs),
         data=per_job(TRAIN, lambda job: job.data),
+        # logit distillation: the teacher's stored scores, or the teachers (on-policy)
+        kd=per_job(TRAIN, lambda job: job.kd_inputs),
     output:
         directory("results/{job}"),
     log:
@@ -29,8 +31,10 @@ rule train:
         prompt=per_job(TRAIN, lambda job: js(job.prompt)),
         run_name=per_job(TRAIN, lambda job: job.run_name),
         trust=per_job(TRAIN, lambda job: trust_flag(job.model)),
+        kd=per_job(TRAIN, kd_flag),
     shell:
         "{params.launcher} train --source {params.source} --model {params.model:q}"
         " --data {input.data:q} --settings {params.settings:q} --prompt {params.prompt:q}"
-        " --run-name {params.run_name:q} --threads {threads} {params.trust} --out {output:q}"
+        " --run-name {params.run_name:q} --threads {threads} {params.trust} {params.kd}"
+        " --out {output:q}"
         " > {log:q} 2>&1"

@@ -19,7 +19,7 @@ from .base import COMMANDS
 # --help lists the stages in workflow order.
 ORDER = [
     *("check", "prepare-data", "prepare-fewshot", "make-tiny-model"),
-    *("generate", "gather", "filter", "merge-stats", "contamination", "train"),
+    *("generate", "gather", "filter", "merge-stats", "contamination", "score-teacher", "train"),
     *("knowledge", "index", "retrieve", "train-reranker"),
     *(
         "evaluate",

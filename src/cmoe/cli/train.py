@@ -7,6 +7,7 @@ import os
 
 from ..prompting import PromptSettings
 from ..training.settings import TrainSettings
+from ..training.teacher_scores import ScoreSettings
 from .base import command, json_object, model_arguments, set_threads, settings
 
 log = logging.getLogger("cmoe")
@@ -35,6 +36,13 @@ def _train_args(p):
         help="wandb settings (mode, project, entity) over WANDB_MODE/WANDB_PROJECT/WANDB_ENTITY",
     )
     p.add_argument("--run-name", default="sft")
+    p.add_argument(
+        "--kd",
+        type=json_object,
+        default=None,
+        help="logit distillation (JSON): settings, and stored teacher scores (folders) or, "
+        "on-policy, teachers (model folders) with data_teacher: the teacher of each --data file",
+    )
     p.add_argument("--out", required=True, help="folder for the model or adapter")
 
 
@@ -59,6 +67,10 @@ def train(args) -> None:
     )
     if knowledge:
         log.info("knowledge in the prompts: %s", knowledge)
+    kd = _kd_run(args.kd, args.data) if args.kd else None
+    extra = {"knowledge": knowledge} if knowledge else {}
+    if args.kd:
+        extra["kd"] = args.kd
     metrics = train(
         args.model,
         rows,
@@ -67,7 +79,8 @@ def train(args) -> None:
         wandb=wandb,
         run_name=args.run_name,
         trust_remote_code=args.trust_remote_code,
-        extra_metrics={"knowledge": knowledge} if knowledge else None,
+        extra_metrics=extra or None,
+        kd=kd,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # one of several `accelerate launch` processes: the main one reports
@@ -76,4 +89,69 @@ def train(args) -> None:
         metrics["examples"],
         metrics["wall_time_s"],
         metrics["final_train_loss"],
+    )
+
+
+def _kd_run(spec: dict, data: list[str]):
+    """The KD job's JSON -> KDRun; on-policy, each row's teacher is its trace file's."""
+    from ..config import from_dict
+    from ..io import read_jsonl
+    from ..training.kd import KDRun, KDSettings
+
+    settings = from_dict(KDSettings, spec.get("settings"), "kd.settings")
+    run = KDRun(
+        settings, scores=list(spec.get("scores", [])), teachers=list(spec.get("teachers", []))
+    )
+    if run.on_policy:
+        which = spec.get("data_teacher")
+        if not isinstance(which, list) or len(which) != len(data):
+            raise ValueError("--kd: data_teacher must give the teacher of each --data file")
+        # rows keep the files' order and only correct traces (load_training_rows)
+        for path, teacher in zip(data, which, strict=True):
+            run.row_teacher += [teacher] * sum(bool(r.get("correct")) for r in read_jsonl(path))
+    return run
+
+
+def _score_args(p):
+    model_arguments(p)
+    p.add_argument("--data", nargs="+", required=True, help="trace files to score")
+    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), required=True)
+    p.add_argument(
+        "--settings",
+        type=settings(ScoreSettings, "score"),
+        default=ScoreSettings(),
+        help="top_k, batch_size, chunk_examples, max_length, dtype (JSON)",
+    )
+    p.add_argument("--out", required=True, help="folder for the stored scores")
+    p.add_argument("--cost", required=True, help="cost file (wall time, device)")
+
+
+@command(
+    "score-teacher",
+    "store a teacher's top-k log-probs on training traces, for logit distillation",
+    _score_args,
+)
+def score_teacher(args) -> None:
+    from ..io import atomic_write_json, read_jsonl
+    from ..training import load_training_rows
+    from ..training.teacher_scores import score_rows
+
+    set_threads(args.threads)
+    # A specialist may keep none of its own traces (tiny runs): its scores are then empty, and
+    # the student learns from the other specialists' traces.
+    kept = sum(bool(r.get("correct")) for path in args.data for r in read_jsonl(path))
+    rows = load_training_rows(args.data, args.prompt, "traces") if kept else []
+    if not rows:
+        log.warning("no correct traces in %s: writing empty scores", ", ".join(args.data))
+    result = score_rows(
+        args.model, rows, args.out, args.settings, args.trust_remote_code, teacher=args.model
+    )
+    atomic_write_json(args.cost, result["cost"])
+    index = result["index"]
+    log.info(
+        "scored %d examples, %d tokens: %d bytes (%.1f per 1,000 tokens)",
+        index["examples"],
+        index["tokens"],
+        index["bytes"],
+        index["bytes_per_1000_tokens"] or 0.0,
     )

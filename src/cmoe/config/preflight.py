@@ -148,6 +148,13 @@ def model_checks(config: dict, environ=None) -> None:
         from ..knowledge.checks import knowledge_checks
 
         knowledge_checks(config)
+    from ..methods.distill import check_vocabularies
+    from .validate import ConfigError
+
+    try:
+        check_vocabularies(config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _training_entries(config: dict):

@@ -93,6 +93,29 @@ def _check_kard(config: dict) -> None:
             raise ConfigError(f"config key {key}: {name!r} is not defined in models")
 
 
+def _check_kd(config: dict) -> None:
+    """The `kd` section parses, and tiny KD pairs share a vocabulary (pairs with a `path`
+    model are compared before the first job: cmoe.config.model_checks)."""
+    from ..methods.distill import (
+        KD_METHODS,
+        check_students,
+        check_vocabularies_static,
+        settings,
+    )
+
+    if not set(KD_METHODS) & set(config["methods"]):
+        return
+    try:
+        settings(config)
+        check_students(config)
+        check_vocabularies_static(config)
+    except (SettingsError, ValueError) as exc:
+        message = str(exc)
+        raise ConfigError(
+            message if message.startswith("config key") else f"config key {message}"
+        ) from None
+
+
 def _check_references(config: dict) -> None:
     from ..prompting import check_template
 
@@ -112,7 +135,11 @@ def _check_references(config: dict) -> None:
                 )
     if "kard" in config["methods"]:
         _check_kard(config)
-    chained = [m for m in config["methods"] if m in ("cascade", "cmoe")]
+    _check_kd(config)
+    chained = [m for m in config["methods"] if m in ("cascade", "cmoe", "cmoe-kd")]
+    direct_teacher = (config.get("kd") or {}).get("direct_teacher", "generalist")
+    if "direct-kd" in config["methods"] and direct_teacher == "generalist":
+        chained.append("direct-kd")
     if chained and not config.get("intermediates"):
         raise ConfigError(f"config key intermediates: required by methods {chained}")
     groups = specialist_groups(config)

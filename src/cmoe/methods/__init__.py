@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import cascade, cmoe, direct, kard
+from . import cascade, cmoe, cmoe_kd, direct, direct_kd, kard
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (direct, cascade, cmoe, kard)}
+REGISTRY: dict[str, ModuleType] = {
+    m.NAME: m for m in (direct, cascade, cmoe, kard, direct_kd, cmoe_kd)
+}
 
 
 def method_rank(method: str) -> float:

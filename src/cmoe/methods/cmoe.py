@@ -18,9 +18,13 @@ def plan(b) -> None:
             _plan_chain(b, ns, teacher, intermediate)
 
 
-def _plan_chain(b, ns: str, teacher: str, intermediate: str) -> None:
+def specialists(b, teacher: str, intermediate: str, evaluate: bool = True) -> list[dict]:
+    """Plan each group's specialist and its own traces (shared with cmoe-kd); per group:
+    its model, its kept traces, its predictions on the questions it serves (``evaluate``)
+    and its cost chain up to its traces."""
+    ns = b.plan.namespace
     entry = b.config["intermediates"][intermediate]
-    branches, traces, predictions = [], [], {}
+    out = []
     for group, domains in b.groups.items():
         where = f"{teacher}/{intermediate}/{group}"
         own = entry.get("specialists", {}).get(group, {}).get("train")
@@ -34,11 +38,27 @@ def _plan_chain(b, ns: str, teacher: str, intermediate: str) -> None:
             run_name=f"specialist-{teacher}-{intermediate}-{group}",
         )
         cost = b.generate(f"{ns}/traces/specialist/{where}", specialist, domains, entry)
-        traces.append(f"results/{ns}/traces/specialist/{where}.jsonl")
-        subset = Subset(group, b.groups, b.plan.routes)
-        evaluated = b.evaluate(f"{ns}/eval/specialist/{where}", specialist, subset)
-        predictions[group] = f"{evaluated}/predictions.jsonl"
-        branches.append([{"par": b.teacher_costs(teacher, domains)}, specialist.path, cost])
+        evaluated = None
+        if evaluate:
+            subset = Subset(group, b.groups, b.plan.routes)
+            evaluated = b.evaluate(f"{ns}/eval/specialist/{where}", specialist, subset)
+        out.append(
+            {
+                "group": group,
+                "model": specialist,
+                "traces": f"results/{ns}/traces/specialist/{where}.jsonl",
+                "predictions": f"{evaluated}/predictions.jsonl" if evaluated else None,
+                "branch": [{"par": b.teacher_costs(teacher, domains)}, specialist.path, cost],
+            }
+        )
+    return out
+
+
+def _plan_chain(b, ns: str, teacher: str, intermediate: str) -> None:
+    planned = specialists(b, teacher, intermediate)
+    branches = [s["branch"] for s in planned]
+    traces = [s["traces"] for s in planned]
+    predictions = {s["group"]: s["predictions"] for s in planned}
 
     mixture_chain = {"par": [{"seq": branch[:2]} for branch in branches]}
     for routing in ROUTINGS:

@@ -139,9 +139,19 @@ class PlanBuilder:
     # --- jobs methods share -------------------------------------------------------------------
 
     def train(
-        self, key: str, model: str, data: list[str], role: str, name: str, *overrides, run_name
+        self,
+        key: str,
+        model: str,
+        data: list[str],
+        role: str,
+        name: str,
+        *overrides,
+        run_name,
+        kd: dict | None = None,
+        kd_inputs=(),
     ) -> Model:
-        """Plan the fine-tuning of ``model`` (a `models` key) into ``results/<key>``."""
+        """Plan the fine-tuning of ``model`` (a `models` key) into ``results/<key>``; with
+        ``kd``, logit distillation from the teacher scores or teachers in ``kd_inputs``."""
         entry = self.config[role][name]
         job = self.plan.add(
             self.plan.trains,
@@ -155,6 +165,8 @@ class PlanBuilder:
                 run_name=run_name,
                 resources=self.resources("train", entry),
                 config_key=f"{role}.{name}",
+                kd=kd,
+                kd_inputs=tuple(kd_inputs),
             ),
         )
         return self.trained(job.key, model)

@@ -57,6 +57,10 @@ class TrainJob:
     resources: dict
     config_key: str  # where its settings live, for messages
     stage: str = "train"  # resources stage ("warmup" for the demo teachers)
+    # logit distillation (cmoe.training.kd): settings and teacher scores or teachers, and the
+    # folders it reads (stored scores, or the teachers' models on-policy)
+    kd: dict | None = None
+    kd_inputs: tuple[str, ...] = ()
 
     @property
     def out(self) -> str:

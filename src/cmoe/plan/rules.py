@@ -100,6 +100,11 @@ def trust_flag(model) -> str:
     return "--trust-remote-code" if model.trust_remote_code else ""
 
 
+def kd_flag(job: TrainJob) -> str:
+    """`--kd JSON` for a logit-distillation student (cmoe.training.kd), else nothing."""
+    return f"--kd {shlex.quote(canonical_json(job.kd))}" if job.kd else ""
+
+
 def train_launcher(job: TrainJob, config_dir: str | Path, relative_to: str | Path) -> str:
     """`python -m cmoe`, or `accelerate launch ... -m cmoe` over the job's GPUs when its
     settings say `distributed: ddp|fsdp|zero3` (see cmoe.training.launch)."""

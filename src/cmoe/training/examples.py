@@ -61,6 +61,22 @@ def example_lengths(tokenizer, rows: list[dict]) -> list[tuple[int, int]]:
     return lengths
 
 
+def example_token_ids(tokenizer, row: dict) -> tuple[list[int], int]:
+    """Token ids of prompt + completion and the index of the first completion token, as TRL's
+    SFTTrainer tokenizes a conversational prompt/completion row (the completion starts where
+    the prompt and the whole diverge). Logit distillation scores exactly these tokens."""
+    prompt = tokenizer.apply_chat_template(
+        row["prompt"], tokenize=True, add_generation_prompt=True, return_dict=False
+    )
+    full = tokenizer.apply_chat_template(
+        row["prompt"] + row["completion"], tokenize=True, return_dict=False
+    )
+    start = 0
+    while start < min(len(prompt), len(full)) and prompt[start] == full[start]:
+        start += 1
+    return list(full), start
+
+
 def fit_records_knowledge(
     records: list[dict], prompt: PromptSettings, source: str, tokenizer, max_length: int
 ) -> tuple[list[dict], dict]:

@@ -33,8 +33,13 @@ def build_trainer(
     report_to: list[str] = ("none",),
     run_name: str = "sft",
     trust_remote_code: bool = False,
+    kd=None,
 ):
-    """The configured SFTTrainer plus the (prompt, full) token length of every example."""
+    """The configured SFTTrainer plus the (prompt, full) token length of every example.
+
+    With ``kd`` (a :class:`.kd.KDRun`) the trainer distils a teacher's logits instead: the same
+    SFTConfig, and SFTTrainer with a KD loss (stored top-k) or TRL's GKDTrainer (on-policy).
+    """
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -68,7 +73,7 @@ def build_trainer(
             modules_to_save=lora.modules_to_save,
             task_type="CAUSAL_LM",
         )
-    args = SFTConfig(
+    args = dict(
         output_dir=str(output_dir),
         run_name=run_name,
         num_train_epochs=settings.epochs,
@@ -105,9 +110,14 @@ def build_trainer(
         # DDP need not search for unused ones (transformers would for a PEFT model).
         ddp_find_unused_parameters=False,
     )
+    if kd is not None:
+        from .kd import kd_trainer
+
+        trainer = kd_trainer(model, args, rows, tokenizer, peft_config, kd, settings.dtype)
+        return trainer, tokenizer, lengths
     trainer = SFTTrainer(
         model=model,
-        args=args,
+        args=SFTConfig(**args),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -135,6 +145,7 @@ def train(
     run_name: str = "sft",
     trust_remote_code: bool = False,
     extra_metrics: dict | None = None,
+    kd=None,
 ) -> dict:
     """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json.
 
@@ -161,6 +172,7 @@ def train(
             setup_wandb(wandb or WandbSettings(mode="disabled")),
             run_name,
             trust_remote_code,
+            kd,
         )
         accelerator = trainer.accelerator
         main = accelerator.is_main_process
