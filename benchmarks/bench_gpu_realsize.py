@@ -56,7 +56,7 @@ QWEN3_SHARED = dict(
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
-def build_model(name: str, out: Path) -> int:
+def build_model(name: str, out: Path, seed: int = 0) -> int:
     """A random real-size Qwen3 plus the demo tokenizer, saved to ``out``; returns parameters."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen3Config
@@ -71,7 +71,7 @@ def build_model(name: str, out: Path) -> int:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     with torch.device("cuda"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     params = sum(p.numel() for p in model.parameters())
@@ -105,7 +105,13 @@ def peak_flops() -> float:
 
 
 def train_run(
-    model_path: str, rows: list[dict], method: str, batching: str, batch_size: int, args
+    model_path: str,
+    rows: list[dict],
+    method: str,
+    batching: str,
+    batch_size: int,
+    args,
+    kd=None,
 ) -> dict:
     import torch
 
@@ -126,7 +132,7 @@ def train_run(
     )
     torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer, _, _ = build_trainer(model_path, rows, settings, tmp)
+        trainer, _, _ = build_trainer(model_path, rows, settings, tmp, kd=kd)
         steps: list[tuple[float, int, int]] = []
         original = trainer.training_step
 
@@ -206,8 +212,9 @@ def kd_step_cost(model_path: str, args) -> list[dict]:
     """Forward + backward + optimizer step with cross-entropy alone against cross-entropy plus
     the top-k logit-distillation loss (`cmoe.training.kd.topk_kd_loss`), on the same batches."""
     import torch
-    from cmoe.training.kd import topk_kd_loss
     from transformers import AutoModelForCausalLM
+
+    from cmoe.training.kd import topk_kd_loss
 
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16).cuda()
     model.gradient_checkpointing_enable() if args.gradient_checkpointing else None
@@ -262,6 +269,53 @@ def kd_step_cost(model_path: str, args) -> list[dict]:
     return out
 
 
+def kd_path(student_path: str, teacher_path: str, rows: list[dict], args) -> dict:
+    """The offline KD path as a workflow runs it: the teacher scores every training example
+    (top-k log-probs stored in parts, `cmoe.training.teacher_scores`), then the student trains
+    on the stored scores (`build_trainer(kd=...)`: SFTTrainer with the KD loss); plain SFT of the
+    same student on the same rows and batches for comparison."""
+    import torch
+
+    from cmoe.training.kd import KDRun, KDSettings
+    from cmoe.training.teacher_scores import ScoreSettings, score_rows
+
+    folder = Path(tempfile.mkdtemp(prefix="cmoe-kd-")) / "scores"
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    scored = score_rows(
+        teacher_path,
+        rows,
+        folder,
+        ScoreSettings(
+            top_k=args.top_k,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            dtype="bfloat16",
+        ),
+    )
+    wall = time.perf_counter() - t0
+    index = scored["index"]
+    result = {
+        "scoring": {
+            "teacher": Path(teacher_path).name,
+            "examples": index["examples"],
+            "tokens": index["tokens"],
+            "wall_s": round(wall, 1),
+            "tokens_per_s": round(index["tokens"] / wall),
+            "bytes_per_1000_tokens": index["bytes_per_1000_tokens"],
+            "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1),
+        }
+    }
+    gc.collect()
+    torch.cuda.empty_cache()
+    kd = KDRun(settings=KDSettings(top_k=args.top_k), scores=[str(folder)])
+    for name, run in (("sft", None), ("kd", kd)):
+        result[name] = train_run(
+            student_path, rows, "full", "group_by_length", args.batch_size, args, kd=run
+        )
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,6 +337,11 @@ def main() -> None:
     p.add_argument("--kd-steps", type=int, default=10)
     p.add_argument("--kd-seq", type=int, default=1024)
     p.add_argument("--top-k", type=int, default=20)
+    p.add_argument(
+        "--kd-path",
+        choices=sorted(QWEN3),
+        help="also run the offline KD path with a teacher of this size (built like the student)",
+    )
     p.add_argument("--json", type=Path, help="write the results here too")
     args = p.parse_args()
 
@@ -323,6 +382,11 @@ def main() -> None:
     if args.kd:
         report["kd"] = kd_step_cost(str(model_dir), args)
         print(json.dumps(report["kd"]), flush=True)
+    if args.kd_path:
+        teacher_dir = model_dir.parent / f"teacher-{args.kd_path}"
+        build_model(args.kd_path, teacher_dir, seed=1)
+        report["kd_path"] = kd_path(str(model_dir), str(teacher_dir), rows, args)
+        print(json.dumps(report["kd_path"]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
