@@ -17,6 +17,10 @@ def sft_examples(records: list[dict], prompt: PromptSettings, source: str) -> li
     """Trace records (or, for warm-up, questions with reference explanations) -> SFT rows."""
     rows = []
     for r in records:
+        if "messages" in r:  # an extra source's chat (cmoe.extra_sources), learned as is
+            turns = r["messages"]
+            rows.append({"prompt": turns[:-1], "completion": turns[-1:]})
+            continue
         if source == "reference":
             if not r.get("explanation"):
                 raise ValueError(
