@@ -21,7 +21,9 @@ the data card (:mod:`cmoe.reporting.card`).
 
 from __future__ import annotations
 
+import re
 import statistics
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ from pathlib import Path
 from .io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from .scoring import by_subject, percentiles, score
 
+_LETTER = re.compile(r"[^\W\d_]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 STEPS = ("correct", "length", "language", "dedup", "decontaminate", "select")
 POLICIES = ("all", "shortest", "median", "first")
 
@@ -164,10 +168,8 @@ def dedup_text(r: dict) -> str:
 
 def cyrillic_share(text: str) -> float:
     """Share of Cyrillic letters among all letters (0 for text without letters)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0
-    return sum("\u0400" <= c <= "\u04ff" for c in letters) / len(letters)
+    letters = len(_LETTER.findall(text))
+    return len(_CYRILLIC.findall(text)) / letters if letters else 0.0
 
 
 class NearDuplicates:
@@ -177,11 +179,13 @@ class NearDuplicates:
     similarity at which texts count as duplicates, not only LSH's banding target."""
 
     def __init__(self, threshold: float, num_perm: int, shingle: int):
-        from datasketch import MinHashLSH
+        from datasketch import MinHash, MinHashLSH
 
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
         self.signatures: dict[int, object] = {}
+        # drawn once: MinHash would draw the same permutations again for every text
+        self.permutations = MinHash(num_perm=num_perm, seed=1).permutations
 
     def add(self, text: str) -> bool:
         from datasketch import LeanMinHash, MinHash
@@ -191,7 +195,8 @@ class NearDuplicates:
         words = normalise_text(text).split()
         n = min(self.shingle, max(1, len(words)))
         shingles = {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
-        m = MinHash(num_perm=self.num_perm, seed=1)
+        # crc32: a stable 32-bit hash in C (datasketch's default, SHA-1, costs more per shingle)
+        m = MinHash(self.num_perm, seed=1, hashfunc=zlib.crc32, permutations=self.permutations)
         m.update_batch(list(shingles) or [b""])
         for key in self.lsh.query(m):
             if m.jaccard(self.signatures[key]) >= self.threshold:

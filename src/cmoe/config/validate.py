@@ -134,6 +134,14 @@ def _check_references(config: dict) -> None:
                 raise ConfigError(
                     f"config key {role}.{name}.model: {entry['model']!r} is not defined in models"
                 )
+    teachers = config["teachers"]
+    for name, entry in teachers.items():
+        source = entry.get("traces_from")
+        if source is not None and (source not in teachers or "traces_from" in teachers[source]):
+            raise ConfigError(
+                f"config key teachers.{name}.traces_from: {source!r} is not a teacher of this "
+                "config that generates its own traces"
+            )
     if "kard" in config["methods"]:
         _check_kard(config)
     chained = [m for m in config["methods"] if m in ("cascade", "cmoe")]

@@ -84,6 +84,7 @@ class PlanBuilder:
         return [f"{RESULTS}/traces/teacher/{teacher}/{d}{suffix}" for d in domains]
 
     def teacher_costs(self, teacher: str, domains=tuple(DOMAINS)) -> list[str]:
+        teacher = self.config["teachers"][teacher].get("traces_from", teacher)
         n = self.config["teachers"][teacher].get("shards", 1)
         return [
             f"{RESULTS}/traces/teacher/{teacher}/shards/{d}/{i}-of-{n}.cost.json"
@@ -116,6 +117,20 @@ class PlanBuilder:
     def plan_teacher(self, teacher: str) -> None:
         """A teacher answers the train split, each domain in `shards` jobs gathered after."""
         entry = self.config["teachers"][teacher]
+        self.plan.economics[teacher] = {
+            "stats": f"{RESULTS}/traces/teacher/{teacher}/stats.json",
+            "costs": self.teacher_costs(teacher),
+            "price_per_device_hour": entry.get("price_per_device_hour"),
+        }
+        self.plan.teacher_traces[teacher] = self.teacher_traces(teacher)
+        if "traces_from" in entry:
+            # another teacher's generated traces, curated with this entry's `curation`: a
+            # curation ablation that generates nothing (the "gather" of one file is a copy)
+            source = f"{RESULTS}/traces/teacher/{entry['traces_from']}"
+            for d in DOMAINS:
+                job = GatherJob(f"traces/teacher/{teacher}/{d}", (f"{source}/{d}.raw.jsonl",))
+                self.plan.add(self.plan.gathers, job)
+            return
         model = self._teacher_model(teacher)
         n = entry.get("shards", 1)
         for d in DOMAINS:
@@ -136,12 +151,6 @@ class PlanBuilder:
             shards = tuple(f"{RESULTS}/{stem}/{i}-of-{n}.raw.jsonl" for i in range(n))
             key = f"traces/teacher/{teacher}/{d}"
             self.plan.add(self.plan.gathers, GatherJob(key, shards))
-        self.plan.teacher_traces[teacher] = self.teacher_traces(teacher)
-        self.plan.economics[teacher] = {
-            "stats": f"{RESULTS}/traces/teacher/{teacher}/stats.json",
-            "costs": self.teacher_costs(teacher),
-            "price_per_device_hour": entry.get("price_per_device_hour"),
-        }
 
     # --- jobs methods share -------------------------------------------------------------------
 
