@@ -108,7 +108,27 @@ def test_training_data_are_planned_outputs_or_filtered_traces():
                 f == "results/data/train.jsonl"
                 or f.replace(".jsonl", ".raw.jsonl") in raw
                 or f in retrieved
+                or f == plan.extra_traces  # the curated extra sources (rule curate_extra)
             )
+
+
+def test_extra_sources_go_to_every_student_and_nothing_else():
+    """Every student of direct, cascade and CMoE; KARD's learn with retrieved passages that
+    extra rows do not have, and intermediates learn from traces only."""
+    plan = plan_of(CONFIG / "demo.yaml")
+    assert plan.extra_traces and plan.extra_traces.startswith("results/data/extra/")
+    for job in plan.trains.values():
+        student = "/models/student/" in job.key and "/student/kard/" not in job.key
+        assert (plan.extra_traces in job.data) == student, job.key
+
+
+def test_samples_per_question_reaches_only_its_teachers_generation():
+    plan = plan_of(CONFIG / "demo.yaml")
+    for key, job in plan.generations.items():
+        expected = 2 if key.startswith("traces/teacher/tiny-teacher-b/") else None
+        assert job.generation.get("samples_per_question") == expected, key
+    assert plan.curation["tiny-teacher-b"]["select"] == "shortest"
+    assert plan.curation_for("results/traces/teacher/tiny-teacher-a/other") == plan.curation[""]
 
 
 def test_methods_are_plug_ins_and_the_schema_knows_them():

@@ -209,11 +209,14 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "loglik_table": 1,
         "mixture": 2,
         "contamination": 1,
+        # the golden dataset's card and the teacher economics table read every teacher's stats
+        "data_card": 1,
+        "teacher_economics": 1,
         **REPORT,
     }
     outputs = _outputs(proc)
     # KARD's files of tb: knowledge/train/tb.jsonl, knowledge/reranker/tb, ...
-    pattern = r"/tb(/|\.|,|$)|tables/|plots/|report/"
+    pattern = r"/tb(/|\.|,|$)|tables/|plots/|report/|data/card\.md"
     assert outputs and all(re.search(pattern, o) for o in outputs)
 
 

@@ -22,11 +22,12 @@ def _fmt(value, digits: int = 3) -> str:
 def _steps_table(steps: list[dict]) -> list[str]:
     lines = ["| step | in | removed | out |", "|---|---:|---:|---:|"]
     lines += [f"| {s['step']} | {s['in']} | {s['dropped']} | {s['out']} |" for s in steps]
-    for s in steps:
-        for ex in s.get("examples", []):
-            text = " ".join(ex["text"].split())[:120].replace("|", "\\|")
-            lines.append(f"\n- removed by `{s['step']}`: `{ex['id']}` — {text}")
-    return lines
+    examples = [
+        f"- removed by `{s['step']}`: `{ex['id']}` — {' '.join(ex['text'].split())[:120]}"
+        for s in steps
+        for ex in s.get("examples", [])
+    ]
+    return lines + ([""] + examples if examples else [])
 
 
 def data_card(teachers: dict[str, str], extra: str | None, index: str | None, out) -> str:
