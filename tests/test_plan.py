@@ -127,8 +127,15 @@ def test_samples_per_question_reaches_only_its_teachers_generation():
     for key, job in plan.generations.items():
         expected = 2 if key.startswith("traces/teacher/tiny-teacher-b/") else None
         assert job.generation.get("samples_per_question") == expected, key
-    assert plan.curation["tiny-teacher-b"]["select"] == "shortest"
-    assert plan.curation_for("results/traces/teacher/tiny-teacher-a/other") == plan.curation[""]
+    assert plan.curation["teachers.tiny-teacher-b"]["select"] == "shortest"
+    # the demo's teachers and intermediate override the steps (no `length`); the default keeps it
+    assert "length" in plan.curation[""]["steps"]
+    for path in (
+        "results/traces/teacher/tiny-teacher-a/other",
+        "results/main/traces/generalist/tiny-teacher-a/tiny-intermediate/other",
+        "results/main/traces/specialist/tiny-teacher-b/tiny-intermediate/math_cs",
+    ):
+        assert "length" not in plan.curation_for(path)["steps"], path
 
 
 def test_methods_are_plug_ins_and_the_schema_knows_them():

@@ -287,10 +287,10 @@ class PlanBuilder:
         curation = config["curation"]
         plan.curation[""] = curation
         plan.curation_prompt = self.prompt()
-        for teacher in self.teachers:
-            own = self.config["teachers"][teacher].get("curation")
-            if own:
-                plan.curation[teacher] = {**curation, **own}
+        for role in ("teachers", "intermediates"):
+            for name, entry in config.get(role, {}).items():
+                if entry.get("curation"):
+                    plan.curation[f"{role}.{name}"] = {**curation, **entry["curation"]}
         steps = {s for c in plan.curation.values() for s in c["steps"]}
         if "length" in steps:
             name = curation["tokenizer"] or config["students"][self.students[0]]["model"]

@@ -177,7 +177,8 @@ class Plan:
     filter_max_length: int = 4096
     # curation (cmoe.filtering): settings per teacher, the student tokenizer the `length` step
     # counts in, the evaluated texts `decontaminate` compares with, and the extra sources' file
-    curation: dict[str, dict] = field(default_factory=dict)  # "" (default) or a teacher
+    # "" (the `curation` section), "teachers.NAME" or "intermediates.NAME" (their overrides)
+    curation: dict[str, dict] = field(default_factory=dict)
     curation_tokenizer: Model | None = None
     curation_prompt: dict = field(default_factory=dict)  # the students' prompt
     contamination_index: str | None = None
@@ -190,11 +191,16 @@ class Plan:
     method_jobs: dict[str, dict] = field(default_factory=dict)
 
     def curation_for(self, traces: str) -> dict:
-        """The curation settings of a trace file: its teacher's own, or the default."""
+        """The curation settings of a trace file: its teacher's or intermediate's own (a
+        generalist's or specialist's traces), or the default."""
         parts = traces.split("/")
-        if parts[:3] == [RESULTS, "traces", "teacher"] and parts[3] in self.curation:
-            return self.curation[parts[3]]
-        return self.curation[""]
+        if parts[:3] == [RESULTS, "traces", "teacher"]:
+            key = f"teachers.{parts[3]}"
+        elif len(parts) > 5 and parts[2] == "traces" and parts[3] in ("generalist", "specialist"):
+            key = f"intermediates.{parts[5]}"
+        else:
+            key = ""
+        return self.curation.get(key, self.curation[""])
 
     @property
     def curation_inputs(self) -> list[str]:
