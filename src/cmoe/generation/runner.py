@@ -8,8 +8,10 @@ sample index (:func:`sample_seed`) and chunks never change, so the resumed outpu
 byte-identical to an uninterrupted run: nothing is duplicated and nothing is lost.
 
 With ``samples`` > 1 each question is answered that many times (records in question order, then
-sample order, each with its ``sample`` index); sample 0 is seeded exactly as a one-sample run, so
-pass@1 of an n-sample run is the one-sample run's accuracy.
+sample order, each with its ``sample`` index). Sample 0 has the one-sample run's seed; whether it is
+also the one-sample run's answer depends on the backend (the hf backend shares one random stream
+per batch, see cmoe.generation.hf, so there the batch matters). Either way pass@1 scores one
+sample per question, comparable with one-answer runs.
 """
 
 from __future__ import annotations
