@@ -203,7 +203,8 @@ def run_cost(records: list[dict], wall_s: float, usage: dict | None = None) -> d
         "wall_time_s": round(wall_s, 3),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "device_count": torch.cuda.device_count() if cuda else 1,
-        "questions": len({r["id"] for r in records}),
+        # answers with `samples_per_question` > 1 are numbered: the first of each is a question
+        "questions": sum(r.get("sample", 0) == 0 for r in records),
         "samples": len(records),
         "prompt_tokens": sum(r["prompt_tokens"] for r in records),
         "completion_tokens": sum(r["completion_tokens"] for r in records),
