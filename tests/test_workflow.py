@@ -120,6 +120,35 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert set(recall["reranker"]) == {"recall@1", "recall@3", "recall@5"}
 
 
+def test_golden_dataset_card_and_teacher_economics(finished_run):
+    """The demo extra source is curated visibly (every step removes something), mixed into the
+    students' data by weight, and listed with its licence; tb answered twice per question."""
+    workdir, _ = finished_run
+    (stats_file,) = (workdir / "results/data/extra").glob("*.stats.json")
+    extra = json.loads(stats_file.read_text("utf-8"))
+    assert {s["step"]: s["dropped"] > 0 for s in extra["curation"]} == dict.fromkeys(
+        ("length", "language", "dedup", "decontaminate"), True
+    )
+    (source,) = extra["sources"]
+    assert source["rows"] == 57 and 0 < source["in_training"] < source["kept"] < 57
+    card = (workdir / "results/data/card.md").read_text("utf-8")
+    assert "| demo_pairs | extra source" in card and "| CC0-1.0 | 0.25 |" in card
+    assert "## Removed as contaminated" in card and "| extra | demo_pairs/" in card
+    tb = json.loads((workdir / "results/traces/teacher/tb/stats.json").read_text())
+    assert tb["overall"]["samples_per_question"] == 2
+    assert tb["overall"]["generated"] == 2 * tb["overall"]["n"]
+    student = json.loads(
+        (workdir / "results/ci/models/student/direct/tb/st/train_metrics.json").read_text()
+    )
+    assert student["examples"] == tb["overall"]["kept"] + source["in_training"]
+    economics = (workdir / "results/ci/tables/teacher_economics.csv").read_text().splitlines()
+    rows = [
+        dict(zip(economics[0].split(","), line.split(","), strict=True)) for line in economics[1:]
+    ]
+    assert [(r["teacher"], r["samples_per_question"]) for r in rows] == [("ta", "1"), ("tb", "2")]
+    assert all(float(r["device_hours_per_1k_correct"]) > 0 for r in rows)
+
+
 def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
     workdir, _ = finished_run
     lines = (workdir / "results/ci/tables/benchmarks.csv").read_text().splitlines()
