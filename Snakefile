@@ -51,6 +51,8 @@ rule all:
         expand(
             "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
         ),
+        rules.data_card.output,
+        rules.teacher_economics.output,
         expand(
             "results/traces/teacher/{teacher}/contamination.json",
             teacher=PLAN.teacher_traces,

@@ -109,6 +109,9 @@ def ci_config(folder: Path, name: str = "config", edit=None) -> Path:
     knowledge = config.get("knowledge", {}).get("source", {})
     if "file" in knowledge:
         knowledge["file"] = str(ROOT / knowledge["file"])
+    for source in config["data"].get("extra_sources") or []:
+        if "file" in source:
+            source["file"] = str(ROOT / source["file"])
     for bench in config.get("evaluation", {}).get("benchmarks") or []:
         if isinstance(bench, dict) and "path" in bench:
             bench["path"] = str(ROOT / bench["path"])

@@ -9,6 +9,7 @@ from conftest import ROOT
 from cmoe.benchmarks import BenchmarkSettings
 from cmoe.config import sections
 from cmoe.data import DataSettings
+from cmoe.filtering import CurationSettings
 from cmoe.generation.base import GenerationSettings
 from cmoe.knowledge import KardSettings, KnowledgeSettings, QdrantSettings, RerankerSettings
 from cmoe.methods.distill import KDConfig
@@ -32,6 +33,7 @@ TABLES = {
     "`evaluation.benchmarks` —": BenchmarkSettings,
     "`evaluation.bootstrap`": sections.BootstrapSettings,
     "## `wandb`": WandbSettings,
+    "## `curation`": CurationSettings,
     "## `resources`": sections.ResourceSettings,
     "## `knowledge`": KnowledgeSettings,
     "`knowledge.qdrant`": QdrantSettings,

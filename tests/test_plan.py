@@ -112,7 +112,40 @@ def test_training_data_are_planned_outputs_or_filtered_traces():
                 f == "results/data/train.jsonl"
                 or f.replace(".jsonl", ".raw.jsonl") in raw
                 or f in retrieved
+                or f == plan.extra_traces  # the curated extra sources (rule curate_extra)
             )
+
+
+def test_extra_sources_go_to_every_student_and_nothing_else():
+    """Every student of direct, cascade and CMoE; KARD's learn with retrieved passages that
+    extra rows do not have, KD students from teacher-scored traces (extra rows have no teacher
+    scores), and intermediates learn from traces only."""
+    plan = plan_of(CONFIG / "demo.yaml")
+    assert plan.extra_traces and plan.extra_traces.startswith("results/data/extra/")
+    kd_students = 0
+    for job in plan.trains.values():
+        kd_students += job.kd is not None
+        student = (
+            "/models/student/" in job.key and "/student/kard/" not in job.key and job.kd is None
+        )
+        assert (plan.extra_traces in job.data) == student, job.key
+    assert kd_students > 0
+
+
+def test_samples_per_question_reaches_only_its_teachers_generation():
+    plan = plan_of(CONFIG / "demo.yaml")
+    for key, job in plan.generations.items():
+        expected = 2 if key.startswith("traces/teacher/tiny-teacher-b/") else None
+        assert job.generation.get("samples_per_question") == expected, key
+    assert plan.curation["teachers.tiny-teacher-b"]["select"] == "shortest"
+    # the demo's teachers and intermediate override the steps (no `length`); the default keeps it
+    assert "length" in plan.curation[""]["steps"]
+    for path in (
+        "results/traces/teacher/tiny-teacher-a/other",
+        "results/main/traces/generalist/tiny-teacher-a/tiny-intermediate/other",
+        "results/main/traces/specialist/tiny-teacher-b/tiny-intermediate/math_cs",
+    ):
+        assert "length" not in plan.curation_for(path)["steps"], path
 
 
 def test_methods_are_plug_ins_and_the_schema_knows_them():

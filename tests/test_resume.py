@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 from cmoe.generation import GenerationSettings, make_generator, question_seed
-from cmoe.generation.runner import generate_resumable, shard_questions
+from cmoe.generation.runner import generate_resumable, sample_seed, shard_questions
 from cmoe.io import dumps
 from cmoe.prompting import PromptSettings
 
@@ -102,7 +102,7 @@ def test_changed_settings_discard_the_partial_run(generator, demo_questions, tmp
     assert out.read_bytes() == fresh.read_bytes()
 
 
-def _generate_cmd(model, questions, out, shard="0/1"):
+def _generate_cmd(model, questions, out, shard="0/1", generation=None):
     return [
         sys.executable,
         "-m",
@@ -115,7 +115,7 @@ def _generate_cmd(model, questions, out, shard="0/1"):
         "--shard",
         shard,
         "--generation",
-        json.dumps(SAMPLING),
+        json.dumps(generation or SAMPLING),
         "--prompt",
         json.dumps({"template": "{question}\nA) {A}\nB) {B}\nC) {C}\nD) {D}"}),
         "--threads",
@@ -179,3 +179,60 @@ def test_sigkill_mid_shard_then_resume(tiny_model_dir, demo_questions, tmp_path)
     )
     ids = [json.loads(line)["id"] for line in gathered.read_text().splitlines()]
     assert ids == [q["id"] for q in demo_questions[:48]]
+
+
+@pytest.mark.slow
+def test_sigkill_with_several_samples_per_question(tiny_model_dir, demo_questions, tmp_path):
+    """Three samples per question, each seeded by (question, sample): a SIGKILLed run resumes
+    to the same bytes, records in question then sample order."""
+    questions = tmp_path / "train.jsonl"
+    questions.write_text("".join(dumps(q) + "\n" for q in demo_questions[:12]), "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    three = {**SAMPLING, "samples_per_question": 3}
+    whole = tmp_path / "whole.jsonl"
+    subprocess.run(
+        _generate_cmd(tiny_model_dir, questions, whole, generation=three), env=env, check=True
+    )
+
+    out = tmp_path / "killed.jsonl"
+    partial = out.with_name(out.name + ".partial")
+    proc = subprocess.Popen(
+        _generate_cmd(tiny_model_dir, questions, out, generation=three),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if partial.exists() and len(partial.read_bytes().splitlines()) >= 12:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(partial.read_bytes().splitlines())
+    assert 12 <= done_before < 36 and not out.exists()
+    resumed = subprocess.run(
+        _generate_cmd(tiny_model_dir, questions, out, generation=three),
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert f"resuming, {done_before} of 36 answers already written" in resumed.stderr
+    assert out.read_bytes() == whole.read_bytes()
+
+    records = [json.loads(line) for line in whole.read_text().splitlines()]
+    assert [(r["id"], r["sample"]) for r in records] == [
+        (q["id"], k) for q in demo_questions[:12] for k in range(3)
+    ]
+    # sample 0 has the one-sample run's seed (hf shares one random stream per batch, so its
+    # answer also depends on the batch), the other samples their own
+    assert all(
+        sample_seed(7, q["id"], 0) == question_seed(7, q["id"]) != sample_seed(7, q["id"], 1)
+        for q in demo_questions[:12]
+    )
+    # sampled, so the samples of a question differ (their seeds do)
+    assert any(
+        len({r["output"] for r in records if r["id"] == q["id"]}) > 1 for q in demo_questions[:12]
+    )

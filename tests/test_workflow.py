@@ -151,6 +151,35 @@ def test_llama_student_keeps_its_family_through_the_workflow(finished_run):
         assert not any("<think>" in r["output"] for r in records)
 
 
+def test_golden_dataset_card_and_teacher_economics(finished_run):
+    """The demo extra source is curated visibly (every step removes something), mixed into the
+    students' data by weight, and listed with its licence; tb answered twice per question."""
+    workdir, _ = finished_run
+    (stats_file,) = (workdir / "results/data/extra").glob("*.stats.json")
+    extra = json.loads(stats_file.read_text("utf-8"))
+    assert {s["step"]: s["dropped"] > 0 for s in extra["curation"]} == dict.fromkeys(
+        ("length", "language", "dedup", "decontaminate"), True
+    )
+    (source,) = extra["sources"]
+    assert source["rows"] == 57 and 0 < source["in_training"] < source["kept"] < 57
+    card = (workdir / "results/data/card.md").read_text("utf-8")
+    assert "| demo_pairs | extra source" in card and "| CC0-1.0 | 0.25 |" in card
+    assert "## Removed as contaminated" in card and "| extra | demo_pairs/" in card
+    tb = json.loads((workdir / "results/traces/teacher/tb/stats.json").read_text())
+    assert tb["overall"]["samples_per_question"] == 2
+    assert tb["overall"]["generated"] == 2 * tb["overall"]["n"]
+    student = json.loads(
+        (workdir / "results/ci/models/student/direct/tb/st/train_metrics.json").read_text()
+    )
+    assert student["examples"] == tb["overall"]["kept"] + source["in_training"]
+    economics = (workdir / "results/ci/tables/teacher_economics.csv").read_text().splitlines()
+    rows = [
+        dict(zip(economics[0].split(","), line.split(","), strict=True)) for line in economics[1:]
+    ]
+    assert [(r["teacher"], r["samples_per_question"]) for r in rows] == [("ta", "1"), ("tb", "2")]
+    assert all(float(r["device_hours_per_1k_correct"]) > 0 for r in rows)
+
+
 def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
     workdir, _ = finished_run
     lines = (workdir / "results/ci/tables/benchmarks.csv").read_text().splitlines()
@@ -240,11 +269,14 @@ def test_changing_one_teachers_sampling_reruns_only_its_downstream(finished_run)
         "loglik_table": 1,
         "mixture": 2,
         "contamination": 1,
+        # the golden dataset's card and the teacher economics table read every teacher's stats
+        "data_card": 1,
+        "teacher_economics": 1,
         **REPORT,
     }
     outputs = _outputs(proc)
     # KARD's files of tb: knowledge/train/tb.jsonl, knowledge/reranker/tb, ...
-    pattern = r"/tb(/|\.|,|$)|tables/|plots/|report/"
+    pattern = r"/tb(/|\.|,|$)|tables/|plots/|report/|data/card\.md"
     assert outputs and all(re.search(pattern, o) for o in outputs)
 
 

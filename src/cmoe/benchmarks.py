@@ -306,3 +306,23 @@ def evaluate_benchmark(
     }
     atomic_write_json(scores_out, scores)
     return scores
+
+
+def benchmark_texts(spec: BenchmarkSettings) -> list[str]:
+    """Every evaluated document of a benchmark task as the model is shown it (the prompt text,
+    then the answer choices), for decontaminating training data against it."""
+    from lm_eval.api.group import Group
+
+    _, objects = load_task(spec)
+    tasks = [
+        t for obj in objects for t in (obj.get_all_tasks() if isinstance(obj, Group) else [obj])
+    ]
+    texts = []
+    for task in tasks:
+        for doc in task.eval_docs:
+            text = task.doc_to_text(doc)
+            choices = task.doc_to_choice(doc) if task.OUTPUT_TYPE == "multiple_choice" else []
+            if isinstance(text, int):  # an index into the choices (rare, e.g. cloze tasks)
+                text = ""
+            texts.append(" ".join([str(text), *(str(c) for c in choices)]))
+    return texts

@@ -38,6 +38,8 @@ class DataSettings:
     max_per_subject: int | None = None
     mera_version: str = "v1.2"  # v1.1 | v1.2: the protocol (shots) and dataset ids follow it
     fewshot_source: dict[str, Any] | None = None  # MERA's train split: the few-shot pool
+    # instruction data mixed into the students' training (cmoe.extra_sources); not the split's
+    extra_sources: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def split_settings(self) -> dict[str, Any]:
@@ -45,7 +47,9 @@ class DataSettings:
         from dataclasses import asdict
 
         return {
-            k: v for k, v in asdict(self).items() if k not in ("mera_version", "fewshot_source")
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("mera_version", "fewshot_source", "extra_sources")
         }
 
     @property

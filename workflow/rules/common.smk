@@ -90,6 +90,30 @@ STUDY_REFERENCE = str(Path(workflow.basedir) / "data" / "study_reference.csv")
 SUMMARY = f"{NS}/report/summary.rst"
 
 
+# What curation jobs are told besides their settings: the student's tokenizer (`length`) and
+# the evaluated texts (`decontaminate`), both inputs of every curation job.
+CURATION_ARGS = " ".join(
+    [
+        f"--prompt {shlex.quote(js(PLAN.curation_prompt))}",
+        *(
+            [f"--tokenizer {shlex.quote(PLAN.curation_tokenizer.path)}"]
+            + (
+                ["--trust-remote-code"]
+                if PLAN.curation_tokenizer.trust_remote_code
+                else []
+            )
+            if PLAN.curation_tokenizer
+            else []
+        ),
+        *(
+            [f"--contamination {shlex.quote(PLAN.contamination_index)}"]
+            if PLAN.contamination_index
+            else []
+        ),
+    ]
+)
+
+
 def stage_resources(stage):
     """Resources of a rule whose jobs have no model entry (data, filter, tables)."""
     return job_resources(PLAN.stage_resources[stage])

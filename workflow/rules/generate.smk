@@ -53,7 +53,8 @@ rule gather:
 
 rule filter:
     input:
-        "{traces}.raw.jsonl",
+        raw="{traces}.raw.jsonl",
+        curation=PLAN.curation_inputs,
     output:
         traces="{traces}.jsonl",
         stats="{traces}.stats.json",
@@ -67,9 +68,61 @@ rule filter:
         **stage_resources("filter"),
     params:
         max_length=PLAN.filter_max_length,
+        curation=lambda wc: js(PLAN.curation_for(wc.traces)),
+        inputs=lambda wc: CURATION_ARGS,  # a function: braces in the prompt stay as they are
     shell:
-        "python -m cmoe filter --raw {input:q} --out {output.traces:q} --stats {output.stats:q}"
-        " --max-length {params.max_length} > {log:q} 2>&1"
+        "python -m cmoe filter --raw {input.raw:q} --out {output.traces:q} --stats {output.stats:q}"
+        " --max-length {params.max_length} --curation {params.curation:q} {params.inputs}"
+        " > {log:q} 2>&1"
+
+
+# The texts every student is evaluated on (test split, benchmark tasks), that curation's
+# `decontaminate` step removes overlapping training data against.
+rule contamination_index:
+    input:
+        test="results/data/test.jsonl",
+    output:
+        PLAN.contamination_index or "results/data/contamination/none.json",
+    log:
+        "results/logs/contamination_index.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("filter"),
+    params:
+        n=config["curation"]["decontaminate_n"],
+        benchmarks=lambda wc: js(PLAN.contamination_benchmarks),
+    shell:
+        "python -m cmoe contamination-index --test {input.test:q} --n {params.n}"
+        " --benchmarks {params.benchmarks:q} --out {output:q} > {log:q} 2>&1"
+
+
+# `data.extra_sources`, curated together and weighted: one file every student learns from.
+rule curate_extra:
+    input:
+        [s["file"] for s in PLAN.extra_sources if "file" in s],
+        curation=PLAN.curation_inputs,
+    output:
+        traces=PLAN.extra_traces or "results/data/extra/none.jsonl",
+        stats=(PLAN.extra_traces or "results/data/extra/none.jsonl").replace(
+            ".jsonl", ".stats.json"
+        ),
+    log:
+        "results/logs/curate_extra.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("filter"),
+    params:
+        sources=lambda wc: js(PLAN.extra_sources),
+        curation=lambda wc: js(config["curation"]),
+        max_length=PLAN.extra_max_length,
+        seed=config["data"]["seed"],
+        inputs=lambda wc: CURATION_ARGS,  # a function: braces in the prompt stay as they are
+    shell:
+        "python -m cmoe curate-extra --sources {params.sources:q} --curation {params.curation:q}"
+        " --max-length {params.max_length} --seed {params.seed} {params.inputs}"
+        " --out {output.traces:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 
 rule merge_stats:

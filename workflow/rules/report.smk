@@ -175,3 +175,61 @@ rule summary:
         "python -m cmoe summary --config {params.config:q} --data-summary {input.data:q}"
         " --scores-csv {input.scores:q} --differences {input.differences:q}"
         " --study {input.study:q} --out {output:q} > {log:q} 2>&1"
+
+
+# The golden dataset: its sources, licences and what each curation step removed.
+rule data_card:
+    input:
+        teachers=[spec["stats"] for spec in PLAN.economics.values()],
+        extra=(
+            [PLAN.extra_traces.replace(".jsonl", ".stats.json")]
+            if PLAN.extra_traces
+            else []
+        ),
+        index=[PLAN.contamination_index] if PLAN.contamination_index else [],
+    output:
+        report(
+            "results/data/card.md", caption="../report/data_card.rst", category="Data"
+        ),
+    log:
+        "results/logs/data_card.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    params:
+        teachers=" ".join(
+            f"{t}={shlex.quote(spec['stats'])}" for t, spec in PLAN.economics.items()
+        ),
+        extra=lambda wc, input: (
+            f"--extra {shlex.quote(input.extra[0])}" if input.extra else ""
+        ),
+        index=lambda wc, input: (
+            f"--contamination {shlex.quote(input.index[0])}" if input.index else ""
+        ),
+    shell:
+        "python -m cmoe data-card --teacher {params.teachers} {params.extra} {params.index}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+# What a correct trace cost, per teacher (API bill or device-hours).
+rule teacher_economics:
+    input:
+        [spec["stats"] for spec in PLAN.economics.values()],
+        [c for spec in PLAN.economics.values() for c in spec["costs"]],
+    output:
+        csv=report(
+            f"{NS}/tables/teacher_economics.csv",
+            caption="../report/teacher_economics.rst",
+            category="Tables",
+        ),
+        md=f"{NS}/tables/teacher_economics.md",
+    log:
+        f"{NS}/logs/teacher_economics.log",
+    conda:
+        "../../envs/cmoe.yaml"
+    resources:
+        **stage_resources("table"),
+    params:
+        teachers=lambda wc: js(PLAN.economics),
+    shell:
+        "python -m cmoe teacher-economics --teachers {params.teachers:q}"
+        " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"

@@ -19,7 +19,8 @@ from .base import COMMANDS
 # --help lists the stages in workflow order.
 ORDER = [
     *("check", "prepare-data", "prepare-fewshot", "make-tiny-model"),
-    *("generate", "gather", "filter", "merge-stats", "contamination", "score-teacher", "train"),
+    *("generate", "gather", "contamination-index", "filter", "curate-extra", "merge-stats"),
+    *("contamination", "score-teacher", "train"),
     *("knowledge", "index", "retrieve", "train-reranker"),
     *(
         "evaluate",
@@ -33,6 +34,8 @@ ORDER = [
         "kb-size-plot",
         "study-comparison",
         "summary",
+        "data-card",
+        "teacher-economics",
         "compare",
     ),
 ]

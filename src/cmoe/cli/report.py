@@ -220,3 +220,43 @@ def summary(args) -> None:
         args.config, args.data_summary, args.scores_csv, args.differences, args.study, args.out
     )
     log.info("wrote %s", args.out)
+
+
+def _data_card_args(p):
+    p.add_argument("--teacher", type=key_value, nargs="*", default=[], help="NAME=stats.json")
+    p.add_argument("--extra", help="the extra sources' stats (curate-extra)")
+    p.add_argument("--contamination", help="the contamination index")
+    p.add_argument("--out", required=True)
+
+
+@command("data-card", "the golden dataset's sources, licences and curation counts", _data_card_args)
+def data_card(args) -> None:
+    from ..reporting.golden import data_card
+
+    data_card(dict(args.teacher), args.extra, args.contamination, args.out)
+    log.info("data card: %s", args.out)
+
+
+def _economics_args(p):
+    import json
+
+    p.add_argument(
+        "--teachers",
+        type=json.loads,
+        required=True,
+        help="{teacher: {stats, costs: [...], price_per_device_hour}} (JSON)",
+    )
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+
+
+@command(
+    "teacher-economics",
+    "per teacher: pass@1, yield, tokens, device-hours or USD, cost per 1,000 correct traces",
+    _economics_args,
+)
+def teacher_economics(args) -> None:
+    from ..reporting.golden import write_economics
+
+    for row in write_economics(args.teachers, args.csv, args.md):
+        log.info("%s: %s correct traces, %s USD", row["teacher"], row["correct_traces"], row["usd"])

@@ -3,10 +3,12 @@ contamination."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 
+from ..filtering import CurationSettings
 from ..generation.base import GenerationSettings
 from ..prompting import PromptSettings
 from .base import command, key_value, model_arguments, read_questions, set_threads, settings, shard
@@ -43,7 +45,11 @@ def _generate_args(p):
     p.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
 
 
-@command("generate", "answer questions with reasoning; one trace per question", _generate_args)
+@command(
+    "generate",
+    "answer questions with reasoning; samples_per_question traces per question",
+    _generate_args,
+)
 def generate(args) -> None:
     from dataclasses import asdict
 
@@ -65,6 +71,7 @@ def generate(args) -> None:
         seed=args.generation.seed,
         identity={"generation": asdict(args.generation), "prompt": asdict(args.prompt)},
         desc=f"generate {args.shard[0]}/{args.shard[1]}",
+        samples=args.generation.samples_per_question,
     )
     if args.cost_out:
         cost = run_cost(records, time.perf_counter() - t0, generator.usage())
@@ -87,24 +94,121 @@ def gather(args) -> None:
     log.info("gathered %d shards into %s", len(args.shards), args.out)
 
 
+def _curation_args(p):
+    p.add_argument(
+        "--curation",
+        type=settings(CurationSettings, "curation"),
+        default=CurationSettings(steps=["correct"]),
+        help="the config's `curation` section (JSON); default: correct traces only",
+    )
+    p.add_argument("--max-length", type=int, required=True, help="training max_length")
+    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), default=PromptSettings())
+    p.add_argument("--tokenizer", help="the student's model folder (the `length` step)")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--contamination", help="index from contamination-index (`decontaminate`)")
+
+
+def _chain_inputs(args) -> dict:
+    from ..contamination import ContaminationIndex
+    from ..filtering import student_length
+
+    steps = args.curation.steps
+    if "length" in steps and not args.tokenizer:
+        raise SystemExit("curation step `length` needs --tokenizer")
+    if "decontaminate" in steps and not args.contamination:
+        raise SystemExit("curation step `decontaminate` needs --contamination")
+    return {
+        "length": (
+            student_length(args.tokenizer, args.prompt, args.trust_remote_code)
+            if "length" in steps
+            else None
+        ),
+        "contamination": (
+            ContaminationIndex.load(args.contamination) if "decontaminate" in steps else None
+        ),
+    }
+
+
 def _filter_args(p):
     p.add_argument("--raw", required=True, help="trace records from generate/gather")
-    p.add_argument("--out", required=True, help="the kept (correct) traces")
-    p.add_argument("--stats", required=True, help="accuracy, lengths and counts (JSON)")
-    p.add_argument("--max-length", type=int, required=True, help="training max_length")
+    p.add_argument("--out", required=True, help="the curated traces")
+    p.add_argument("--stats", required=True, help="accuracy, pass@n, lengths, curation (JSON)")
+    _curation_args(p)
 
 
-@command("filter", "keep correct traces and write their statistics", _filter_args)
+@command("filter", "curate traces (the `curation` chain) and write their statistics", _filter_args)
 def filter_(args) -> None:
     from ..filtering import filter_traces
 
-    stats = filter_traces(args.raw, args.out, args.stats, args.max_length)
+    stats = filter_traces(
+        args.raw, args.out, args.stats, args.max_length, args.curation, **_chain_inputs(args)
+    )
+    for step in stats["curation"]:
+        log.info("%-14s %6d -> %6d", step["step"], step["in"], step["out"])
     log.info(
-        "kept %d of %d traces (accuracy %.3f)",
+        "kept %d of %d traces (pass@1 %.3f)",
         stats["kept"],
-        stats["overall"]["n"],
+        stats["generated"],
         stats["overall"]["accuracy"] or 0.0,
     )
+
+
+def _curate_extra_args(p):
+    p.add_argument("--sources", type=json.loads, required=True, help="data.extra_sources (JSON)")
+    p.add_argument("--seed", type=int, default=0, help="samples fractional weights")
+    p.add_argument("--out", required=True, help="the weighted, curated rows (JSONL)")
+    p.add_argument("--stats", required=True, help="per-source and per-step counts (JSON)")
+    _curation_args(p)
+
+
+@command(
+    "curate-extra", "curate and weight the extra sources (data.extra_sources)", _curate_extra_args
+)
+def curate_extra(args) -> None:
+    from ..extra_sources import SourceError, curate_sources
+
+    try:
+        stats = curate_sources(
+            args.sources,
+            args.curation,
+            args.max_length,
+            args.out,
+            args.stats,
+            seed=args.seed,
+            **_chain_inputs(args),
+        )
+    except (SourceError, FileNotFoundError) as exc:
+        raise SystemExit(str(exc)) from None
+    for source in stats["sources"]:
+        log.info(
+            "%s: %d rows, %d kept, %d in training",
+            *[source[k] for k in ("name", "rows", "kept", "in_training")],
+        )
+
+
+def _contamination_index_args(p):
+    p.add_argument("--test", required=True, help="the test split")
+    p.add_argument("--benchmarks", type=json.loads, default=[], help="evaluation.benchmarks (JSON)")
+    p.add_argument("--n", type=int, default=8, help="n-gram length in words")
+    p.add_argument("--out", required=True)
+
+
+@command(
+    "contamination-index",
+    "collect the evaluated texts (test split, benchmarks) that curation decontaminates against",
+    _contamination_index_args,
+)
+def contamination_index(args) -> None:
+    from ..benchmarks import BenchmarkSettings, benchmark_texts
+    from ..config import from_dict
+    from ..contamination import write_index
+
+    texts = {}
+    for i, raw in enumerate(args.benchmarks):
+        spec = from_dict(BenchmarkSettings, raw, f"evaluation.benchmarks[{i}]")
+        texts[spec.task] = benchmark_texts(spec)
+    summary = write_index(read_questions(args.test), texts, args.n, args.out)
+    log.info("contamination index: %s", summary["sources"])
 
 
 def _merge_stats_args(p):

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..data import DataSettings
+from ..filtering import CurationSettings
 from ..generation.base import GenerationSettings, OpenAISettings, VLLMSettings
 from ..prompting import PromptSettings
 from ..scoring import BootstrapSettings
@@ -102,6 +103,7 @@ SECTIONS: dict[str, type] = {
     "router": RouterSettings,
     "wandb": WandbSettings,
     "tiny_models": TinyModelsSettings,
+    "curation": CurationSettings,
 }
 NESTED: dict[str, type] = {
     "generation": GenerationSettings,
@@ -196,6 +198,7 @@ def _generation(raw: dict | None, where: str) -> dict:
     """Generation settings with defaults; a backend's own block stays absent unless given, so
     the filled config validates again."""
     filled = asdict(from_dict(GenerationSettings, raw, f"{where}generation"))
+    filled.pop("samples_per_question")  # an entry's own key, copied in by the plan
     return {k: v for k, v in filled.items() if v != {} or k not in ("vllm", "openai")}
 
 

@@ -71,10 +71,34 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _check_references(config)
     static_checks(config)
     _check_evaluation(config)
+    _check_curation(config)
     try:
         return fill_defaults(config)
     except SettingsError as exc:
         raise ConfigError(f"config key {exc}") from None
+
+
+def _check_curation(config: dict) -> None:
+    """Length bounds never above what training keeps; sources that map onto a chat."""
+    from ..extra_sources import SourceError, check_local_sources
+
+    curation = config.get("curation") or {}
+    max_length = (config.get("training") or {}).get("max_length", 4096)
+    if (curation.get("max_tokens") or 0) > max_length:
+        raise ConfigError(
+            f"config key curation.max_tokens: {curation['max_tokens']} is above "
+            f"training.max_length ({max_length}); longer examples would be cut silently"
+        )
+    if curation.get("tokenizer") and curation["tokenizer"] not in config["models"]:
+        raise ConfigError(
+            f"config key curation.tokenizer: {curation['tokenizer']!r} is not a models key"
+        )
+    try:  # every row of a local source, so a bad row stops the run before its first job
+        check_local_sources(config["data"].get("extra_sources") or [])
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config key data.extra_sources: {exc}") from None
 
 
 def _check_kard(config: dict) -> None:
@@ -133,6 +157,14 @@ def _check_references(config: dict) -> None:
                 raise ConfigError(
                     f"config key {role}.{name}.model: {entry['model']!r} is not defined in models"
                 )
+    teachers = config["teachers"]
+    for name, entry in teachers.items():
+        source = entry.get("traces_from")
+        if source is not None and (source not in teachers or "traces_from" in teachers[source]):
+            raise ConfigError(
+                f"config key teachers.{name}.traces_from: {source!r} is not a teacher of this "
+                "config that generates its own traces"
+            )
     if "kard" in config["methods"]:
         _check_kard(config)
     _check_kd(config)

@@ -25,6 +25,9 @@ class GenerationSettings:
     batch_size: int = 16
     seed: int = 0
     dtype: str = "auto"
+    # answers per question (a teacher's or intermediate's `samples_per_question`), each seeded
+    # by (question, sample index); evaluation has its own `evaluation.samples`
+    samples_per_question: int = 1
     vllm: dict = field(default_factory=dict)  # VLLMSettings' keys, see cmoe.generation.vllm
     openai: dict = field(default_factory=dict)  # OpenAISettings' keys, cmoe.generation.openai
 

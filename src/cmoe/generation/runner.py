@@ -3,9 +3,15 @@ resumable, sharded writer that teacher-scale generation runs through.
 
 Resumption works on whole chunks of ``generator.chunk_size`` questions, in question order.
 Each finished chunk is appended to ``<out>.partial`` and fsynced; a job killed at any point
-(SIGKILL, node preemption) restarts from the chunks on disk. Sampling is seeded per question
-(:func:`cmoe.generation.question_seed`) and chunks never change, so the resumed output is
+(SIGKILL, node preemption) restarts from the chunks on disk. Sampling is seeded per question and
+sample index (:func:`sample_seed`) and chunks never change, so the resumed output is
 byte-identical to an uninterrupted run: nothing is duplicated and nothing is lost.
+
+With ``samples`` > 1 each question is answered that many times (records in question order, then
+sample order, each with its ``sample`` index). Sample 0 has the one-sample run's seed; whether it is
+also the one-sample run's answer depends on the backend (the hf backend shares one random stream
+per batch, see cmoe.generation.hf, so there the batch matters). Either way pass@1 scores one
+sample per question, comparable with one-answer runs.
 """
 
 from __future__ import annotations
@@ -32,11 +38,18 @@ QUESTION_FIELDS = (
 )
 
 
-def _record(q: dict, generator: Generator, c) -> dict:
+def sample_seed(base_seed: int, question_id: str, sample: int) -> int:
+    """The sampling seed of one answer: sample 0 keeps the one-sample seed of the question."""
+    return question_seed(base_seed, question_id if sample == 0 else f"{question_id}#{sample}")
+
+
+def _record(q: dict, generator: Generator, c, sample: int | None) -> dict:
     reasoning, _ = split_reasoning(c.text)
     answer = extract_answer(c.text)
     return {
         **{k: q[k] for k in QUESTION_FIELDS if k in q},
+        # only multi-sample runs number their samples: one-sample records are unchanged
+        **({"sample": sample} if sample is not None else {}),
         "model": generator.model_name,
         "prompt": c.prompt,
         "output": c.text,
@@ -55,14 +68,17 @@ def answer_questions(
     desc: str = "generate",
     seed: int = 0,
     show_progress: bool = True,
+    samples: int = 1,
 ) -> Iterator[dict]:
-    """Yield one trace record per question, in order (seeded per question)."""
-    conversations = [build_messages(q, prompt) for q in questions]
-    seeds = [question_seed(seed, q["id"]) for q in questions]
+    """Yield ``samples`` trace records per question, in question then sample order, each
+    seeded by (question, sample index)."""
+    jobs = [(q, k) for q in questions for k in range(samples)]
+    conversations = [build_messages(q, prompt) for q, _ in jobs]
+    seeds = [sample_seed(seed, q["id"], k) for q, k in jobs]
     completions = generator.generate(conversations, prompt.enable_thinking, seeds)
-    pairs = zip(questions, completions, strict=True)
-    for q, c in tqdm(pairs, total=len(questions), desc=desc, disable=not show_progress):
-        yield _record(q, generator, c)
+    pairs = zip(jobs, completions, strict=True)
+    for (q, k), c in tqdm(pairs, total=len(jobs), desc=desc, disable=not show_progress):
+        yield _record(q, generator, c, k if samples > 1 else None)
 
 
 def shard_questions(questions: list[dict], index: int, count: int) -> list[dict]:
@@ -85,9 +101,10 @@ def _fingerprint(questions: list[dict], generator: Generator, identity: dict) ->
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _read_partial(path: Path) -> dict[str, dict]:
-    """Records of a partial file by question id; a torn last line (killed mid-write) is cut."""
-    done: dict[str, dict] = {}
+def _read_partial(path: Path) -> dict[tuple[str, int], dict]:
+    """Records of a partial file by (question id, sample); a torn last line (killed mid-write)
+    is cut."""
+    done: dict[tuple[str, int], dict] = {}
     if not path.exists():
         return done
     with open(path, "rb") as fh:
@@ -100,13 +117,17 @@ def _read_partial(path: Path) -> dict[str, dict]:
             rec = json.loads(line)
         except json.JSONDecodeError:
             break
-        done[rec["id"]] = rec
+        done[_key(rec)] = rec
         good += len(line)
     if good < len(data):
         log.warning("%s: dropping a torn last record (%d bytes)", path, len(data) - good)
         with open(path, "r+b") as fh:
             fh.truncate(good)
     return done
+
+
+def _key(rec: dict) -> tuple[str, int]:
+    return rec["id"], rec.get("sample", 0)
 
 
 def generate_resumable(
@@ -117,16 +138,20 @@ def generate_resumable(
     seed: int = 0,
     identity: dict | None = None,
     desc: str = "generate",
+    samples: int = 1,
 ) -> list[dict]:
-    """Answer ``questions`` into ``out`` (JSONL, question order), resuming from ``out.partial``.
+    """Answer ``questions`` ``samples`` times each into ``out`` (JSONL, question then sample
+    order), resuming from ``out.partial``.
 
     ``identity`` is anything else that must match for a partial file to be reused (sampling
-    settings, prompt); the model, chunking and question ids always are.
+    settings, prompt); the model, chunking, sample count and question ids always are.
     """
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     meta_path = out.with_name(out.name + ".partial.meta.json")
-    fingerprint = _fingerprint(questions, generator, {"seed": seed, **(identity or {})})
+    fingerprint = _fingerprint(
+        questions, generator, {"seed": seed, "samples": samples, **(identity or {})}
+    )
     if meta_path.exists() and read_json(meta_path).get("fingerprint") != fingerprint:
         log.warning("%s: settings changed since the partial run; starting over", out)
         partial.unlink(missing_ok=True)
@@ -134,33 +159,33 @@ def generate_resumable(
     atomic_write_json(meta_path, {"fingerprint": fingerprint})
     done = _read_partial(partial)
     if done:
-        log.info(
-            "%s: resuming, %d of %d questions already answered", out, len(done), len(questions)
-        )
+        what = "questions already answered" if samples == 1 else "answers already written"
+        total = len(questions) * samples
+        log.info("%s: resuming, %d of %d %s", out, len(done), total, what)
 
     size = max(1, generator.chunk_size)
-    progress = tqdm(total=len(questions), initial=len(done), desc=desc)
+    progress = tqdm(total=len(questions) * samples, initial=len(done), desc=desc)
     with open(partial, "a", encoding="utf-8") as fh:
         for start in range(0, len(questions), size):
             chunk = questions[start : start + size]
-            if all(q["id"] in done for q in chunk):
+            if all((q["id"], k) in done for q in chunk for k in range(samples)):
                 continue
             # The whole chunk is generated again, so a chunk is always generated as a unit;
             # only its missing records are appended.
             new = [
                 rec
                 for rec in answer_questions(
-                    chunk, generator, prompt, seed=seed, show_progress=False
+                    chunk, generator, prompt, seed=seed, show_progress=False, samples=samples
                 )
-                if rec["id"] not in done
+                if _key(rec) not in done
             ]
             fh.write("".join(dumps(rec) + "\n" for rec in new))
             fh.flush()
             os.fsync(fh.fileno())
-            done.update((rec["id"], rec) for rec in new)
+            done.update((_key(rec), rec) for rec in new)
             progress.update(len(new))
     progress.close()
-    records = [done[q["id"]] for q in questions]
+    records = [done[q["id"], k] for q in questions for k in range(samples)]
     atomic_write_jsonl(out, records)
     partial.unlink(missing_ok=True)
     meta_path.unlink(missing_ok=True)
@@ -178,7 +203,9 @@ def run_cost(records: list[dict], wall_s: float, usage: dict | None = None) -> d
         "wall_time_s": round(wall_s, 3),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "device_count": torch.cuda.device_count() if cuda else 1,
-        "questions": len(records),
+        # answers with `samples_per_question` > 1 are numbered: the first of each is a question
+        "questions": sum(r.get("sample", 0) == 0 for r in records),
+        "samples": len(records),
         "prompt_tokens": sum(r["prompt_tokens"] for r in records),
         "completion_tokens": sum(r["completion_tokens"] for r in records),
     }

@@ -67,6 +67,8 @@ class PlanBuilder:
     def generation(self, entry: dict, stage: str = "generate") -> dict:
         """An entry's generation settings; vLLM shards the model over the GPUs its job asks for."""
         settings = dict(entry.get("generation", {}))
+        if entry.get("samples_per_question", 1) > 1:  # absent at 1: one-sample jobs unchanged
+            settings["samples_per_question"] = entry["samples_per_question"]
         if settings.get("backend") == "vllm":
             vllm = dict(settings.get("vllm", {}))
             vllm.setdefault("tensor_parallel_size", max(1, self.resources(stage, entry)["gpu"]))
@@ -82,6 +84,7 @@ class PlanBuilder:
         return [f"{RESULTS}/traces/teacher/{teacher}/{d}{suffix}" for d in domains]
 
     def teacher_costs(self, teacher: str, domains=tuple(DOMAINS)) -> list[str]:
+        teacher = self.config["teachers"][teacher].get("traces_from", teacher)
         n = self.config["teachers"][teacher].get("shards", 1)
         return [
             f"{RESULTS}/traces/teacher/{teacher}/shards/{d}/{i}-of-{n}.cost.json"
@@ -114,6 +117,20 @@ class PlanBuilder:
     def plan_teacher(self, teacher: str) -> None:
         """A teacher answers the train split, each domain in `shards` jobs gathered after."""
         entry = self.config["teachers"][teacher]
+        self.plan.economics[teacher] = {
+            "stats": f"{RESULTS}/traces/teacher/{teacher}/stats.json",
+            "costs": self.teacher_costs(teacher),
+            "price_per_device_hour": entry.get("price_per_device_hour"),
+        }
+        self.plan.teacher_traces[teacher] = self.teacher_traces(teacher)
+        if "traces_from" in entry:
+            # another teacher's generated traces, curated with this entry's `curation`: a
+            # curation ablation that generates nothing (the "gather" of one file is a copy)
+            source = f"{RESULTS}/traces/teacher/{entry['traces_from']}"
+            for d in DOMAINS:
+                job = GatherJob(f"traces/teacher/{teacher}/{d}", (f"{source}/{d}.raw.jsonl",))
+                self.plan.add(self.plan.gathers, job)
+            return
         model = self._teacher_model(teacher)
         n = entry.get("shards", 1)
         for d in DOMAINS:
@@ -134,7 +151,6 @@ class PlanBuilder:
             shards = tuple(f"{RESULTS}/{stem}/{i}-of-{n}.raw.jsonl" for i in range(n))
             key = f"traces/teacher/{teacher}/{d}"
             self.plan.add(self.plan.gathers, GatherJob(key, shards))
-        self.plan.teacher_traces[teacher] = self.teacher_traces(teacher)
 
     # --- jobs methods share -------------------------------------------------------------------
 
@@ -224,11 +240,12 @@ class PlanBuilder:
         return model, {"seq": [{"par": self.teacher_costs(teacher)}, model.path]}
 
     def student(self, method: str, teacher: str, via: str | None, student: str, data) -> Model:
+        """A student trained on ``data``, plus the curated extra sources if any."""
         parts = [method, teacher, *([via] if via else []), student]
         return self.train(
             f"{self.plan.namespace}/models/student/{'/'.join(parts)}",
             self.config["students"][student]["model"],
-            data,
+            [*data, *([self.extra_traces()] if self.config["data"]["extra_sources"] else [])],
             "students",
             student,
             run_name="-".join(parts),
@@ -252,6 +269,7 @@ class PlanBuilder:
         # Traces longer than the shortest training max_length are counted as over-length.
         lengths = [t.settings["max_length"] for t in plan.trains.values() if t.stage == "train"]
         plan.filter_max_length = min(lengths, default=config["training"]["max_length"])
+        self.plan_curation()
         for stage in ("prepare_data", "make_tiny_model", "filter", "table"):
             plan.stage_resources[stage] = self.resources(stage)
         loglik = from_dict(LoglikSettings, config["evaluation"]["loglik"], "evaluation.loglik")
@@ -268,6 +286,60 @@ class PlanBuilder:
                     plan.add(plan.logliks, job)
         self.plan_benchmarks()
         return plan
+
+    def plan_curation(self) -> None:
+        """The curation chain's settings and inputs (see cmoe.filtering); files shared between
+        runs whose settings differ are named by a digest of those settings."""
+        import hashlib
+
+        from ..benchmarks import benchmark_specs
+        from .jobs import canonical_json
+
+        plan, config = self.plan, self.config
+        curation = config["curation"]
+        plan.curation[""] = curation
+        plan.curation_prompt = self.prompt()
+        for role in ("teachers", "intermediates"):
+            for name, entry in config.get(role, {}).items():
+                if entry.get("curation"):
+                    plan.curation[f"{role}.{name}"] = {**curation, **entry["curation"]}
+        steps = {s for c in plan.curation.values() for s in c["steps"]}
+        if "length" in steps:
+            name = curation["tokenizer"] or config["students"][self.students[0]]["model"]
+            plan.curation_tokenizer = self.model(name)
+        if "decontaminate" in steps:
+            specs = benchmark_specs(config) if curation["decontaminate_benchmarks"] else []
+            plan.contamination_benchmarks = [{"task": s.task, "path": s.path} for s in specs]
+            what = {"n": curation["decontaminate_n"], "benchmarks": plan.contamination_benchmarks}
+            digest = hashlib.sha256(canonical_json(what).encode()).hexdigest()[:12]
+            plan.contamination_index = f"{RESULTS}/data/contamination/{digest}.json"
+        if config["data"]["extra_sources"]:
+            self.extra_traces()
+
+    def extra_traces(self) -> str:
+        """The curated, weighted extra sources every student learns from, named by a digest of
+        what they depend on (an ablation that changes a weight gets its own file)."""
+        import hashlib
+
+        from .jobs import canonical_json
+
+        plan, config = self.plan, self.config
+        if plan.extra_traces is None:
+            lengths = [
+                train_settings(config, config["students"][s].get("train"))["max_length"]
+                for s in self.students
+            ]
+            plan.extra_max_length = min(lengths)
+            plan.extra_sources = config["data"]["extra_sources"]
+            what = {
+                "sources": plan.extra_sources,
+                "curation": config["curation"],
+                "max_length": plan.extra_max_length,
+                "seed": config["data"]["seed"],
+            }
+            digest = hashlib.sha256(canonical_json(what).encode()).hexdigest()[:12]
+            plan.extra_traces = f"{RESULTS}/data/extra/{digest}.jsonl"
+        return plan.extra_traces
 
     def plan_benchmarks(self) -> None:
         """Every `evaluation.benchmarks` task on every trained model (students, generalists,

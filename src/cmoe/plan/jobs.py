@@ -175,12 +175,42 @@ class Plan:
     benchmarks: dict[str, BenchmarkJob] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     teacher_traces: dict[str, list[str]] = field(default_factory=dict)  # teacher -> kept files
+    economics: dict[str, dict] = field(default_factory=dict)  # teacher -> stats, costs, price
     size_models: list[tuple[str, str]] = field(default_factory=list)  # (model, trained folder)
     routes: str | None = None  # the learned router's output, when a method routes
     filter_max_length: int = 4096
+    # curation (cmoe.filtering): settings per teacher, the student tokenizer the `length` step
+    # counts in, the evaluated texts `decontaminate` compares with, and the extra sources' file
+    # "" (the `curation` section), "teachers.NAME" or "intermediates.NAME" (their overrides)
+    curation: dict[str, dict] = field(default_factory=dict)
+    curation_tokenizer: Model | None = None
+    curation_prompt: dict = field(default_factory=dict)  # the students' prompt
+    contamination_index: str | None = None
+    contamination_benchmarks: list[dict] = field(default_factory=list)
+    extra_sources: list[dict] = field(default_factory=list)
+    extra_traces: str | None = None
+    extra_max_length: int = 4096
     stage_resources: dict[str, dict] = field(default_factory=dict)  # jobs without a model entry
     # a method's own kinds of job (e.g. KARD's index): kind -> {key: job}, read by its rules
     method_jobs: dict[str, dict] = field(default_factory=dict)
+
+    def curation_for(self, traces: str) -> dict:
+        """The curation settings of a trace file: its teacher's or intermediate's own (a
+        generalist's or specialist's traces), or the default."""
+        parts = traces.split("/")
+        if parts[:3] == [RESULTS, "traces", "teacher"]:
+            key = f"teachers.{parts[3]}"
+        elif len(parts) > 5 and parts[2] == "traces" and parts[3] in ("generalist", "specialist"):
+            key = f"intermediates.{parts[5]}"
+        else:
+            key = ""
+        return self.curation.get(key, self.curation[""])
+
+    @property
+    def curation_inputs(self) -> list[str]:
+        """What every curation job reads besides its records."""
+        model = list(self.curation_tokenizer.inputs) if self.curation_tokenizer else []
+        return model + ([self.contamination_index] if self.contamination_index else [])
 
     def jobs_of(self, kind: str) -> dict:
         return self.method_jobs.setdefault(kind, {})

@@ -27,6 +27,10 @@ def sft_examples(
     ``think``: the reasoning goes in <think> tags (see cmoe.prompting.thinks_in_tags)."""
     rows = []
     for r in records:
+        if "messages" in r:  # an extra source's chat (cmoe.extra_sources), learned as is
+            turns = r["messages"]
+            rows.append({"prompt": turns[:-1], "completion": turns[-1:]})
+            continue
         if source == "reference":
             if not r.get("explanation"):
                 raise ValueError(
