@@ -1,4 +1,5 @@
-"""Tiny random Qwen3 models and a byte-level BPE tokenizer trained on the demo corpus.
+"""Tiny random Qwen3 (decoder-only) or T5 (encoder-decoder) models and a byte-level BPE
+tokenizer trained on the demo corpus.
 
 The result is an ordinary model folder: everything downstream loads it with
 ``from_pretrained(path)``, exactly as it loads ``Qwen/Qwen3-4B`` from the hub.
@@ -37,6 +38,9 @@ class TinyModelSpec:
     num_key_value_heads: int = 2
     intermediate_size: int = 192
     seed: int = 0
+    # "qwen3" (decoder-only) or "t5" (encoder-decoder, gated-GELU like T5 v1.1 and FRED-T5;
+    # num_hidden_layers in each stack, num_key_value_heads unused)
+    arch: str = "qwen3"
 
 
 def corpus_texts(corpus: str | Path, extra: list[str] = ()) -> list[str]:
@@ -78,8 +82,53 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return tok
 
 
+TINY_ARCHS = ("qwen3", "t5")
+# A seq2seq model reads its prompt as plain text: the messages' contents, one after another.
+# Its tokenizer carries this as its chat template, so every caller renders prompts the same way.
+PLAIN_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if not loop.first -%}{{- '\n\n' -}}{%- endif -%}"
+    "{{- message['content'] -}}"
+    "{%- endfor -%}"
+)
+
+
+def build_tiny_t5(tokenizer, spec: TinyModelSpec):
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(spec.seed)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=spec.hidden_size,
+        d_kv=spec.hidden_size // spec.num_attention_heads,
+        d_ff=spec.intermediate_size,
+        num_layers=spec.num_hidden_layers,
+        num_decoder_layers=spec.num_hidden_layers,
+        num_heads=spec.num_attention_heads,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=True,
+        dropout_rate=0.0,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,  # T5's convention: the pad token
+    )
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    return model
+
+
 def build_tiny_model(tokenizer, spec: TinyModelSpec):
     import torch
+
+    if spec.arch not in TINY_ARCHS:
+        raise ValueError(f"tiny_models.specs: arch {spec.arch!r} is not one of {TINY_ARCHS}")
+    if spec.arch == "t5":
+        return build_tiny_t5(tokenizer, spec)
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(spec.seed)
@@ -109,6 +158,8 @@ def make_tiny_model(
 ) -> int:
     """Write tokenizer + random model to ``out`` atomically; return the parameter count."""
     tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size)
+    if spec.arch == "t5":
+        tokenizer.chat_template = PLAIN_TEMPLATE
     model = build_tiny_model(tokenizer, spec)
     with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)

@@ -27,7 +27,8 @@ from cmoe.plan.rules import (
     per_job,
     rule_resources,
     train_launcher,
-    trust_flag,
+    model_flags,
+    train_flags,
     wandb_exports,
     write_resolved_config,
 )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import cascade, cmoe, direct, kard
+from . import cascade, cmoe, direct, kard, seq2seq
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (direct, cascade, cmoe, kard)}
+REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (direct, cascade, cmoe, kard, seq2seq)}
 
 
 def method_rank(method: str) -> float:

@@ -18,7 +18,14 @@ def plan(b) -> None:
             _plan_chain(b, ns, teacher, intermediate)
 
 
-def _plan_chain(b, ns: str, teacher: str, intermediate: str) -> None:
+def specialists(
+    b, teacher: str, intermediate: str, evaluate: bool = True
+) -> tuple[list, list[str], dict]:
+    """Plan a teacher's specialists (one per group), their own traces and (``evaluate``) their
+    evaluations; return each one's cost branch, their trace files and their predictions by
+    group. Jobs are keyed by output, so another method (seq2seq) asking for the same
+    specialists shares them."""
+    ns = b.plan.namespace
     entry = b.config["intermediates"][intermediate]
     branches, traces, predictions = [], [], {}
     for group, domains in b.groups.items():
@@ -35,11 +42,16 @@ def _plan_chain(b, ns: str, teacher: str, intermediate: str) -> None:
         )
         cost = b.generate(f"{ns}/traces/specialist/{where}", specialist, domains, entry)
         traces.append(f"results/{ns}/traces/specialist/{where}.jsonl")
-        subset = Subset(group, b.groups, b.plan.routes)
-        evaluated = b.evaluate(f"{ns}/eval/specialist/{where}", specialist, subset)
-        predictions[group] = f"{evaluated}/predictions.jsonl"
+        if evaluate:
+            subset = Subset(group, b.groups, b.plan.routes)
+            evaluated = b.evaluate(f"{ns}/eval/specialist/{where}", specialist, subset)
+            predictions[group] = f"{evaluated}/predictions.jsonl"
         branches.append([{"par": b.teacher_costs(teacher, domains)}, specialist.path, cost])
+    return branches, traces, predictions
 
+
+def _plan_chain(b, ns: str, teacher: str, intermediate: str) -> None:
+    branches, traces, predictions = specialists(b, teacher, intermediate)
     mixture_chain = {"par": [{"seq": branch[:2]} for branch in branches]}
     for routing in ROUTINGS:
         key = f"{ns}/eval/mixture/{teacher}/{intermediate}/{routing}"

@@ -95,9 +95,21 @@ def conda_env(generation: dict) -> str:
     return f"../../envs/{name}.yaml"
 
 
-def trust_flag(model) -> str:
-    # trust_remote_code stays off unless the config asks for it, per model.
-    return "--trust-remote-code" if model.trust_remote_code else ""
+def model_flags(model) -> str:
+    """The model's own CLI flags: trust_remote_code stays off unless the config asks for it,
+    per model; an encoder-decoder says so (`--arch seq2seq`), and its job checks it."""
+    flags = ["--trust-remote-code"] if model.trust_remote_code else []
+    if model.arch != "causal":
+        flags += ["--arch", model.arch]
+    return " ".join(flags)
+
+
+def train_flags(job: TrainJob) -> str:
+    """:func:`model_flags`, plus a seq2seq job's own settings (format, alpha, tokens)."""
+    flags = model_flags(job.model)
+    if job.seq2seq is not None:
+        flags += " --seq2seq " + shlex.quote(canonical_json(job.seq2seq))
+    return flags.strip()
 
 
 def train_launcher(job: TrainJob, config_dir: str | Path, relative_to: str | Path) -> str:
