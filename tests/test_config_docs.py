@@ -11,6 +11,7 @@ from cmoe.config import sections
 from cmoe.data import DataSettings
 from cmoe.generation.base import GenerationSettings
 from cmoe.knowledge import KardSettings, KnowledgeSettings, QdrantSettings, RerankerSettings
+from cmoe.methods.seq2seq import Seq2SeqMethodSettings
 from cmoe.prompting import PromptSettings
 from cmoe.training.settings import LoraSettings, TrainSettings, WandbSettings
 
@@ -36,6 +37,7 @@ TABLES = {
     "`knowledge.qdrant`": QdrantSettings,
     "## `kard`": KardSettings,
     "`kard.reranker`": RerankerSettings,
+    "## `seq2seq`": Seq2SeqMethodSettings,
 }
 NOT_A_VALUE = object()
 
