@@ -76,6 +76,11 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
             ("kard", t, "-", "st"),  # question retrieval, reranked
             ("kard (no reranker)", t, "-", "st"),
         ]
+    # the seq2seq student: teacher ta only, one format and its cascade variant (ci.yaml)
+    expected += [
+        ("seq2seq (step-by-step)", "ta", "-", "s2s"),
+        ("seq2seq (step-by-step, specialists' traces)", "ta", "im", "s2s"),
+    ]
     assert keys == sorted(expected)
     test = [json.loads(x) for x in (workdir / "results/data/test.jsonl").read_text().splitlines()]
     per_domain = {d: sum(q["domain"] == d for q in test) for d in DOMAINS}
@@ -100,7 +105,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
     # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
-    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 10
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 12
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
     base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
