@@ -124,12 +124,6 @@ def _check_seq2seq(config: dict) -> None:
         raise ConfigError(
             "config key students: method seq2seq needs a student whose model is arch: seq2seq"
         )
-    backend = config.get("evaluation", {}).get("generation", {}).get("backend", "hf")
-    if backend != "hf":
-        raise ConfigError(
-            f"config key evaluation.generation.backend: {backend!r} cannot run the seq2seq "
-            "students (encoder-decoders generate with the hf backend)"
-        )
 
 
 def _check_references(config: dict) -> None:

@@ -197,12 +197,17 @@ class PlanBuilder:
     def evaluate(self, key: str, model: Model, subset=None) -> str:
         """Plan the generative evaluation of ``model`` into ``results/<key>``."""
         evaluation = self.config["evaluation"]
+        generation = self.generation(evaluation, "evaluate")
+        if model.arch == "seq2seq" and generation.get("backend", "hf") != "hf":
+            # vLLM and API endpoints serve decoder-only models: encoder-decoders use hf
+            generation = {k: v for k, v in generation.items() if k not in ("vllm", "openai")}
+            generation["backend"] = "hf"
         self.plan.add(
             self.plan.evaluations,
             EvaluateJob(
                 key=key,
                 model=model,
-                generation=self.generation(evaluation, "evaluate"),
+                generation=generation,
                 prompt=self.prompt(),
                 resources=self.resources("evaluate"),
                 subset=subset,
