@@ -151,11 +151,18 @@ def test_real_study_plan():
 def _real_study_models(config: dict) -> int:
     """Models of config/config.yaml counted from the config itself: every student of every
     method and teacher, each teacher's generalist and specialists, and the distinct bases."""
-    teachers, students = len(config["teachers"]), len(config["students"])
+    models = config["models"]
+    seq2seq = [
+        s for s, e in config["students"].items() if models[e["model"]].get("arch") == "seq2seq"
+    ]
+    teachers, students = len(config["teachers"]), len(config["students"]) - len(seq2seq)
     intermediates = len(config["intermediates"])
     groups = len(config.get("specialist_groups") or DOMAINS)
-    trained = students * teachers * len(config["methods"])  # direct, cascade, cmoe students
+    causal_methods = [m for m in config["methods"] if m != "seq2seq"]
+    trained = students * teachers * len(causal_methods)  # direct, cascade, cmoe, kard students
     trained += teachers * intermediates * (1 + groups)  # generalist + specialists
+    # seq2seq students: each format on the teachers' traces, one on the specialists' traces
+    trained += len(seq2seq) * teachers * (len(config["seq2seq"]["formats"]) + intermediates)
     roles = ("students", "intermediates")
     bases = {entry["model"] for role in roles for entry in config[role].values()}
     return trained + len(bases)
