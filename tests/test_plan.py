@@ -36,8 +36,8 @@ def test_demo_plan_has_every_job_of_the_study():
     plan = plan_of(CONFIG / "demo.yaml")
     kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
     # per teacher: one direct student, one generalist, a specialist per domain, two chained,
-    # one KARD student; teacher a's seq2seq student in two formats and on the specialists' traces
-    assert kinds == {"student": 2 * 4 + 3, "generalist": 2, "specialist": 2 * len(DOMAINS)}
+    # one KARD student; teacher a's seq2seq student in two formats
+    assert kinds == {"student": 2 * 4 + 2, "generalist": 2, "specialist": 2 * len(DOMAINS)}
     assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
         "models/warmup/tiny-teacher-a",
         "models/warmup/tiny-teacher-b",
@@ -45,13 +45,13 @@ def test_demo_plan_has_every_job_of_the_study():
     # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
     assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
     assert len(plan.gathers) == 2 * len(DOMAINS)
-    # + KARD's two rows, + the three seq2seq rows
-    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + 3
+    # + KARD's two rows, + the two seq2seq rows
+    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + 2
     assert len(plan.mixtures) == 2 * 2
     # MERA's protocol and its generative variant, each once per row it scores
     n_rows = len([r for r in plan.rows if r.loglik])
     protocols = Counter(job.protocol for job in plan.logliks.values())
-    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 12
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 11
     mera = plan.logliks["main/eval_loglik/base/tiny-student"]
     gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
     assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
@@ -70,7 +70,7 @@ def test_demo_plan_has_every_job_of_the_study():
 def test_rows_carry_their_labels_as_fields():
     plan = plan_of(CONFIG / "demo.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
-    assert len(labels) == len(plan.rows) == 20
+    assert len(labels) == len(plan.rows) == 19
     assert ("base", "-", "-", "tiny-student") in labels
     for t in ("tiny-teacher-a", "tiny-teacher-b"):
         assert ("direct", t, "-", "tiny-student") in labels
@@ -80,12 +80,8 @@ def test_rows_carry_their_labels_as_fields():
         for routing in ("oracle", "learned"):
             assert ("cmoe", t, "tiny-intermediate", f"mixture:{routing}") in labels
     # the seq2seq student, teacher a only (the demo's `seq2seq.teachers`)
-    for method, via in (
-        ("seq2seq (rationale)", "-"),
-        ("seq2seq (step-by-step)", "-"),
-        ("seq2seq (step-by-step, specialists' traces)", "tiny-intermediate"),
-    ):
-        assert (method, "tiny-teacher-a", via, "tiny-t5") in labels
+    for method in ("seq2seq (rationale)", "seq2seq (step-by-step)"):
+        assert (method, "tiny-teacher-a", "-", "tiny-t5") in labels
         for method in ("kard", "kard (no reranker)"):
             assert (method, t, "-", "tiny-student") in labels
     mixtures = [r for r in plan.rows if r.model.startswith("mixture:")]
