@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import DEMO_DATA
+from conftest import DEMO_DATA, ROOT
 
 from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.runner import answer_questions
@@ -170,3 +170,71 @@ def test_loglik_scores_letters_as_decoder_continuations(tiny_t5_dir):
                 logits = model(input_ids=torch.tensor([ctx]), labels=torch.tensor([cont])).logits[0]
             want = torch.log_softmax(logits.float(), -1)[range(len(cont)), cont].sum().item()
             assert got[letter] == pytest.approx(want, abs=1e-4)
+
+
+def _demo_config():
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "demo.yaml").read_text("utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c["models"]["tiny-t5"].pop("arch"),
+            "config key models.tiny-t5.arch: tiny spec 't5' builds a seq2seq model",
+        ),
+        (
+            lambda c: c["models"]["tiny-student"].update(arch="seq2seq"),
+            "config key models.tiny-student.arch: tiny spec 'student' builds a causal model",
+        ),
+        (
+            lambda c: c["teachers"]["tiny-teacher-a"].update(model="tiny-t5"),
+            "config key teachers.tiny-teacher-a.model: 'tiny-t5' is arch: seq2seq",
+        ),
+        (
+            lambda c: c["students"].pop("tiny-t5"),
+            "method seq2seq needs a student whose model is arch: seq2seq",
+        ),
+        (
+            lambda c: c["seq2seq"].update(formats=["rationale", "cot"]),
+            "config key seq2seq.formats",
+        ),
+        (
+            lambda c: c["seq2seq"].update(teachers=["nobody"]),
+            "seq2seq.teachers: 'nobody' is not a `teachers` entry",
+        ),
+        (
+            lambda c: c["models"]["tiny-student"].update(special_tokens=["<x>"]),
+            "config key models.tiny-student.special_tokens: only for arch: seq2seq models",
+        ),
+    ],
+)
+def test_seq2seq_config_errors_name_the_key(mutate, message):
+    from cmoe.config import ConfigError, validate_config
+
+    config = _demo_config()
+    mutate(config)
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_plan_gives_seq2seq_rows_their_own_jobs_and_hf_generation():
+    from cmoe.config import validate_config
+    from cmoe.plan import build_plan
+
+    config = _demo_config()
+    config["evaluation"]["generation"] = {"backend": "vllm", "vllm": {"max_model_len": 4096}}
+    plan = build_plan(validate_config(config))
+    s2s = [j for j in plan.trains.values() if j.seq2seq]
+    assert {j.seq2seq["format"] for j in s2s} == {"rationale", "step_by_step"}
+    assert all(j.model.arch == "seq2seq" for j in s2s)
+    # causal methods never train the seq2seq student, and vice versa
+    assert not [j for j in plan.trains.values() if "tiny-t5" in j.key and not j.seq2seq]
+    evaluations = [j for j in plan.evaluations.values() if j.model.arch == "seq2seq"]
+    assert len(evaluations) == 2
+    assert all(j.generation["backend"] == "hf" and "vllm" not in j.generation for j in evaluations)
+    causal = [j for j in plan.evaluations.values() if j.model.arch == "causal"]
+    assert all(j.generation["backend"] == "vllm" for j in causal)
