@@ -238,3 +238,55 @@ def test_plan_gives_seq2seq_rows_their_own_jobs_and_hf_generation():
     assert all(j.generation["backend"] == "hf" and "vllm" not in j.generation for j in evaluations)
     causal = [j for j in plan.evaluations.values() if j.model.arch == "causal"]
     assert all(j.generation["backend"] == "vllm" for j in causal)
+
+
+class Preempted(Exception):
+    pass
+
+
+def test_killed_seq2seq_training_resumes_from_its_checkpoint(
+    tiny_t5_dir, demo_questions, tmp_path, monkeypatch
+):
+    """The causal path's checkpoint protocol, unchanged: a step-by-step run stopped right
+    after checkpoint-4 resumes from it and ends with the uninterrupted run's weights."""
+    from safetensors.torch import load_file
+
+    import cmoe.training.checkpoints as checkpoints
+
+    rows = seq2seq_examples(_traces(demo_questions[:16]), PromptSettings(), "traces")
+    settings = TrainSettings(
+        method="full", epochs=2, batch_size=4, max_length=128, save_steps=2, learning_rate=1e-3
+    )
+    s2s = Seq2SeqSettings("step_by_step", alpha=0.7)
+    whole = train(str(tiny_t5_dir), rows, tmp_path / "whole", settings, seq2seq=s2s)
+
+    original = checkpoints.checkpoint_callback
+
+    def preempting(trainer, t0):
+        marker = original(trainer, t0)
+        on_save = marker.on_save
+
+        def save_then_die(args, state, control, **kwargs):
+            on_save(args, state, control, **kwargs)
+            if state.global_step == 4:
+                raise Preempted
+
+        marker.on_save = save_then_die
+        return marker
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(checkpoints, "checkpoint_callback", preempting)
+    with pytest.raises(Preempted):
+        train(str(tiny_t5_dir), rows, out, settings, seq2seq=s2s)
+    monkeypatch.undo()
+    assert not out.exists() and (tmp_path / "resumed.checkpoints" / "checkpoint-4").is_dir()
+    # another alpha is another run: its checkpoint would not be resumed
+    fingerprint = checkpoints.training_fingerprint
+    assert fingerprint("m", rows, settings, 1, {"a": 0.7}) != fingerprint("m", rows, settings, 1)
+    resumed = train(str(tiny_t5_dir), rows, out, settings, seq2seq=s2s)
+    assert resumed["resumed_from_step"] == 4 and whole["resumed_from_step"] == 0
+    a, b = load_file(out / "model.safetensors"), load_file(tmp_path / "whole/model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    assert resumed["final_train_loss"] == pytest.approx(whole["final_train_loss"], rel=1e-4)
