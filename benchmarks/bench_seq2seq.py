@@ -8,8 +8,11 @@ one sequence; the T5 reads the prompt in its encoder and writes the target with 
 so the prompt is read twice). Real (non-padding) tokens are counted over the trainers' own
 dataloaders: for the T5, encoder inputs plus decoder targets.
 
-Usage: python benchmarks/bench_seq2seq.py [--hidden 128 --qwen-layers 4 --t5-layers 2 --threads 2]
-Prints a Markdown table; results are recorded in benchmarks/README.md.
+Usage: python benchmarks/bench_seq2seq.py [--hidden 128 --qwen-layers 4 --t5-layers 2 --threads 2
+       --repeats 1]
+With --repeats N the three runs are interleaved N times and the median wall time is reported
+(on a busy machine the ratios are what it shows). Prints a Markdown table; results are recorded
+in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -70,6 +74,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--vocab", type=int, default=2048)
+    p.add_argument("--repeats", type=int, default=1)
     args = p.parse_args()
 
     import torch
@@ -101,30 +106,37 @@ def main() -> None:
         ("t5 rationale (Seq2SeqTrainer)", t5, t5_n, "rationale"),
         ("t5 step_by_step (Seq2SeqTrainer)", t5, t5_n, "step_by_step"),
     ]
+    walls: dict[str, list[float]] = {name: [] for name, *_ in runs}
+    facts: dict[str, dict] = {}
+    for _ in range(args.repeats):
+        for name, path, n_params, fmt in runs:
+            out = tempfile.mkdtemp(prefix="bench-s2s-")
+            if fmt is None:
+                rows = sft_examples(questions, PromptSettings(), source="reference")
+                trainer, _, _ = build_trainer(path, rows, settings, out)
+            else:
+                rows = seq2seq_examples(questions, PromptSettings(), source="reference")
+                trainer, _, _ = build_seq2seq_trainer(
+                    path, rows, settings, Seq2SeqSettings(format=fmt), out
+                )
+            facts[name] = {"params": n_params, "examples": len(rows), "real": real_tokens(trainer)}
+            t0 = time.perf_counter()
+            trainer.train()
+            walls[name].append(time.perf_counter() - t0)
     results = []
-    for name, path, n_params, fmt in runs:
-        out = tempfile.mkdtemp(prefix="bench-s2s-")
-        if fmt is None:
-            rows = sft_examples(questions, PromptSettings(), source="reference")
-            trainer, _, _ = build_trainer(path, rows, settings, out)
-        else:
-            rows = seq2seq_examples(questions, PromptSettings(), source="reference")
-            trainer, _, _ = build_seq2seq_trainer(
-                path, rows, settings, Seq2SeqSettings(format=fmt), out
-            )
-        real = real_tokens(trainer)
-        t0 = time.perf_counter()
-        trainer.train()
-        wall = time.perf_counter() - t0
+    for name, *_ in runs:
+        wall = statistics.median(walls[name])
+        f = facts[name]
         results.append(
             {
                 "run": name,
-                "params": n_params,
-                "examples": len(rows),
-                "real_tokens_per_epoch": real,
+                "params": f["params"],
+                "examples": f["examples"],
+                "real_tokens_per_epoch": f["real"],
                 "train_s": round(wall, 2),
-                "tokens_per_s": round(real * args.epochs / wall, 1),
-                "examples_per_s": round(len(rows) * args.epochs / wall, 2),
+                "walls": [round(w, 2) for w in walls[name]],
+                "tokens_per_s": round(f["real"] * args.epochs / wall, 1),
+                "examples_per_s": round(f["examples"] * args.epochs / wall, 2),
             }
         )
     print(

@@ -135,7 +135,8 @@ def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
         for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
     }
     trained = {str(Path(t).parent) for t in trained}
-    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/i-model"}
+    bases = {"base/s-model", "base/i-model", "base/s2s-model"}
+    assert {r["model"] for r in rows} == trained | bases
     for r in rows:
         assert r["task"] == "ru_mc_demo" and r["metric"] == "acc" and int(r["n"]) == 30
         assert 0.0 <= float(r["value"]) <= 1.0 and float(r["stderr"]) > 0
