@@ -70,6 +70,7 @@ def test_cli_job_with_wrong_arch_fails_when_it_starts(tiny_model_dir, tmp_path, 
     assert str(tiny_model_dir) in err and "Qwen3ForCausalLM" in err
 
 
+@pytest.mark.slow  # 25-30 s each on an idle core; minutes on a busy 2-core machine
 @pytest.mark.parametrize("fmt", ["rationale", "step_by_step"])
 def test_overfit_32_traces_reproduces_answers(fmt, tiny_t5_dir, demo_questions, tmp_path):
     questions = demo_questions[::8][:32]
