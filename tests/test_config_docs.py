@@ -13,6 +13,7 @@ from cmoe.filtering import CurationSettings
 from cmoe.generation.base import GenerationSettings
 from cmoe.knowledge import KardSettings, KnowledgeSettings, QdrantSettings, RerankerSettings
 from cmoe.methods.distill import KDConfig
+from cmoe.methods.seq2seq import Seq2SeqMethodSettings
 from cmoe.prompting import PromptSettings
 from cmoe.training.settings import LoraSettings, TrainSettings, WandbSettings
 
@@ -40,6 +41,7 @@ TABLES = {
     "## `kard`": KardSettings,
     "`kard.reranker`": RerankerSettings,
     "## `kd`": KDConfig,
+    "## `seq2seq`": Seq2SeqMethodSettings,
 }
 NOT_A_VALUE = object()
 

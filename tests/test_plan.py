@@ -37,8 +37,9 @@ def test_demo_plan_has_every_job_of_the_study():
     plan = plan_of(CONFIG / "demo.yaml")
     kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
     # per teacher: one direct student, one generalist, a specialist per domain, two chained,
-    # one KARD student; for teacher a only, 3 KD students (direct-kd, cmoe-kd, on-policy)
-    assert kinds == {"student": 2 * 4 + 3, "generalist": 2, "specialist": 2 * len(DOMAINS)}
+    # one KARD student; for teacher a only, 3 KD students (direct-kd, cmoe-kd, on-policy) and
+    # the seq2seq student in two formats
+    assert kinds == {"student": 2 * 4 + 3 + 2, "generalist": 2, "specialist": 2 * len(DOMAINS)}
     assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
         "models/warmup/tiny-teacher-a",
         "models/warmup/tiny-teacher-b",
@@ -46,13 +47,13 @@ def test_demo_plan_has_every_job_of_the_study():
     # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
     assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
     assert len(plan.gathers) == 2 * len(DOMAINS)
-    # + KARD's two rows, + 3 KD rows
-    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + 3
+    # + KARD's two rows, + 3 KD rows, + the two seq2seq rows
+    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + 3 + 2
     assert len(plan.mixtures) == 2 * 2
     # MERA's protocol and its generative variant, each once per row it scores
     n_rows = len([r for r in plan.rows if r.loglik])
     protocols = Counter(job.protocol for job in plan.logliks.values())
-    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 12
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 14
     mera = plan.logliks["main/eval_loglik/base/tiny-student"]
     gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
     assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
@@ -71,7 +72,7 @@ def test_demo_plan_has_every_job_of_the_study():
 def test_rows_carry_their_labels_as_fields():
     plan = plan_of(CONFIG / "demo.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
-    assert len(labels) == len(plan.rows) == 20
+    assert len(labels) == len(plan.rows) == 22
     for method in ("direct-kd", "cmoe-kd", "cmoe-kd (on-policy)"):
         assert (method, "tiny-teacher-a", "tiny-intermediate", "tiny-student") in labels
     assert ("base", "-", "-", "tiny-student") in labels
@@ -82,6 +83,9 @@ def test_rows_carry_their_labels_as_fields():
             assert (method, t, "tiny-intermediate", "tiny-student") in labels
         for routing in ("oracle", "learned"):
             assert ("cmoe", t, "tiny-intermediate", f"mixture:{routing}") in labels
+    # the seq2seq student, teacher a only (the demo's `seq2seq.teachers`)
+    for method in ("seq2seq (rationale)", "seq2seq (step-by-step)"):
+        assert (method, "tiny-teacher-a", "-", "tiny-t5") in labels
         for method in ("kard", "kard (no reranker)"):
             assert (method, t, "-", "tiny-student") in labels
     mixtures = [r for r in plan.rows if r.model.startswith("mixture:")]
@@ -119,14 +123,18 @@ def test_training_data_are_planned_outputs_or_filtered_traces():
 def test_extra_sources_go_to_every_student_and_nothing_else():
     """Every student of direct, cascade and CMoE; KARD's learn with retrieved passages that
     extra rows do not have, KD students from teacher-scored traces (extra rows have no teacher
-    scores), and intermediates learn from traces only."""
+    scores), seq2seq students from the traces' question records, and intermediates learn from
+    traces only."""
     plan = plan_of(CONFIG / "demo.yaml")
     assert plan.extra_traces and plan.extra_traces.startswith("results/data/extra/")
     kd_students = 0
     for job in plan.trains.values():
         kd_students += job.kd is not None
         student = (
-            "/models/student/" in job.key and "/student/kard/" not in job.key and job.kd is None
+            "/models/student/" in job.key
+            and "/student/kard/" not in job.key
+            and job.kd is None
+            and job.seq2seq is None
         )
         assert (plan.extra_traces in job.data) == student, job.key
     assert kd_students > 0
@@ -180,13 +188,20 @@ def test_real_study_plan():
 def _real_study_models(config: dict) -> int:
     """Models of config/config.yaml counted from the config itself: every student of every
     method and teacher, each teacher's generalist and specialists, and the distinct bases."""
-    teachers, students = len(config["teachers"]), len(config["students"])
+    models = config["models"]
+    seq2seq = [
+        s for s, e in config["students"].items() if models[e["model"]].get("arch") == "seq2seq"
+    ]
+    teachers, students = len(config["teachers"]), len(config["students"]) - len(seq2seq)
     intermediates = len(config["intermediates"])
     groups = len(config.get("specialist_groups") or DOMAINS)
-    trained = students * teachers * len(config["methods"])  # one student per method
+    causal_methods = [m for m in config["methods"] if m != "seq2seq"]
+    trained = students * teachers * len(causal_methods)  # one causal student per method
     on_policy = config.get("kd", {}).get("on_policy", {}).get("enabled", True)
     trained += students * teachers * ("cmoe-kd" in config["methods"] and on_policy)
     trained += teachers * intermediates * (1 + groups)  # generalist + specialists
+    # seq2seq students: each format on the teachers' traces, one on the specialists' traces
+    trained += len(seq2seq) * teachers * (len(config["seq2seq"]["formats"]) + intermediates)
     roles = ("students", "intermediates")
     bases = {entry["model"] for role in roles for entry in config[role].values()}
     return trained + len(bases)

@@ -152,3 +152,31 @@ def test_pareto_front_and_one_style_per_method():
 def test_reference_row_of_a_paired_difference(method, model, expected):
     row = {"method": method, "teacher": "t", "via": "im", "model": model}
     assert paired.reference_key(row) == expected
+
+
+def test_seq2seq_rows_render_with_their_own_styles_after_the_causal_methods(tmp_path):
+    from cmoe.methods import method_rank
+
+    rows_of = [
+        "base",
+        "direct",
+        "cmoe",
+        "kard",
+        "kard (no reranker)",
+        "seq2seq (rationale)",
+        "seq2seq (step-by-step)",
+        "seq2seq (step-by-step, specialists' traces)",
+    ]
+    scores, differences, _ = synthetic_scores(tmp_path, methods=rows_of)
+    outdir = tmp_path / "plots"
+    layout = make_plots(scores, {}, _traces(tmp_path), outdir, differences)
+    _assert_written(outdir, layout)
+    for name, checks in layout.items():
+        assert checks["overlaps"] == [] and checks["small_fonts"] == [], name
+    svg = (outdir / "accuracy_forest.svg").read_text()
+    for method in rows_of[5:]:
+        assert method.replace("'", "&#39;") in svg or method in svg, method
+    styles = method_styles(rows_of)
+    assert len({(s["color"], s["marker"]) for s in styles.values()}) == len(rows_of)
+    ranks = [method_rank(m) for m in rows_of]
+    assert ranks == sorted(ranks) and method_rank("seq2seq (rationale)") > method_rank("kard")

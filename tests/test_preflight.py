@@ -37,9 +37,8 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
-    text = DEMO.replace(
-        "methods: [direct, cascade, cmoe, kard, direct-kd, cmoe-kd]", "methods: [direct, cascade"
-    )
+    methods = next(x for x in DEMO.splitlines() if x.startswith("methods: ["))
+    text = DEMO.replace(methods, "methods: [direct, cascade")
     (tmp_path / "bad.yaml").write_text(text, "utf-8")
     # the parser notices the unclosed list at the next line that is neither blank nor a comment
     lines = text.splitlines()

@@ -85,6 +85,11 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
         ("cmoe-kd", "ta", "im", "st"),
         ("cmoe-kd (on-policy)", "ta", "im", "st"),
     ]
+    # the seq2seq student: teacher ta only, one format and its cascade variant (ci.yaml)
+    expected += [
+        ("seq2seq (step-by-step)", "ta", "-", "s2s"),
+        ("seq2seq (step-by-step, specialists' traces)", "ta", "im", "s2s"),
+    ]
     assert keys == sorted(expected)
     test = [json.loads(x) for x in (workdir / "results/data/test.jsonl").read_text().splitlines()]
     per_domain = {d: sum(q["domain"] == d for q in test) for d in DOMAINS}
@@ -109,7 +114,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
     # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
-    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 20
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 22
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
     base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
@@ -190,7 +195,8 @@ def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
         for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
     }
     trained = {str(Path(t).parent) for t in trained}
-    assert {r["model"] for r in rows} == trained | {"base/s-model", "base/l-model", "base/i-model"}
+    bases = {"base/s-model", "base/l-model", "base/i-model", "base/s2s-model"}
+    assert {r["model"] for r in rows} == trained | bases
     for r in rows:
         assert r["task"] == "ru_mc_demo" and r["metric"] == "acc" and int(r["n"]) == 30
         assert 0.0 <= float(r["value"]) <= 1.0 and float(r["stderr"]) > 0
@@ -309,7 +315,7 @@ TABLES_ONLY = {**REPORT, "loglik_table": 1}
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
         # MERA's shot seed: every model's log-likelihood job and the tables (all tables read
         # one resolved config, so the generative table is rebuilt too, with the same numbers)
-        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 19, **TABLES_ONLY}),
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 21, **TABLES_ONLY}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],

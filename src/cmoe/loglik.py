@@ -1,5 +1,6 @@
 """MERA's ruMMLU protocol: log-likelihood of " A".." D" after the prompt, and its generative
-variant.
+variant; for an encoder-decoder, the encoder reads the prompt and the letters are scored as the
+decoder's continuations.
 
 Prompts and shots follow MERA v1.2's lm-eval task exactly (``mera_prompt``, ``ShotSampler``).
 
@@ -165,10 +166,65 @@ def _logprobs(model: Any, seqs: list[list[int]], pad_id: int, keep: int) -> torc
     return torch.log_softmax(out.logits.float(), dim=-1).cpu()
 
 
+def seq2seq_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's seq2seq ``_encode_pair``: trailing context whitespace moves to the
+    continuation, and each side is encoded alone, with the tokenizer's special tokens."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    return tokenizer.encode(context), tokenizer.encode(continuation)
+
+
+@torch.no_grad()
+def score_letters_seq2seq(
+    model: Any, tokenizer: Any, prompts: list[str], batch_size: int = 8
+) -> list[dict[str, float]]:
+    """An encoder-decoder's :func:`score_letters`: the encoder reads the prompt and the
+    decoder scores each letter's continuation from its start token, as lm-eval scores a
+    seq2seq model. The encoder runs once per question; its output serves all four letters."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    items = [[seq2seq_pair(tokenizer, p, f" {x}") for x in LETTERS] for p in prompts]
+    scores: list[dict[str, float]] = []
+    dev = model.device
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        width = max(len(pairs[0][0]) for pairs in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for b, pairs in enumerate(batch):
+            ctx = pairs[0][0]
+            ids[b, : len(ctx)], mask[b, : len(ctx)] = torch.tensor(ctx), 1
+        encoded = model.get_encoder()(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+        # every (question, letter) pair as one decoder row, over its question's encoder output
+        conts = [cont for pairs in batch for _, cont in pairs]
+        rows = torch.arange(len(batch)).repeat_interleave(len(LETTERS))
+        span = max(map(len, conts))
+        labels = torch.full((len(conts), span), -100, dtype=torch.long)
+        for r, cont in enumerate(conts):
+            labels[r, : len(cont)] = torch.tensor(cont)
+        hidden = encoded.last_hidden_state[rows.to(dev)]
+        out = model(
+            encoder_outputs=(hidden,),
+            attention_mask=mask[rows].to(dev),
+            labels=labels.to(dev),
+            use_cache=False,
+        )
+        lp = torch.log_softmax(out.logits.float(), dim=-1).cpu()
+        for b in range(len(batch)):
+            ll = {}
+            for j, letter in enumerate(LETTERS):
+                r, cont = b * len(LETTERS) + j, conts[b * len(LETTERS) + j]
+                ll[letter] = sum(lp[r, t, tok].item() for t, tok in enumerate(cont))
+            scores.append(ll)
+    return scores
+
+
 def score_letters(
     model: Any, tokenizer: Any, prompts: list[str], batch_size: int = 8
 ) -> list[dict[str, float]]:
     """Summed log-prob of each continuation " A".." D" after each prompt.
+
+    An encoder-decoder is scored by :func:`score_letters_seq2seq`; a causal model as follows.
 
     Per question, the four sequences (prompt + letter, tokenized as lm-eval does) share a common
     token prefix; the model runs once on it. Continuation tokens inside the prefix (e.g. a lone
@@ -177,6 +233,8 @@ def score_letters(
     the prefix (possible with small BPE vocabularies) gets its whole continuation scored again in
     an extra batched full pass, on those letters only.
     """
+    if model.config.is_encoder_decoder:
+        return score_letters_seq2seq(model, tokenizer, prompts, batch_size)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     items = []  # (ctx_len, prefix_len, full sequences per letter)
     for prompt in prompts:
@@ -268,7 +326,9 @@ def generate_until_newline(
             tokenizer=tokenizer,
             pad_token_id=pad_id,
         )
-        width = enc["input_ids"].shape[1]
+        # a decoder-only model returns prompt + continuation; an encoder-decoder, its start
+        # token + continuation
+        width = 1 if model.config.is_encoder_decoder else enc["input_ids"].shape[1]
         for row, i in enumerate(batch):
             text = tokenizer.decode(out[row, width:], skip_special_tokens=True)
             outputs[i] = text.split(GEN_STOP)[0]

@@ -1,5 +1,8 @@
 """Tiny random models of the study's families and byte-level BPE tokenizers trained on the corpus.
 
+Decoder-only models copy a family (below); ``arch: t5`` builds an encoder-decoder (the seq2seq
+students: FRED-T5, ruT5, VikhrT5) with the same tokenizer and a plain-text prompt template.
+
 A family is what a real checkpoint of it ships: the architecture (``Qwen3ForCausalLM``,
 ``LlamaForCausalLM``), the special tokens, the end-of-turn token that is also EOS, and the
 published chat template, kept verbatim in ``cmoe/templates/``. The result is an ordinary model
@@ -93,6 +96,9 @@ class TinyModelSpec:
     num_key_value_heads: int = 2
     intermediate_size: int = 192
     seed: int = 0
+    # "qwen3" (decoder-only) or "t5" (encoder-decoder, gated-GELU like T5 v1.1 and FRED-T5;
+    # num_hidden_layers in each stack, num_key_value_heads unused)
+    arch: str = "qwen3"
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -161,10 +167,55 @@ def train_tokenizer(texts: list[str], vocab_size: int, family: str = "qwen3"):
     return tok
 
 
+TINY_ARCHS = ("qwen3", "t5")
+# A seq2seq model reads its prompt as plain text: the messages' contents, one after another.
+# Its tokenizer carries this as its chat template, so every caller renders prompts the same way.
+PLAIN_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if not loop.first -%}{{- '\n\n' -}}{%- endif -%}"
+    "{{- message['content'] -}}"
+    "{%- endfor -%}"
+)
+
+
+def build_tiny_t5(tokenizer, spec: TinyModelSpec):
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(spec.seed)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=spec.hidden_size,
+        d_kv=spec.hidden_size // spec.num_attention_heads,
+        d_ff=spec.intermediate_size,
+        num_layers=spec.num_hidden_layers,
+        num_decoder_layers=spec.num_hidden_layers,
+        num_heads=spec.num_attention_heads,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=True,
+        dropout_rate=0.0,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,  # T5's convention: the pad token
+    )
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    return model
+
+
 def build_tiny_model(tokenizer, spec: TinyModelSpec):
     import torch
     import transformers
     from transformers import GenerationConfig
+
+    if spec.arch not in TINY_ARCHS:
+        raise ValueError(f"tiny_models.specs: arch {spec.arch!r} is not one of {TINY_ARCHS}")
+    if spec.arch == "t5":
+        return build_tiny_t5(tokenizer, spec)
 
     fam = FAMILIES[spec.family]
     torch.manual_seed(spec.seed)
@@ -198,6 +249,8 @@ def make_tiny_model(
 ) -> int:
     """Write tokenizer + random model to ``out`` atomically; return the parameter count."""
     tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size, spec.family)
+    if spec.arch == "t5":
+        tokenizer.chat_template = PLAIN_TEMPLATE
     model = build_tiny_model(tokenizer, spec)
     with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)

@@ -23,14 +23,15 @@ from cmoe.reporting.summary import landing_text
 from cmoe.plan.rules import (
     conda_env,
     job_resources,
-    kd_flag,
     key_pattern,
     per_job,
     rule_resources,
     train_launcher,
-    trust_flag,
+    model_flags,
+    train_flags,
     wandb_exports,
     write_resolved_config,
+    write_spec,
 )
 
 # The config files are read again, strictly: Snakemake's own loader accepts duplicate keys.

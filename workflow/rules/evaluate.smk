@@ -35,7 +35,7 @@ rule evaluate:
         ),
         generation=per_job(EVALUATE, lambda job: js(job.generation)),
         prompt=per_job(EVALUATE, lambda job: js(job.prompt)),
-        trust=per_job(EVALUATE, lambda job: trust_flag(job.model)),
+        flags=per_job(EVALUATE, lambda job: model_flags(job.model)),
         # KARD: retrieved passages are cut so that prompt + answer fit the student's max_length
         max_length=per_job(
             EVALUATE,
@@ -47,7 +47,7 @@ rule evaluate:
     shell:
         "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
         " {params.subset} {params.max_length} --generation {params.generation:q}"
-        " --prompt {params.prompt:q} --threads {threads} {params.trust} {params.samples}"
+        " --prompt {params.prompt:q} --threads {threads} {params.flags} {params.samples}"
         " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 
 
@@ -74,12 +74,12 @@ rule evaluate_loglik:
         model=per_job(LOGLIK, lambda job: job.model.path),
         protocol=per_job(LOGLIK, lambda job: job.protocol),
         settings=per_job(LOGLIK, lambda job: js(job.settings)),
-        trust=per_job(LOGLIK, lambda job: trust_flag(job.model)),
+        flags=per_job(LOGLIK, lambda job: model_flags(job.model)),
     shell:
         "python -m cmoe evaluate-loglik --model {params.model:q} --questions {input.questions:q}"
         " --pool {input.pool:q} --protocol {params.protocol}"
         " --settings {params.settings:q} --threads {threads}"
-        " {params.trust} --predictions {output.predictions:q} --scores {output.scores:q}"
+        " {params.flags} --predictions {output.predictions:q} --scores {output.scores:q}"
         " > {log:q} 2>&1"
 
 
@@ -106,8 +106,8 @@ rule evaluate_benchmark:
     params:
         model=per_job(BENCHMARK, lambda job: job.model.path),
         settings=per_job(BENCHMARK, lambda job: js(job.settings)),
-        trust=per_job(BENCHMARK, lambda job: trust_flag(job.model)),
+        flags=per_job(BENCHMARK, lambda job: model_flags(job.model)),
     shell:
         "python -m cmoe evaluate-benchmark --model {params.model:q} --settings {params.settings:q}"
-        " --threads {threads} {params.trust} --predictions {output.predictions:q}"
+        " --threads {threads} {params.flags} --predictions {output.predictions:q}"
         " --scores {output.scores:q} > {log:q} 2>&1"

@@ -28,11 +28,11 @@ rule generate:
         shard=per_job(GENERATE, lambda job: "{}/{}".format(*job.shard)),
         generation=per_job(GENERATE, lambda job: js(job.generation)),
         prompt=per_job(GENERATE, lambda job: js(job.prompt)),
-        trust=per_job(GENERATE, lambda job: trust_flag(job.model)),
+        flags=per_job(GENERATE, lambda job: model_flags(job.model)),
     shell:
         "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
         " --domain {params.domains} --shard {params.shard} --generation {params.generation:q}"
-        " --prompt {params.prompt:q} --threads {threads} {params.trust}"
+        " --prompt {params.prompt:q} --threads {threads} {params.flags}"
         " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"
 
 

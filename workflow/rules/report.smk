@@ -229,7 +229,7 @@ rule teacher_economics:
     resources:
         **stage_resources("table"),
     params:
-        teachers=lambda wc: js(PLAN.economics),
+        teachers=write_spec(PLAN.economics),
     shell:
         "python -m cmoe teacher-economics --teachers {params.teachers:q}"
         " --csv {output.csv:q} --md {output.md:q} > {log:q} 2>&1"

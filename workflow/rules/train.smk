@@ -30,11 +30,9 @@ rule train:
         settings=per_job(TRAIN, lambda job: js(job.settings)),
         prompt=per_job(TRAIN, lambda job: js(job.prompt)),
         run_name=per_job(TRAIN, lambda job: job.run_name),
-        trust=per_job(TRAIN, lambda job: trust_flag(job.model)),
-        kd=per_job(TRAIN, kd_flag),
+        flags=per_job(TRAIN, train_flags),
     shell:
         "{params.launcher} train --source {params.source} --model {params.model:q}"
         " --data {input.data:q} --settings {params.settings:q} --prompt {params.prompt:q}"
-        " --run-name {params.run_name:q} --threads {threads} {params.trust} {params.kd}"
-        " --out {output:q}"
+        " --run-name {params.run_name:q} --threads {threads} {params.flags} --out {output:q}"
         " > {log:q} 2>&1"

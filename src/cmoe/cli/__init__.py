@@ -75,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        generation = getattr(args, "generation", None)
+        api = generation is not None and generation.backend == "openai"  # no config.json
+        if getattr(args, "arch", None) and getattr(args, "model", None) and not api:
+            from ..models import check_arch
+
+            # A causal model declared seq2seq (or the reverse) fails here, when its job starts.
+            check_arch(args.model, args.arch, args.trust_remote_code)
         args.func(args)
     except (ConfigError, DataError, OSError, ValueError, RuntimeError) as exc:
         # One line, no traceback (an endpoint, a hub id, a file): -v shows the traceback.

@@ -86,6 +86,13 @@ def model_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow model code from the hub (off unless the config asks)",
     )
+    p.add_argument(
+        "--arch",
+        choices=["causal", "seq2seq"],
+        default="causal",
+        help="what the model is declared to be (its `models` entry's arch): checked against "
+        "its config.json before anything else runs",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
 

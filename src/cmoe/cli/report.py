@@ -238,13 +238,10 @@ def data_card(args) -> None:
 
 
 def _economics_args(p):
-    import json
-
     p.add_argument(
         "--teachers",
-        type=json.loads,
         required=True,
-        help="{teacher: {stats, costs: [...], price_per_device_hour}} (JSON)",
+        help="JSON file: {teacher: {stats, costs: [...], price_per_device_hour}}",
     )
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
@@ -256,7 +253,8 @@ def _economics_args(p):
     _economics_args,
 )
 def teacher_economics(args) -> None:
+    from ..io import read_json
     from ..reporting.golden import write_economics
 
-    for row in write_economics(args.teachers, args.csv, args.md):
+    for row in write_economics(read_json(args.teachers), args.csv, args.md):
         log.info("%s: %s correct traces, %s USD", row["teacher"], row["correct_traces"], row["usd"])

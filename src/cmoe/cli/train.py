@@ -1,4 +1,5 @@
-"""The training subcommand: fine-tune a model on traces (TRL SFT; LoRA or full)."""
+"""The training subcommand: fine-tune a model on traces (TRL SFT, or transformers'
+Seq2SeqTrainer for an encoder-decoder; LoRA or full)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import os
 
 from ..prompting import PromptSettings
+from ..training.seq2seq import Seq2SeqSettings
 from ..training.settings import TrainSettings
 from ..training.teacher_scores import ScoreSettings
 from .base import command, json_object, model_arguments, set_threads, settings
@@ -28,6 +30,12 @@ def _train_args(p):
         default=TrainSettings(),
         help="training settings (JSON)",
     )
+    p.add_argument(
+        "--seq2seq",
+        type=settings(Seq2SeqSettings, "seq2seq"),
+        default=None,
+        help="target format, alpha, special tokens (JSON); needs --arch seq2seq",
+    )
     p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), required=True)
     p.add_argument(
         "--wandb",
@@ -46,7 +54,9 @@ def _train_args(p):
     p.add_argument("--out", required=True, help="folder for the model or adapter")
 
 
-@command("train", "fine-tune a model on traces (TRL SFT, LoRA or full)", _train_args)
+@command(
+    "train", "fine-tune a model on traces (TRL SFT or Seq2SeqTrainer, LoRA or full)", _train_args
+)
 def train(args) -> None:
     from dataclasses import asdict
 
@@ -54,6 +64,11 @@ def train(args) -> None:
     from ..training import WandbSettings, load_training_rows, train
 
     set_threads(args.threads)
+    seq2seq = None
+    if args.arch == "seq2seq":
+        seq2seq = args.seq2seq or Seq2SeqSettings()
+    elif args.seq2seq is not None:
+        raise ValueError("--seq2seq settings need --arch seq2seq (an encoder-decoder model)")
     wandb = from_dict(WandbSettings, {**asdict(WandbSettings.from_env()), **args.wandb}, "wandb")
     from ..models import load_tokenizer
 
@@ -63,7 +78,13 @@ def train(args) -> None:
         return load_tokenizer(args.model, args.trust_remote_code, padding_side="right")
 
     rows = load_training_rows(
-        args.data, args.prompt, args.source, tokenizer, args.settings.max_length, knowledge
+        args.data,
+        args.prompt,
+        args.source,
+        tokenizer,
+        args.settings.max_length,
+        knowledge,
+        seq2seq=seq2seq is not None,
     )
     if knowledge:
         log.info("knowledge in the prompts: %s", knowledge)
@@ -81,6 +102,7 @@ def train(args) -> None:
         trust_remote_code=args.trust_remote_code,
         extra_metrics=extra or None,
         kd=kd,
+        seq2seq=seq2seq,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # one of several `accelerate launch` processes: the main one reports

@@ -207,10 +207,11 @@ def _local_config(config: dict, model: str):
 def module_names(model_config) -> set[str]:
     """Every module name of a model built from its config on the meta device (no weights)."""
     import torch
-    from transformers import AutoModelForCausalLM
+
+    from ..models import auto_class, config_arch
 
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(model_config)
+        model = auto_class(config_arch(model_config)).from_config(model_config)
     return {name for name, _ in model.named_modules()}
 
 

@@ -140,6 +140,39 @@ def _check_kd(config: dict) -> None:
         ) from None
 
 
+def _check_seq2seq(config: dict) -> None:
+    """Encoder-decoders are students of the seq2seq method only: a teacher or intermediate
+    must be causal (they are trained with TRL's SFT and answer through the shared prompt)."""
+    models = config["models"]
+    for role in ("teachers", "intermediates"):
+        for name, entry in config.get(role, {}).items():
+            if models[entry["model"]].get("arch", "causal") == "seq2seq":
+                raise ConfigError(
+                    f"config key {role}.{name}.model: {entry['model']!r} is arch: seq2seq; "
+                    "encoder-decoders can only be students (method seq2seq)"
+                )
+    for name, m in models.items():
+        if m.get("special_tokens") and m.get("arch", "causal") != "seq2seq":
+            raise ConfigError(
+                f"config key models.{name}.special_tokens: only for arch: seq2seq models"
+            )
+    seq2seq = [
+        s for s, e in config["students"].items() if models[e["model"]].get("arch") == "seq2seq"
+    ]
+    if "seq2seq" not in config["methods"]:
+        return
+    from ..methods.seq2seq import settings
+
+    try:
+        settings(config)
+    except (SettingsError, ValueError) as exc:
+        raise ConfigError(f"config key {exc}") from None
+    if not seq2seq:
+        raise ConfigError(
+            "config key students: method seq2seq needs a student whose model is arch: seq2seq"
+        )
+
+
 def _check_references(config: dict) -> None:
     from ..prompting import check_template
 
@@ -151,6 +184,14 @@ def _check_references(config: dict) -> None:
             raise ConfigError(
                 f"config key models.{name}.tiny: {m['tiny']!r} is not in tiny_models.specs"
             )
+        if "tiny" in m:
+            # a tiny T5 is an encoder-decoder, a tiny Qwen3 is not: the entry must say which
+            built = "seq2seq" if specs[m["tiny"]].get("arch", "qwen3") == "t5" else "causal"
+            if m.get("arch", "causal") != built:
+                raise ConfigError(
+                    f"config key models.{name}.arch: tiny spec {m['tiny']!r} builds a {built} "
+                    f"model, but the entry says arch: {m.get('arch', 'causal')}"
+                )
     for role in ("teachers", "students", "intermediates"):
         for name, entry in config.get(role, {}).items():
             if entry["model"] not in models:
@@ -168,6 +209,7 @@ def _check_references(config: dict) -> None:
     if "kard" in config["methods"]:
         _check_kard(config)
     _check_kd(config)
+    _check_seq2seq(config)
     chained = [m for m in config["methods"] if m in ("cascade", "cmoe", "cmoe-kd")]
     direct_teacher = (config.get("kd") or {}).get("direct_teacher", "generalist")
     if "direct-kd" in config["methods"] and direct_teacher == "generalist":

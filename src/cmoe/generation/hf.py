@@ -1,5 +1,6 @@
 """The ``hf`` generation backend: transformers ``generate`` on CPU, one GPU, or a model spread
-over several GPUs. torch and transformers are imported on first use, not with this module."""
+over several GPUs; decoder-only and encoder-decoder (T5) models alike. torch and transformers
+are imported on first use, not with this module."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ class HFGenerator:
         self.chunk_size = settings.batch_size
         self.tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
         self.model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
+        # An encoder-decoder reads the prompt with its tokenizer's own special tokens (T5's
+        # closing </s>, as in training) and returns only new tokens, after the decoder start.
+        self.seq2seq = bool(self.model.config.is_encoder_decoder)
+        if self.seq2seq and not self.tokenizer.chat_template:
+            from ..tiny import PLAIN_TEMPLATE
+
+            self.tokenizer.chat_template = PLAIN_TEMPLATE  # a hub T5 has none: plain text
         # Stop at the end of the assistant turn, as the chat template closes it, and at every
         # EOS the tokenizer and the checkpoint's generation config name.
         turn_end = end_of_turn(self.tokenizer)
@@ -51,7 +59,7 @@ class HFGenerator:
             torch.manual_seed(seeds[start])
             prompts = [render_chat(self.tokenizer, m, enable_thinking) for m in batch]
             enc = self.tokenizer(
-                prompts, return_tensors="pt", padding=True, add_special_tokens=False
+                prompts, return_tensors="pt", padding=True, add_special_tokens=self.seq2seq
             ).to(self.model.device)
             with torch.inference_mode():
                 out = self.model.generate(
@@ -61,7 +69,7 @@ class HFGenerator:
                     pad_token_id=self.tokenizer.pad_token_id,
                     **sampling,
                 )
-            new_tokens = out[:, enc["input_ids"].shape[1] :]
+            new_tokens = out[:, 1:] if self.seq2seq else out[:, enc["input_ids"].shape[1] :]
             for i, prompt in enumerate(prompts):
                 ids = new_tokens[i].tolist()
                 n = len(ids)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import cascade, cmoe, cmoe_kd, direct, direct_kd, kard
+from . import cascade, cmoe, cmoe_kd, direct, direct_kd, kard, seq2seq
 
 REGISTRY: dict[str, ModuleType] = {
-    m.NAME: m for m in (direct, cascade, cmoe, kard, direct_kd, cmoe_kd)
+    m.NAME: m for m in (direct, cascade, cmoe, kard, direct_kd, cmoe_kd, seq2seq)
 }
 
 

@@ -19,7 +19,8 @@ def plan(b) -> None:
 
 
 def specialists(b, teacher: str, intermediate: str, evaluate: bool = True) -> list[dict]:
-    """Plan each group's specialist and its own traces (shared with cmoe-kd); per group:
+    """Plan each group's specialist and its own traces (shared with cmoe-kd and seq2seq; jobs
+    are keyed by output, so they are planned once); per group:
     its model, its kept traces, its predictions on the questions it serves (``evaluate``)
     and its cost chain up to its traces."""
     ns = b.plan.namespace

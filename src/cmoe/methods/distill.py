@@ -88,7 +88,7 @@ def check_students(config: dict) -> None:
     from ..config import train_settings
 
     kd = settings(config)
-    for name in _selected(config["students"], kd.students):
+    for name in _selected(_causal_students(config), kd.students):
         entry = config["students"][name]
         if train_settings(config, entry.get("train"), kd.train).get("batching") == "padding_free":
             raise ValueError(
@@ -100,6 +100,14 @@ def check_students(config: dict) -> None:
 
 def _selected(names, chosen: list | None) -> list[str]:
     return [n for n in names if chosen is None or n in chosen]
+
+
+def _causal_students(config: dict) -> list[str]:
+    """Encoder-decoder students (`arch: seq2seq`) learn by the seq2seq method only."""
+    models = config["models"]
+    return [
+        s for s, e in config["students"].items() if models[e["model"]].get("arch") != "seq2seq"
+    ]
 
 
 def kd_teachers(b, kd: KDConfig) -> list[str]:
@@ -172,7 +180,8 @@ def kd_pairs(config: dict) -> list[tuple[str, str, str]]:
     kd = settings(config)
     teachers = _selected(config["teachers"], kd.teachers)
     intermediates = [e["model"] for e in config.get("intermediates", {}).values()]
-    students = [config["students"][s]["model"] for s in _selected(config["students"], kd.students)]
+    chosen = _selected(_causal_students(config), kd.students)
+    students = [config["students"][s]["model"] for s in chosen]
     pairs = []
     if "direct-kd" in config["methods"]:
         if kd.direct_teacher == "teacher":

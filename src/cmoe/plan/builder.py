@@ -40,26 +40,35 @@ class PlanBuilder:
         self.config = config
         self.groups = specialist_groups(config)
         self.teachers = list(config["teachers"])
-        self.students = list(config["students"])
+        # Encoder-decoder students (`arch: seq2seq`) are trained only by the seq2seq method;
+        # every other method trains the causal ones.
+        self.seq2seq_students = [s for s in config["students"] if self._is_seq2seq_student(s)]
+        self.students = [s for s in config["students"] if s not in self.seq2seq_students]
         self.intermediates = list(config.get("intermediates", {}))
         self.methods = list(config["methods"])
         self.plan = Plan(namespace=config["namespace"])
 
     # --- models -------------------------------------------------------------------------------
 
+    def _is_seq2seq_student(self, student: str) -> bool:
+        model = self.config["students"][student]["model"]
+        return self.config["models"][model].get("arch", "causal") == "seq2seq"
+
     def model(self, name: str) -> Model:
         """A `models` entry: a tiny model this workflow builds, a hub id or a local folder."""
         spec = self.config["models"][name]
         trust = bool(spec.get("trust_remote_code", False))
+        arch = spec.get("arch", "causal")
         if "tiny" in spec:
             path = f"{RESULTS}/models/tiny/{name}"
-            return Model(name, path, (path,), trust)
-        return Model(name, spec["path"], (), trust)
+            return Model(name, path, (path,), trust, arch)
+        return Model(name, spec["path"], (), trust, arch)
 
     def trained(self, key: str, base: str) -> Model:
         """A folder this workflow trains from the `models` entry ``base``."""
         path = results_path(key)
-        return Model(base, path, (path,), self.model(base).trust_remote_code)
+        spec = self.model(base)
+        return Model(base, path, (path,), spec.trust_remote_code, spec.arch)
 
     def resources(self, stage: str, entry: dict | None = None) -> dict:
         return stage_resources(self.config, stage, entry)
@@ -165,9 +174,11 @@ class PlanBuilder:
         run_name,
         kd: dict | None = None,
         kd_inputs=(),
+        seq2seq: dict | None = None,
     ) -> Model:
         """Plan the fine-tuning of ``model`` (a `models` key) into ``results/<key>``; with
-        ``kd``, logit distillation from the teacher scores or teachers in ``kd_inputs``."""
+        ``kd``, logit distillation from the teacher scores or teachers in ``kd_inputs``;
+        ``seq2seq``: an encoder-decoder's Seq2SeqSettings (cmoe.training.seq2seq)."""
         entry = self.config[role][name]
         job = self.plan.add(
             self.plan.trains,
@@ -183,6 +194,7 @@ class PlanBuilder:
                 config_key=f"{role}.{name}",
                 kd=kd,
                 kd_inputs=tuple(kd_inputs),
+                seq2seq=seq2seq,
             ),
         )
         return self.trained(job.key, model)
@@ -206,12 +218,17 @@ class PlanBuilder:
     def evaluate(self, key: str, model: Model, subset=None) -> str:
         """Plan the generative evaluation of ``model`` into ``results/<key>``."""
         evaluation = self.config["evaluation"]
+        generation = self.generation(evaluation, "evaluate")
+        if model.arch == "seq2seq" and generation.get("backend", "hf") != "hf":
+            # vLLM and API endpoints serve decoder-only models: encoder-decoders use hf
+            generation = {k: v for k, v in generation.items() if k not in ("vllm", "openai")}
+            generation["backend"] = "hf"
         self.plan.add(
             self.plan.evaluations,
             EvaluateJob(
                 key=key,
                 model=model,
-                generation=self.generation(evaluation, "evaluate"),
+                generation=generation,
                 prompt=self.prompt(),
                 resources=self.resources("evaluate"),
                 subset=subset,

@@ -43,6 +43,7 @@ class Model:
     path: str  # hub id, local folder, or a folder this workflow writes
     inputs: tuple[str, ...] = ()  # files/folders Snakemake must build first
     trust_remote_code: bool = False
+    arch: str = "causal"  # or "seq2seq" (an encoder-decoder: the entry's `arch`)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class TrainJob:
     # folders it reads (stored scores, or the teachers' models on-policy)
     kd: dict | None = None
     kd_inputs: tuple[str, ...] = ()
+    seq2seq: dict | None = None  # an encoder-decoder's Seq2SeqSettings (cmoe.training.seq2seq)
 
     @property
     def out(self) -> str:

@@ -95,14 +95,24 @@ def conda_env(generation: dict) -> str:
     return f"../../envs/{name}.yaml"
 
 
-def trust_flag(model) -> str:
-    # trust_remote_code stays off unless the config asks for it, per model.
-    return "--trust-remote-code" if model.trust_remote_code else ""
+def model_flags(model) -> str:
+    """The model's own CLI flags: trust_remote_code stays off unless the config asks for it,
+    per model; an encoder-decoder says so (`--arch seq2seq`), and its job checks it."""
+    flags = ["--trust-remote-code"] if model.trust_remote_code else []
+    if model.arch != "causal":
+        flags += ["--arch", model.arch]
+    return " ".join(flags)
 
 
-def kd_flag(job: TrainJob) -> str:
-    """`--kd JSON` for a logit-distillation student (cmoe.training.kd), else nothing."""
-    return f"--kd {shlex.quote(canonical_json(job.kd))}" if job.kd else ""
+def train_flags(job: TrainJob) -> str:
+    """:func:`model_flags`, plus a seq2seq job's own settings (format, alpha, tokens) and a
+    logit-distillation student's (`--kd`, cmoe.training.kd)."""
+    flags = model_flags(job.model)
+    if job.seq2seq is not None:
+        flags += " --seq2seq " + shlex.quote(canonical_json(job.seq2seq))
+    if job.kd:
+        flags += " --kd " + shlex.quote(canonical_json(job.kd))
+    return flags.strip()
 
 
 def train_launcher(job: TrainJob, config_dir: str | Path, relative_to: str | Path) -> str:
@@ -140,10 +150,16 @@ def write_resolved_config(config: dict, folder: str | Path = ".snakemake/cmoe/co
     metadata, it is safe to create while Snakemake parses the workflow, dry runs included, and
     a run stopped before its first job leaves no `results/`.
     """
+    return write_spec(tables_config(config), folder)
+
+
+def write_spec(value, folder: str | Path = ".snakemake/cmoe/configs") -> str:
+    """Write ``value`` as JSON to a content-addressed file and return its path: a params value
+    that changes exactly when ``value`` does, and a command line that stays short however large
+    ``value`` grows (a sweep's many teachers)."""
     from ..io import atomic_write_text
 
-    resolved = tables_config(config)
-    path = Path(folder) / f"{digest(resolved)}.json"
+    path = Path(folder) / f"{digest(value)}.json"
     if not path.exists():
-        atomic_write_text(path, canonical_json(resolved) + "\n")
+        atomic_write_text(path, canonical_json(value) + "\n")
     return os.fspath(path)

@@ -205,8 +205,29 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
                 if direct:
                     name = f"{r['model']}, {r['method']} via {r['via']} − direct ({r['teacher']})"
                     out += [f"- {paired_sentence(name, r, direct)}"]
+        out += _architecture_sentences(trained)
         out.append("")
     return "\n".join(out)
+
+
+def _architecture_sentences(trained: list[dict]) -> list[str]:
+    """Each seq2seq student against the causal students trained on the same data: a
+    teacher's traces (the direct students) or the specialists' traces (the cmoe students), so
+    a gap is the architecture's, not the data's."""
+    out = []
+    for r in trained:
+        if not r["method"].startswith("seq2seq ("):
+            continue
+        same_data = "cmoe" if r["via"] != "-" else "direct"
+        for c in trained:
+            if (c["method"], c["teacher"], c["via"]) == (same_data, r["teacher"], r["via"]):
+                data = f"{r['via']} specialists' traces" if r["via"] != "-" else "teacher traces"
+                name = (
+                    f"{r['model']}, {r['method']} − {c['model']}, {same_data} "
+                    f"(same {data}, {r['teacher']})"
+                )
+                out.append(f"- {paired_sentence(name, r, c)}")
+    return out
 
 
 def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:

@@ -57,10 +57,15 @@ def _model_identity(model_path: str):
 
 
 def training_fingerprint(
-    model_path: str, rows: list[dict], settings: TrainSettings, num_processes: int
+    model_path: str,
+    rows: list[dict],
+    settings: TrainSettings,
+    num_processes: int,
+    extra: dict | None = None,
 ) -> dict:
     """What a checkpoint must match to be resumed: settings, data, base model, process count
-    (it sets the global batch) and the library versions that wrote it."""
+    (it sets the global batch), the library versions that wrote it, and ``extra`` (what a
+    seq2seq run adds to the settings), if any."""
     import peft
     import torch
     import transformers
@@ -77,6 +82,8 @@ def training_fingerprint(
         "num_processes": num_processes,
         "versions": {m.__name__: m.__version__ for m in (torch, transformers, trl, peft)},
     }
+    if extra:
+        identity["extra"] = extra
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
     return {
         "sha256": digest,
@@ -220,7 +227,13 @@ class Resume:
 
 
 def resume_checkpoints(
-    trainer, ckpt_dir: Path, t0: float, model_path: str, rows: list[dict], settings: TrainSettings
+    trainer,
+    ckpt_dir: Path,
+    t0: float,
+    model_path: str,
+    rows: list[dict],
+    settings: TrainSettings,
+    extra: dict | None = None,
 ) -> Resume:
     """Add the checkpoint marker to ``trainer`` and find the checkpoint to resume from.
 
@@ -234,7 +247,9 @@ def resume_checkpoints(
     marker = checkpoint_callback(trainer, t0)
     trainer.add_callback(marker)
     if main:
-        fingerprint = training_fingerprint(model_path, rows, settings, accelerator.num_processes)
+        fingerprint = training_fingerprint(
+            model_path, rows, settings, accelerator.num_processes, extra
+        )
         prepare_checkpoint_dir(ckpt_dir, fingerprint)
     accelerator.wait_for_everyone()  # others look only after the main process cleaned up
     done = complete_checkpoints(ckpt_dir)

@@ -101,19 +101,25 @@ def load_training_rows(
     load_tokenizer=None,
     max_length: int | None = None,
     knowledge_stats: dict | None = None,
+    seq2seq: bool = False,
 ) -> list[dict]:
     """The SFT rows of a training job's input files; only correct traces are learned from.
 
     The student's tokenizer, ``load_tokenizer()``, decides the completion's format (reasoning in
     <think> tags only where its chat template handles them; without one, in tags). Records
     carrying retrieved ``knowledge`` (KARD) have it cut to fit ``max_length`` first; the counts
-    go into ``knowledge_stats``.
+    go into ``knowledge_stats``. ``seq2seq``: rows for an encoder-decoder
+    (:func:`.seq2seq.seq2seq_examples`).
     """
     records = [r for p in paths for r in read_jsonl(p)]
     if source == "traces":
         records = [r for r in records if r.get("correct")]
     if not records:
         raise ValueError(f"no correct traces to train on in {', '.join(map(str, paths))}")
+    if seq2seq:
+        from .seq2seq import seq2seq_examples
+
+        return seq2seq_examples(records, prompt, source)
     tokenizer = load_tokenizer() if load_tokenizer is not None else None
     if tokenizer is not None and any(r.get("knowledge") for r in records):
         records, stats = fit_records_knowledge(records, prompt, source, tokenizer, max_length)

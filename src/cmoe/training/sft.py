@@ -35,7 +35,7 @@ def build_trainer(
     trust_remote_code: bool = False,
     kd=None,
 ):
-    """The configured SFTTrainer plus the (prompt, full) token length of every example.
+    """The configured SFTTrainer, its tokenizer and the examples' token counts.
 
     With ``kd`` (a :class:`.kd.KDRun`) the trainer distils a teacher's logits instead: the same
     SFTConfig, and SFTTrainer with a KD loss (stored top-k) or TRL's GKDTrainer (on-policy).
@@ -46,10 +46,11 @@ def build_trainer(
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from ..models import load_tokenizer, resolve_dtype
+    from ..models import check_arch, load_tokenizer, resolve_dtype
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")
+    check_arch(model_path, "causal", trust_remote_code)
     tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
     lengths = example_lengths(tokenizer, rows)
     if all(prompt >= settings.max_length for prompt, _ in lengths):
@@ -114,15 +115,26 @@ def build_trainer(
         from .kd import kd_trainer
 
         trainer = kd_trainer(model, args, rows, tokenizer, peft_config, kd, settings.dtype)
-        return trainer, tokenizer, lengths
-    trainer = SFTTrainer(
-        model=model,
-        args=SFTConfig(**args),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    )
-    return trainer, tokenizer, lengths
+    else:
+        trainer = SFTTrainer(
+            model=model,
+            args=SFTConfig(**args),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+        )
+    return trainer, tokenizer, causal_length_stats(lengths, settings.max_length, settings.epochs)
+
+
+def causal_length_stats(lengths: list[tuple[int, int]], max_length: int, epochs: float) -> dict:
+    """train_metrics.json's token counts from each example's (prompt, full) length."""
+    return {
+        "tokens_seen": int(sum(min(full, max_length) for _, full in lengths) * epochs),
+        "truncated_examples": sum(full > max_length for _, full in lengths),
+        # cut so far that no completion token is left: TRL drops these examples
+        "dropped_examples": sum(p >= max_length for p, _ in lengths),
+        "max_example_tokens": max(full for _, full in lengths),
+    }
 
 
 def _param_counts(model) -> tuple[int, int]:
@@ -146,6 +158,7 @@ def train(
     trust_remote_code: bool = False,
     extra_metrics: dict | None = None,
     kd=None,
+    seq2seq=None,
 ) -> dict:
     """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json.
 
@@ -153,6 +166,8 @@ def train(
     ZeRO-3): every process trains and joins the collective model save; only the main process
     writes the output folder (atomically), the checkpoint fingerprint and marks, and the logs.
     With ``settings.save_steps`` > 0 a killed run resumes from its last complete checkpoint.
+    ``seq2seq`` (:class:`.seq2seq.Seq2SeqSettings`) trains an encoder-decoder with
+    transformers' Seq2SeqTrainer instead of a causal LM with TRL's SFTTrainer.
     """
     import torch
 
@@ -164,16 +179,22 @@ def train(
     # Without checkpoints the trainer's output_dir is a throwaway folder (nothing is saved).
     scratch = None if checkpoints else Path(tempfile.mkdtemp(prefix=".trainer-", dir=out.parent))
     try:
-        trainer, tokenizer, lengths = build_trainer(
-            model_path,
-            rows,
-            settings,
+        common = (
             ckpt_dir if checkpoints else scratch,
             setup_wandb(wandb or WandbSettings(mode="disabled")),
             run_name,
             trust_remote_code,
-            kd,
         )
+        if seq2seq is None:
+            trainer, tokenizer, length_stats = build_trainer(
+                model_path, rows, settings, *common, kd=kd
+            )
+        else:
+            from .seq2seq import build_seq2seq_trainer
+
+            trainer, tokenizer, length_stats = build_seq2seq_trainer(
+                model_path, rows, settings, seq2seq, *common
+            )
         accelerator = trainer.accelerator
         main = accelerator.is_main_process
         processes = accelerator.num_processes
@@ -183,7 +204,7 @@ def train(
                 "launch` (cmoe.training.launch.launcher_prefix) to use several GPUs",
                 settings.distributed,
             )
-        truncated = sum(full > settings.max_length for _, full in lengths)
+        truncated = length_stats["truncated_examples"]
         if truncated and main:
             log.warning(
                 "%d of %d examples exceed max_length=%d and will be truncated",
@@ -195,7 +216,8 @@ def train(
 
         resume = Resume()
         if checkpoints:
-            resume = resume_checkpoints(trainer, ckpt_dir, t0, model_path, rows, settings)
+            extra = None if seq2seq is None else {"seq2seq": asdict(seq2seq)}
+            resume = resume_checkpoints(trainer, ckpt_dir, t0, model_path, rows, settings, extra)
         result = trainer.train(
             resume_from_checkpoint=str(resume.checkpoint) if resume.checkpoint else None
         )
@@ -212,13 +234,8 @@ def train(
             "examples": len(rows),
             "epochs": settings.epochs,
             "examples_seen": int(len(rows) * settings.epochs),
-            "tokens_seen": int(
-                sum(min(full, settings.max_length) for _, full in lengths) * settings.epochs
-            ),
-            "truncated_examples": truncated,
-            # cut so far that no completion token is left: TRL drops these examples
-            "dropped_examples": sum(p >= settings.max_length for p, _ in lengths),
-            "max_example_tokens": max(full for _, full in lengths),
+            **length_stats,
+            **({"seq2seq": asdict(seq2seq)} if seq2seq is not None else {}),
             "loss_curve": [
                 {"step": h["step"], "loss": h["loss"]}
                 for h in trainer.state.log_history

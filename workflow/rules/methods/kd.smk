@@ -27,8 +27,8 @@ rule score_teacher:
         model=lambda wc: SCORE_TEACHER[wc.job].model.path,
         settings=per_job(SCORE_TEACHER, lambda job: js(job.settings)),
         prompt=per_job(SCORE_TEACHER, lambda job: js(job.prompt)),
-        trust=per_job(SCORE_TEACHER, lambda job: trust_flag(job.model)),
+        flags=per_job(SCORE_TEACHER, lambda job: model_flags(job.model)),
     shell:
         "python -m cmoe score-teacher --model {params.model:q} --data {input.data:q}"
         " --settings {params.settings:q} --prompt {params.prompt:q} --threads {threads}"
-        " {params.trust} --out {output.scores:q} --cost {output.cost:q} > {log:q} 2>&1"
+        " {params.flags} --out {output.scores:q} --cost {output.cost:q} > {log:q} 2>&1"
