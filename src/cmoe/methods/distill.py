@@ -105,9 +105,7 @@ def _selected(names, chosen: list | None) -> list[str]:
 def _causal_students(config: dict) -> list[str]:
     """Encoder-decoder students (`arch: seq2seq`) learn by the seq2seq method only."""
     models = config["models"]
-    return [
-        s for s, e in config["students"].items() if models[e["model"]].get("arch") != "seq2seq"
-    ]
+    return [s for s, e in config["students"].items() if models[e["model"]].get("arch") != "seq2seq"]
 
 
 def kd_teachers(b, kd: KDConfig) -> list[str]:

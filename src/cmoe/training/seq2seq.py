@@ -192,7 +192,6 @@ def build_seq2seq_trainer(
     trust_remote_code: bool = False,
 ):
     """The configured Seq2SeqTrainer, the tokenizer to save, and the length metrics."""
-    import torch
     from datasets import Dataset
     from peft import get_peft_model
     from transformers import (
@@ -203,6 +202,7 @@ def build_seq2seq_trainer(
     )
 
     from ..models import check_arch, load_tokenizer, resize_to_tokenizer, resolve_dtype
+    from .sft import trainer_arguments
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")
@@ -212,7 +212,6 @@ def build_seq2seq_trainer(
         tokenizer.add_tokens(list(seq2seq.special_tokens))
     tokenizer.chat_template = format_template(seq2seq.format)
     features, lengths = tokenize_rows(tokenizer, rows, seq2seq, settings.max_length)
-    cuda = torch.cuda.is_available()
     model = AutoModelForSeq2SeqLM.from_pretrained(
         model_path, dtype=resolve_dtype(settings.dtype), trust_remote_code=trust_remote_code
     )
@@ -220,30 +219,9 @@ def build_seq2seq_trainer(
     if settings.method == "lora":
         model = get_peft_model(model, _lora_config(settings.lora, tokens_added, model))
     args = Seq2SeqTrainingArguments(
-        output_dir=str(output_dir),
-        run_name=run_name,
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler,
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of total steps
-        weight_decay=settings.weight_decay,
         # padding-free packing is a causal-model technique: seq2seq batches are padded,
         # grouped by length unless `random` is asked for
-        train_sampling_strategy="random" if settings.batching == "random" else "group_by_length",
-        gradient_checkpointing=settings.gradient_checkpointing,
-        bf16=cuda and resolve_dtype(settings.dtype) == torch.bfloat16,
-        use_cpu=not cuda,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        save_strategy="steps" if settings.save_steps > 0 else "no",
-        save_steps=settings.save_steps if settings.save_steps > 0 else 500,
-        save_total_limit=settings.save_total_limit,
-        report_to=list(report_to),
-        dataloader_pin_memory=cuda,
-        ddp_find_unused_parameters=False,
+        **trainer_arguments(settings, output_dir, run_name, report_to),
         remove_unused_columns=False,  # the step-by-step columns are not forward() arguments
     )
     step_by_step = seq2seq.format == "step_by_step"

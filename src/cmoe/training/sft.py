@@ -40,7 +40,6 @@ def build_trainer(
     With ``kd`` (a :class:`.kd.KDRun`) the trainer distils a teacher's logits instead: the same
     SFTConfig, and SFTTrainer with a KD loss (stored top-k) or TRL's GKDTrainer (on-policy).
     """
-    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM
@@ -59,7 +58,6 @@ def build_trainer(
             f"max_length={settings.max_length} is shorter than every prompt: nothing would be "
             f"learned (the shortest prompt is {shortest} tokens)"
         )
-    cuda = torch.cuda.is_available()
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=resolve_dtype(settings.dtype), trust_remote_code=trust_remote_code
     )
@@ -74,16 +72,8 @@ def build_trainer(
             modules_to_save=lora.modules_to_save,
             task_type="CAUSAL_LM",
         )
-    args = dict(
-        output_dir=str(output_dir),
-        run_name=run_name,
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler,
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of total steps
-        weight_decay=settings.weight_decay,
+    args = trainer_arguments(settings, output_dir, run_name, report_to)
+    args.update(
         max_length=settings.max_length,  # TRL's default (1024) would cut long traces silently
         completion_only_loss=True,
         eos_token=tokenizer.eos_token,
@@ -92,24 +82,10 @@ def build_trainer(
         packing=settings.batching == "padding_free",
         packing_strategy="bfd",
         padding_free=settings.batching == "padding_free",
+        # packed rows are not grouped by length (a padding-free row mixes examples)
         train_sampling_strategy=(
             "group_by_length" if settings.batching == "group_by_length" else "random"
         ),
-        gradient_checkpointing=settings.gradient_checkpointing,
-        bf16=cuda and resolve_dtype(settings.dtype) == torch.bfloat16,
-        use_cpu=not cuda,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        # Resumable checkpoints (model, optimizer, scheduler, RNG, trainer state) in output_dir.
-        save_strategy="steps" if settings.save_steps > 0 else "no",
-        save_steps=settings.save_steps if settings.save_steps > 0 else 500,
-        save_total_limit=settings.save_total_limit,
-        report_to=list(report_to),
-        dataloader_pin_memory=cuda,
-        # Every trainable parameter of a text-only causal LM (LoRA or full) gets a gradient:
-        # DDP need not search for unused ones (transformers would for a PEFT model).
-        ddp_find_unused_parameters=False,
     )
     if kd is not None:
         from .kd import kd_trainer
@@ -124,6 +100,43 @@ def build_trainer(
             peft_config=peft_config,
         )
     return trainer, tokenizer, causal_length_stats(lengths, settings.max_length, settings.epochs)
+
+
+def trainer_arguments(settings: TrainSettings, output_dir, run_name: str, report_to) -> dict:
+    """The Trainer arguments every training job shares, causal (TRL's SFTConfig) or
+    encoder-decoder (Seq2SeqTrainingArguments): schedule, precision, seeds, checkpoints."""
+    import torch
+
+    from ..models import resolve_dtype
+
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(output_dir),
+        run_name=run_name,
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler,
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of total steps
+        weight_decay=settings.weight_decay,
+        train_sampling_strategy="random" if settings.batching == "random" else "group_by_length",
+        gradient_checkpointing=settings.gradient_checkpointing,
+        bf16=cuda and resolve_dtype(settings.dtype) == torch.bfloat16,
+        use_cpu=not cuda,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        logging_steps=settings.logging_steps,
+        # Resumable checkpoints (model, optimizer, scheduler, RNG, trainer state) in output_dir.
+        save_strategy="steps" if settings.save_steps > 0 else "no",
+        save_steps=settings.save_steps if settings.save_steps > 0 else 500,
+        save_total_limit=settings.save_total_limit,
+        report_to=list(report_to),
+        dataloader_pin_memory=cuda,
+        # Every trainable parameter of a text-only model (LoRA or full) gets a gradient: DDP
+        # need not search for unused ones (transformers would for a PEFT model).
+        ddp_find_unused_parameters=False,
+    )
 
 
 def causal_length_stats(lengths: list[tuple[int, int]], max_length: int, epochs: float) -> dict:
