@@ -48,7 +48,14 @@ def t5_matching(target: int, hidden: int, layers: int, vocab: int):
 
     best = None
     for ff in range(hidden, 8 * hidden + 1, 8):
-        spec = TinyModelSpec(hidden, layers, 4, 2, ff, 0, "t5")
+        spec = TinyModelSpec(
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            intermediate_size=ff,
+            seed=0,
+            arch="t5",
+        )
         n = sum(p.numel() for p in build_tiny_t5(Vocab(), spec).parameters())
         if best is None or abs(n - target) < abs(best[1] - target):
             best = (spec, n)
@@ -87,7 +94,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     questions = demo_questions()
     h = args.hidden
-    qwen_spec = TinyModelSpec(h, args.qwen_layers, 4, 2, 3 * h, 0)
+    qwen_spec = TinyModelSpec(
+        hidden_size=h,
+        num_hidden_layers=args.qwen_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=3 * h,
+        seed=0,
+    )
     qwen, qwen_n = build(qwen_spec, args.vocab)
     t5_spec = t5_matching(qwen_n, h, args.t5_layers, args.vocab)
     t5, t5_n = build(t5_spec, args.vocab)
