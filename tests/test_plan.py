@@ -387,3 +387,22 @@ def test_mera_version_sets_the_shots_and_a_pool_equal_to_the_source_excludes_its
 
     plan = plan_of(ci_config(tmp_path, name="k0", edit=explicit_k))
     assert {j.settings["k"] for j in plan.logliks.values()} == {0}
+
+
+def test_a_student_listing_its_methods_is_trained_by_those_alone(tmp_path):
+    """The CI config's Llama student lists direct and cmoe: no cascade, KARD or KD rows (its
+    vocabulary differs from the Qwen3 teachers', so a KD pair would be a config error)."""
+    from cmoe.config import ConfigError, validate_config
+
+    config = load_config(ROOT / "tests" / "configs" / "ci.yaml")
+    plan = build_plan(config)
+    sl = {r.method for r in plan.rows if r.model == "sl"}
+    assert sl == {"direct", "cmoe"}
+    assert {"cascade", "kard", "direct-kd"} <= {r.method for r in plan.rows if r.model == "st"}
+    assert not any("/sl" in key for key in plan.jobs_of("retrieve"))
+    config["students"]["sl"]["methods"] = ["direct", "cascade-kd"]
+    with pytest.raises(ConfigError, match=r"students\.sl\.methods: 'cascade-kd' is not a method"):
+        validate_config(config)
+    del config["students"]["sl"]["methods"]  # every method, KD included: another vocabulary
+    with pytest.raises(ConfigError, match="tokenizers differ"):
+        validate_config(config)

@@ -174,7 +174,17 @@ def _check_seq2seq(config: dict) -> None:
 
 
 def _check_references(config: dict) -> None:
+    from ..methods import REGISTRY
     from ..prompting import check_template
+
+    # a method the config does not run is allowed (an overlay may drop it), a misspelt one not
+    for name, entry in config["students"].items():
+        for method in entry.get("methods") or []:
+            if method not in REGISTRY:
+                raise ConfigError(
+                    f"config key students.{name}.methods: {method!r} is not a method "
+                    f"({', '.join(REGISTRY)})"
+                )
 
     models, specs = config["models"], config.get("tiny_models", {}).get("specs", {})
     for name, m in models.items():

@@ -102,10 +102,16 @@ def _selected(names, chosen: list | None) -> list[str]:
     return [n for n in names if chosen is None or n in chosen]
 
 
-def _causal_students(config: dict) -> list[str]:
-    """Encoder-decoder students (`arch: seq2seq`) learn by the seq2seq method only."""
+def _causal_students(config: dict, method: str | None = None) -> list[str]:
+    """Encoder-decoder students (`arch: seq2seq`) learn by the seq2seq method only; a student
+    that lists its `methods` learns by those alone (``method``: one of them)."""
     models = config["models"]
-    return [s for s, e in config["students"].items() if models[e["model"]].get("arch") != "seq2seq"]
+    return [
+        s
+        for s, e in config["students"].items()
+        if models[e["model"]].get("arch") != "seq2seq"
+        and (method is None or e.get("methods") is None or method in e["methods"])
+    ]
 
 
 def kd_teachers(b, kd: KDConfig) -> list[str]:
@@ -178,17 +184,20 @@ def kd_pairs(config: dict) -> list[tuple[str, str, str]]:
     kd = settings(config)
     teachers = _selected(config["teachers"], kd.teachers)
     intermediates = [e["model"] for e in config.get("intermediates", {}).values()]
-    chosen = _selected(_causal_students(config), kd.students)
-    students = [config["students"][s]["model"] for s in chosen]
+
+    def students(method: str) -> list[str]:
+        chosen = _selected(_causal_students(config, method), kd.students)
+        return [config["students"][s]["model"] for s in chosen]
+
     pairs = []
     if "direct-kd" in config["methods"]:
         if kd.direct_teacher == "teacher":
             sources = [config["teachers"][t]["model"] for t in teachers]
         else:
             sources = intermediates
-        pairs += [("direct-kd", t, s) for t in sources for s in students]
+        pairs += [("direct-kd", t, s) for t in sources for s in students("direct-kd")]
     if "cmoe-kd" in config["methods"]:
-        pairs += [("cmoe-kd", t, s) for t in intermediates for s in students]
+        pairs += [("cmoe-kd", t, s) for t in intermediates for s in students("cmoe-kd")]
     return list(dict.fromkeys(pairs))
 
 

@@ -54,6 +54,10 @@ class PlanBuilder:
         model = self.config["students"][student]["model"]
         return self.config["models"][model].get("arch", "causal") == "seq2seq"
 
+    def _trains(self, student: str, method: str) -> bool:
+        methods = self.config["students"][student].get("methods")
+        return methods is None or method in methods
+
     def model(self, name: str) -> Model:
         """A `models` entry: a tiny model this workflow builds, a hub id or a local folder."""
         spec = self.config["models"][name]
@@ -280,8 +284,13 @@ class PlanBuilder:
             for base in sorted({config["students"][s]["model"] for s in self.students}):
                 labels = {"method": "base", "teacher": "-", "via": "-", "model": base}
                 self.row(f"{ns}/eval/base/{base}", self.model(base), labels)
+        students, seq2seq_students = self.students, self.seq2seq_students
         for name in self.methods:
+            # a student that lists its `methods` is trained by those alone
+            self.students = [s for s in students if self._trains(s, name)]
+            self.seq2seq_students = [s for s in seq2seq_students if self._trains(s, name)]
             REGISTRY[name].plan(self)
+        self.students, self.seq2seq_students = students, seq2seq_students
         plan.rows.sort(key=lambda r: (method_rank(r.method), r.teacher, r.via, r.model))
         # Traces longer than the shortest training max_length are counted as over-length.
         lengths = [t.settings["max_length"] for t in plan.trains.values() if t.stage == "train"]
