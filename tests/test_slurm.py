@@ -28,11 +28,14 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 # Jobs of these rules ask for a GPU in this test (the overlay below); the fake GPUs of the test
 # cluster must reach them as CUDA_VISIBLE_DEVICES, and no other job may see one.
 GPU_RULES = {"train"}
-# The Slurm run covers the direct and CMoE chains of the CI graph (every rule kind they use:
-# warm-up, generation in shards, gather, filter, training, routing, mixtures, tables), not the
-# other methods' and evaluations' extra jobs, which add time but no new kind of Slurm job.
+# The Slurm run covers the direct and CMoE chains of teacher ta and the Qwen3 student (every
+# rule kind they use: warm-up, generation in shards, gather, filter, training, routing,
+# mixtures, tables), not the other teachers', students', methods' and evaluations' jobs, which
+# add time but no new kind of Slurm job.
 SLURM_SUBSET = {
     "methods": ["direct", "cmoe"],
+    "teachers": {"tb": None},
+    "students": {"sl": None, "s2s": None},
     "evaluation": {"benchmarks": [], "loglik": {"enabled": False}},
 }
 OVERLAY = {
@@ -215,10 +218,16 @@ def test_score_table_equals_the_local_runs(runs):
     (slurm_dir, slurm_rc), (local_dir, local_rc) = runs["slurm"], runs["local"]
     assert slurm_rc == 0 and local_rc == 0
     slurm, local = _scores(slurm_dir), _scores(local_dir)
-    # the subset's rows: the base, direct and cmoe rows of the local run, each equal to it (two
-    # bases, 2 teachers x (2 students + the generalist) direct, 2 x (2 students + 2 mixtures) cmoe)
+    # the subset's rows: the base, direct and cmoe rows of the local run for teacher ta and
+    # student st, each equal to it (the base, ta's direct student and generalist, ta's cmoe
+    # student and 2 mixtures)
     subset = {"base", *SLURM_SUBSET["methods"]}
-    assert len(slurm) == sum(key[1] in subset for key in local) == 16
+    kept = [
+        key
+        for key in local
+        if key[1] in subset and key[2] in ("-", "ta") and key[4] not in ("sl", "l-model")
+    ]
+    assert len(slurm) == len(kept) == 6
     assert "overall" in next(iter(slurm.values()))
     assert slurm == {key: local[key] for key in slurm}
 
