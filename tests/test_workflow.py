@@ -247,7 +247,10 @@ def test_editing_one_specialist_reruns_exactly_its_branch(finished_run):
         **REPORT,
     }
     for out in _outputs(proc):
-        keys = ("/math_cs", "/cmoe/", "/mixture/", "tables/", "plots/", "report/")
+        # the specialist, what learns from it (cmoe, cmoe-kd and its on-policy variant, the
+        # seq2seq student of the specialists' traces), the mixtures and the report
+        keys = ("/math_cs", "/cmoe/", "/cmoe-kd", "/ta/im/s2s", "/mixture/", "tables/", "plots/")
+        keys += ("report/",)
         assert any(k in out for k in keys), out
 
 
