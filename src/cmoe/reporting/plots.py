@@ -443,7 +443,12 @@ def accuracy_vs_cost(rows: list[dict], out_svg: str | Path) -> dict:
         fy = [pts[i][2] for i in front]
         ax.step(fx, fy, where="post", color="black", lw=1.0, ls="-", zorder=0, alpha=0.6)
     if logx:
+        from matplotlib.ticker import NullFormatter
+
         ax.set_xscale("log")
+        # over one or two decades matplotlib labels the minor ticks too (3x10^-3, 4x10^-3, ...),
+        # and they overlap; the decades alone are labelled (logx implies at least one)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.axhline(CHANCE, color="black", lw=0.8, ls="--")
     ax.set_ylim(-3, 100)  # a row at 0% stays visible
     ax.set_xlabel(
