@@ -19,15 +19,20 @@ if not config:
     configfile: "config/config.yaml"
 
 
+# One rule file per stage (the stage's CLI module and library folder share its name).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/generate.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/methods/cmoe.smk"
-include: "workflow/rules/methods/kard.smk"
-include: "workflow/rules/methods/kd.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/generation.smk"
+include: "workflow/rules/traces.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/reporting.smk"
+
+
+# Each registered method's own job kinds (src/cmoe/methods/<name>/rules.smk).
+for method_rules in METHOD_RULES:
+
+    include: method_rules
 
 
 # The report opens on the run's summary (rule `summary`), or the workflow's description before it.
@@ -36,24 +41,4 @@ report: landing_text(SUMMARY, workflow.configfiles, "workflow/report/workflow.rs
 
 rule all:
     input:
-        rules.table.output,
-        rules.plots.output,
-        rules.study_comparison.output,
-        rules.summary.output,
-        rules.loglik_table.output if PLAN.logliks else [],
-        rules.benchmark_table.output if PLAN.benchmarks else [],
-        (
-            rules.mera_gen_table.output
-            if any(j.protocol == "mera_gen" for j in PLAN.logliks.values())
-            else []
-        ),
-        [f"results/{key}.svg" for key in KB_SIZE_PLOT],
-        expand(
-            "results/traces/teacher/{teacher}/stats.json", teacher=PLAN.teacher_traces
-        ),
-        rules.data_card.output,
-        rules.teacher_economics.output,
-        expand(
-            "results/traces/teacher/{teacher}/contamination.json",
-            teacher=PLAN.teacher_traces,
-        ),
+        PLAN.targets,

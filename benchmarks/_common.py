@@ -10,15 +10,15 @@ DEMO_DATA = ROOT / "data" / "demo" / "rummlu_demo.jsonl"
 
 
 def demo_questions() -> list[dict]:
-    from cmoe.data import DataSettings, load_questions
-    from cmoe.domains import subject_domains
+    from cmoe.core.domains import subject_domains
+    from cmoe.data.questions import DataSettings, load_questions
 
     questions, _ = load_questions(DataSettings(source={"file": str(DEMO_DATA)}), subject_domains())
     return questions
 
 
 def tiny_model(hidden_size: int, layers: int, seed: int = 0) -> str:
-    from cmoe.tiny import TinyModelSpec, make_tiny_model
+    from cmoe.data.tiny import TinyModelSpec, make_tiny_model
 
     out = Path(tempfile.mkdtemp(prefix="cmoe-bench-")) / "model"
     spec = TinyModelSpec(

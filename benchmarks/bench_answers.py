@@ -6,7 +6,7 @@ preposition, two letters listed as the answer). Reports per category how many li
 read correctly and read wrongly (a letter different from gold, or a letter where there is none),
 and lists the wrongly read lines.
 
-    python benchmarks/bench_answers.py                          # cmoe.answers
+    python benchmarks/bench_answers.py                          # cmoe.core.answers
     git show HEAD:src/cmoe/answers.py > /tmp/answers_old.py
     python benchmarks/bench_answers.py --module /tmp/answers_old.py
 """
@@ -160,7 +160,7 @@ def cases() -> list[tuple[str, str, str | None]]:
 
 def load_extractor(path: str | None) -> Callable[[str], str | None]:
     if path is None:
-        from cmoe.answers import extract_answer
+        from cmoe.core.answers import extract_answer
 
         return extract_answer
     spec = importlib.util.spec_from_file_location("answers_under_test", path)
@@ -172,7 +172,7 @@ def load_extractor(path: str | None) -> Callable[[str], str | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--module", help="path of an answers.py to measure instead of cmoe.answers", default=None
+        "--module", help="path of an answers.py to measure instead of cmoe.core.answers", default=None
     )
     args = parser.parse_args()
     extract = load_extractor(args.module)
@@ -191,7 +191,7 @@ def main() -> None:
                 row[4] += 1
                 wrong.append((category, text, gold, got))
 
-    print(f"extractor: {args.module or 'cmoe.answers'}\n")
+    print(f"extractor: {args.module or 'cmoe.core.answers'}\n")
     print("| category | lines | gold letter | read | read correctly | read wrongly | missed |")
     print("|---|---|---|---|---|---|---|")
     total = [0, 0, 0, 0, 0]

@@ -1,4 +1,4 @@
-"""The curation chain (cmoe.filtering) on synthetic traces: traces/s and peak memory at two
+"""The curation chain (cmoe.traces.curation) on synthetic traces: traces/s and peak memory at two
 sizes, and whether time grows linearly with the number of traces.
 
     python benchmarks/bench_curation.py                       # 50,000 and 200,000 traces
@@ -128,8 +128,8 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
 
 
 def one(n: int, length_kind: str) -> dict:
-    from cmoe.contamination import ContaminationIndex, evaluated_items
-    from cmoe.filtering import Chain, CurationSettings
+    from cmoe.traces.contamination import ContaminationIndex, evaluated_items
+    from cmoe.traces.curation import Chain, CurationSettings
 
     traces, test = synthetic(n)
     length = None
@@ -137,8 +137,8 @@ def one(n: int, length_kind: str) -> dict:
         sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
         from _common import tiny_model
 
-        from cmoe.filtering import student_length
-        from cmoe.prompting import PromptSettings
+        from cmoe.core.prompting import PromptSettings
+        from cmoe.traces.curation import student_length
 
         length = student_length(tiny_model(32, 1), PromptSettings())
     else:

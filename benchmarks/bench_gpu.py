@@ -30,9 +30,9 @@ def main() -> None:
 
     import torch
 
+    from cmoe.core.prompting import PromptSettings
     from cmoe.generation import GenerationSettings, make_generator
     from cmoe.generation.runner import answer_questions
-    from cmoe.prompting import PromptSettings
     from cmoe.training import LoraSettings, TrainSettings, sft_examples, train
 
     assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU"

@@ -61,7 +61,7 @@ def build_model(name: str, out: Path, seed: int = 0) -> int:
     import torch
     from transformers import AutoModelForCausalLM, Qwen3Config
 
-    from cmoe.tiny import corpus_texts, train_tokenizer
+    from cmoe.data.tiny import corpus_texts, train_tokenizer
 
     tokenizer = train_tokenizer(corpus_texts(DEMO_DATA), 2048)
     config = Qwen3Config(
@@ -84,7 +84,7 @@ def build_model(name: str, out: Path, seed: int = 0) -> int:
 
 def long_rows(n: int, seed: int = 0) -> list[dict]:
     """SFT rows whose completions have the length spread of real reasoning traces."""
-    from cmoe.prompting import PromptSettings
+    from cmoe.core.prompting import PromptSettings
     from cmoe.training import sft_examples
 
     rng = random.Random(seed)
@@ -176,9 +176,9 @@ def train_run(
 
 
 def generation_runs(model_path: str, args) -> list[dict]:
+    from cmoe.core.prompting import PromptSettings
     from cmoe.generation import GenerationSettings, make_generator
     from cmoe.generation.runner import answer_questions
-    from cmoe.prompting import PromptSettings
 
     questions = demo_questions()[:64]
     results = []

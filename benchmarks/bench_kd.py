@@ -33,7 +33,7 @@ def real_tokens(trainer) -> int:
 def cpu(args) -> None:
     import torch
 
-    from cmoe.prompting import PromptSettings
+    from cmoe.core.prompting import PromptSettings
     from cmoe.training import TrainSettings, build_trainer, sft_examples
     from cmoe.training.kd import KDRun, KDSettings
     from cmoe.training.teacher_scores import ScoreSettings, score_rows

@@ -34,15 +34,15 @@ def _peak_mb() -> float:
 
 
 def _settings(passages: int):
-    from cmoe.knowledge import KnowledgeSettings
+    from cmoe.methods.kard.knowledge import KnowledgeSettings
 
     demo = sum(1 for line in DEMO_KB.open(encoding="utf-8") if line.strip())
     return KnowledgeSettings(source={"file": str(DEMO_KB)}, distractors=max(passages - demo, 0))
 
 
 def phase_build(work: Path, passages: int) -> dict:
-    from cmoe.knowledge import build_knowledge_base
-    from cmoe.knowledge.index import build_index
+    from cmoe.methods.kard.knowledge import build_knowledge_base
+    from cmoe.methods.kard.knowledge.index import build_index
 
     settings = _settings(passages)
     t0 = time.perf_counter()
@@ -62,15 +62,15 @@ def phase_build(work: Path, passages: int) -> dict:
 
 
 def phase_query(work: Path, passages: int, queries: int, depth: int, rerank: bool) -> dict:
-    from cmoe.knowledge.index import Retriever
-    from cmoe.knowledge.retrieve import attach_knowledge
+    from cmoe.methods.kard.knowledge.index import Retriever
+    from cmoe.methods.kard.knowledge.retrieve import attach_knowledge
 
     settings = _settings(passages)
     questions = (demo_questions() * (queries // 272 + 1))[:queries]
     reranker = None
     if rerank:
-        from cmoe.knowledge.reranker import Reranker, build_model
-        from cmoe.knowledge.settings import RerankerSettings
+        from cmoe.methods.kard.knowledge.reranker import Reranker, build_model
+        from cmoe.methods.kard.knowledge.settings import RerankerSettings
 
         model = tiny_model(64, 2)
         s = RerankerSettings(compression_dim=32, max_length=128)

@@ -1,4 +1,4 @@
-"""MERA's ruMMLU log-likelihood protocol (`cmoe.loglik`) against lm-evaluation-harness running
+"""MERA's ruMMLU log-likelihood protocol (`cmoe.evaluation.loglik`) against lm-evaluation-harness running
 MERA's task definition (tests/lmeval_tasks/rummlu_mera), on the same model and items.
 
 Usage: python benchmarks/bench_loglik.py [--hidden 128 --layers 4 --vocab 2048 --threads 2]
@@ -61,10 +61,10 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from support.lmeval_mera import TASK, raw_rows, simple_evaluate, write_task
 
-    from cmoe.data import DataSettings, prepare_data, prepare_fewshot, read_questions
-    from cmoe.domains import subject_domains
-    from cmoe.loglik import evaluate_loglik, mera_prompts, score_letters
-    from cmoe.models import load_causal_lm, load_tokenizer
+    from cmoe.core.domains import subject_domains
+    from cmoe.core.models import load_causal_lm, load_tokenizer
+    from cmoe.data.questions import DataSettings, prepare_data, prepare_fewshot, read_questions
+    from cmoe.evaluation.loglik import evaluate_loglik, mera_prompts, score_letters
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="cmoe-bench-loglik-"))

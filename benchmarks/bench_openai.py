@@ -86,9 +86,9 @@ def main() -> None:
 
     import torch
 
+    from cmoe.core.prompting import PromptSettings
     from cmoe.generation import GenerationSettings, make_generator
     from cmoe.generation.runner import answer_questions
-    from cmoe.prompting import PromptSettings
 
     torch.set_num_threads(args.threads)
     questions = demo_questions()[: args.questions]

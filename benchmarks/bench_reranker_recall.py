@@ -3,7 +3,7 @@
 The demo knowledge base (data/demo/knowledge_demo.jsonl) indexed by BM25 in embedded Qdrant; the
 demo questions' reference explanations stand in for the teacher's rationales; the reranker is
 the demo's (`kard.reranker` of config/demo.yaml: a random Qwen3 of the tiny student's size,
-compression 32, 128 tokens, learning rate 1e-3), trained by `cmoe.knowledge.reranker.
+compression 32, 128 tokens, learning rate 1e-3), trained by `cmoe.methods.kard.knowledge.reranker.
 train_reranker` for each ``--epochs``, which scores held-out questions (20%) the way the
 `train_reranker` rule does: gold = the knowledge base's passage most similar (TF-IDF) to the
 rationale; recall@k among the question's top ``--depth`` BM25 candidates, in BM25's order and in
@@ -34,11 +34,11 @@ def main() -> None:
 
     import torch
 
-    from cmoe.io import read_jsonl
-    from cmoe.knowledge import KnowledgeSettings, build_knowledge_base
-    from cmoe.knowledge.index import Retriever, build_index
-    from cmoe.knowledge.reranker import draw_candidates, train_reranker
-    from cmoe.knowledge.settings import KardSettings, RerankerSettings
+    from cmoe.core.io import read_jsonl
+    from cmoe.methods.kard.knowledge import KnowledgeSettings, build_knowledge_base
+    from cmoe.methods.kard.knowledge.index import Retriever, build_index
+    from cmoe.methods.kard.knowledge.reranker import draw_candidates, train_reranker
+    from cmoe.methods.kard.knowledge.settings import KardSettings, RerankerSettings
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="cmoe-bench-rr-"))

@@ -30,7 +30,7 @@ from _common import DEMO_DATA, demo_questions
 
 
 def build(spec, vocab: int) -> tuple[str, int]:
-    from cmoe.tiny import make_tiny_model
+    from cmoe.data.tiny import make_tiny_model
 
     out = Path(tempfile.mkdtemp(prefix="cmoe-bench-")) / "model"
     return str(out), make_tiny_model(DEMO_DATA, out, spec, vocab_size=vocab)
@@ -38,7 +38,7 @@ def build(spec, vocab: int) -> tuple[str, int]:
 
 def t5_matching(target: int, hidden: int, layers: int, vocab: int):
     """The tiny T5 spec whose parameter count is closest to ``target`` (varying d_ff)."""
-    from cmoe.tiny import TinyModelSpec, build_tiny_t5
+    from cmoe.data.tiny import TinyModelSpec, build_tiny_t5
 
     class Vocab:  # build_tiny_t5 reads only these from the tokenizer
         def __len__(self):
@@ -86,8 +86,8 @@ def main() -> None:
 
     import torch
 
-    from cmoe.prompting import PromptSettings
-    from cmoe.tiny import TinyModelSpec
+    from cmoe.core.prompting import PromptSettings
+    from cmoe.data.tiny import TinyModelSpec
     from cmoe.training import TrainSettings, build_trainer, sft_examples
     from cmoe.training.seq2seq import Seq2SeqSettings, build_seq2seq_trainer, seq2seq_examples
 

@@ -39,7 +39,7 @@ def main() -> None:
 
     import torch
 
-    from cmoe.prompting import PromptSettings
+    from cmoe.core.prompting import PromptSettings
     from cmoe.training import TrainSettings, build_trainer, sft_examples
 
     torch.set_num_threads(args.threads)

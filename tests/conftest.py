@@ -42,7 +42,7 @@ def write_jsonl(path, rows):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny random Qwen3 with a BPE tokenizer trained on the demo data, built once."""
-    from cmoe.tiny import TinyModelSpec, make_tiny_model
+    from cmoe.data.tiny import TinyModelSpec, make_tiny_model
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     spec = TinyModelSpec(hidden_size=64, num_hidden_layers=2, intermediate_size=192, seed=0)
@@ -54,7 +54,7 @@ def tiny_model_dir(tmp_path_factory):
 def tiny_llama_dir(tmp_path_factory):
     """A tiny random Llama 3 (LlamaForCausalLM, Llama 3's special tokens and chat template),
     its BPE trained on the same demo data: a vocabulary other than the tiny Qwen3's."""
-    from cmoe.tiny import TinyModelSpec, make_tiny_model
+    from cmoe.data.tiny import TinyModelSpec, make_tiny_model
 
     out = tmp_path_factory.mktemp("models") / "tiny-llama"
     spec = TinyModelSpec(
@@ -66,8 +66,8 @@ def tiny_llama_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_questions():
-    from cmoe.data import DataSettings, load_questions
-    from cmoe.domains import subject_domains
+    from cmoe.core.domains import subject_domains
+    from cmoe.data.questions import DataSettings, load_questions
 
     questions, bad = load_questions(
         DataSettings(source={"file": str(DEMO_DATA)}), subject_domains()

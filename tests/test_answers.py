@@ -1,6 +1,6 @@
 import pytest
 
-from cmoe.answers import extract_answer, split_reasoning
+from cmoe.core.answers import extract_answer, split_reasoning
 
 CASES = [
     # explicit markers, Russian and English

@@ -7,12 +7,12 @@ import shutil
 import pytest
 from conftest import ROOT
 
-from cmoe.benchmarks import BenchmarkSettings, check_benchmarks, evaluate_benchmark
-from cmoe.config import ConfigError, load_config, validate_config
-from cmoe.evaluation import combine_samples, majority_answer
-from cmoe.io import DataError
-from cmoe.scoring import cyrillic_share, reasoning_language, score
-from cmoe.stats import accuracy_with_ci, mean_with_ci
+from cmoe.config import load_config, validate_config
+from cmoe.core.errors import ConfigError, DataError
+from cmoe.core.scoring import cyrillic_share, reasoning_language, score
+from cmoe.core.stats import accuracy_with_ci, mean_with_ci
+from cmoe.evaluation.benchmarks import BenchmarkSettings, check_benchmarks, evaluate_benchmark
+from cmoe.evaluation.generative import combine_samples, majority_answer
 
 DEMO_TASK = ROOT / "data" / "demo" / "benchmarks" / "ru_mc_demo"
 
@@ -180,9 +180,9 @@ def test_item_bootstrap_of_means_equals_the_accuracy_bootstrap_on_zero_one_items
 
 @pytest.mark.slow
 def test_two_sampled_answers_per_question_on_a_tiny_model(tiny_model_dir, demo_questions, tmp_path):
-    from cmoe.evaluation import evaluate
+    from cmoe.core.prompting import PromptSettings
+    from cmoe.evaluation.generative import evaluate
     from cmoe.generation import GenerationSettings
-    from cmoe.prompting import PromptSettings
 
     template = "{subject_name}: {question}\nA) {A}\nB) {B}\nC) {C}\nD) {D}"
     gen = GenerationSettings(temperature=1.0, top_p=0.95, max_new_tokens=8, batch_size=8, seed=5)
@@ -227,8 +227,8 @@ def test_reasoning_language_is_a_mean_over_items_with_letters():
 
 
 def test_score_table_shows_the_cyrillic_share_and_sampling_columns(tmp_path):
-    from cmoe.io import atomic_write_jsonl
-    from cmoe.plan import Row
+    from cmoe.core.io import atomic_write_jsonl
+    from cmoe.core.jobs import Row
     from cmoe.reporting.tables import table_rows, to_csv, to_markdown
 
     folder = tmp_path / "eval"

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from cmoe.config import specialist_groups
-from cmoe.io import read_json, read_jsonl
-from cmoe.mixture import questions_for_specialist, score_mixture
+from cmoe.core.io import read_json, read_jsonl
+from cmoe.evaluation.subsets import questions_for_specialist, specialist_for
+from cmoe.methods.cmoe.mixture import score_mixture
+from cmoe.methods.cmoe.routing import route
+from cmoe.methods.cmoe.settings import specialist_groups
 from cmoe.reporting.costs import chain_cost, chain_files
-from cmoe.routing import route, specialist_for
 
 GROUPS = {d: [d] for d in ("social_humanities", "natural_science", "math_cs", "other")}
 

@@ -6,16 +6,26 @@ import re
 import pytest
 from conftest import ROOT
 
-from cmoe.benchmarks import BenchmarkSettings
-from cmoe.config import sections
-from cmoe.data import DataSettings
-from cmoe.filtering import CurationSettings
-from cmoe.generation.base import GenerationSettings
-from cmoe.knowledge import KardSettings, KnowledgeSettings, QdrantSettings, RerankerSettings
-from cmoe.methods.distill import KDConfig
-from cmoe.methods.seq2seq import Seq2SeqMethodSettings
-from cmoe.prompting import PromptSettings
-from cmoe.training.settings import LoraSettings, TrainSettings, WandbSettings
+from cmoe.config import defaults as config_defaults
+from cmoe.core.prompting import PromptSettings
+from cmoe.core.resources import ResourceSettings
+from cmoe.core.scoring import BootstrapSettings
+from cmoe.core.tracking import WandbSettings
+from cmoe.data.questions import DataSettings
+from cmoe.evaluation.benchmarks import BenchmarkSettings
+from cmoe.evaluation.settings import EvaluationSettings, LoglikSettings
+from cmoe.generation.base import GenerationSettings, OpenAISettings, VLLMSettings
+from cmoe.methods.cmoe.settings import RouterSettings
+from cmoe.methods.kard.knowledge import (
+    KardSettings,
+    KnowledgeSettings,
+    QdrantSettings,
+    RerankerSettings,
+)
+from cmoe.methods.kd.settings import KDConfig
+from cmoe.methods.seq2seq.settings import Seq2SeqMethodSettings
+from cmoe.traces.curation import CurationSettings
+from cmoe.training.settings import LoraSettings, TrainSettings
 
 README = (ROOT / "config" / "README.md").read_text("utf-8")
 
@@ -23,19 +33,19 @@ README = (ROOT / "config" / "README.md").read_text("utf-8")
 TABLES = {
     "## `data`": DataSettings,
     "## `prompt`": PromptSettings,
-    "## `namespace`": None,  # a top-level key: checked against sections.NAMESPACE
-    "## `router`": sections.RouterSettings,
+    "## `namespace`": None,  # a top-level key: checked against config_defaults.NAMESPACE
+    "## `router`": RouterSettings,
     "## `training`": TrainSettings,
     "## Generation settings": GenerationSettings,
-    "**`vllm`**": sections.VLLMSettings,
-    "**`openai`**": sections.OpenAISettings,
-    "## `evaluation`": sections.EvaluationSettings,
-    "`evaluation.loglik`": sections.LoglikSettings,
+    "**`vllm`**": VLLMSettings,
+    "**`openai`**": OpenAISettings,
+    "## `evaluation`": EvaluationSettings,
+    "`evaluation.loglik`": LoglikSettings,
     "`evaluation.benchmarks` —": BenchmarkSettings,
-    "`evaluation.bootstrap`": sections.BootstrapSettings,
+    "`evaluation.bootstrap`": BootstrapSettings,
     "## `wandb`": WandbSettings,
     "## `curation`": CurationSettings,
-    "## `resources`": sections.ResourceSettings,
+    "## `resources`": ResourceSettings,
     "## `knowledge`": KnowledgeSettings,
     "`knowledge.qdrant`": QdrantSettings,
     "## `kard`": KardSettings,
@@ -115,11 +125,11 @@ def test_documented_defaults_are_the_settings_defaults(lead):
             value = literal(cell)
             if value is NOT_A_VALUE:
                 continue
-            expected = sections.NAMESPACE if cls is None else default_of(cls, key)
+            expected = config_defaults.NAMESPACE if cls is None else default_of(cls, key)
             assert value == expected, f"{lead} {key}: README says {cell}, code says {expected!r}"
             checked += 1
     # every vLLM default is vLLM's own (None here), written in words on the page
-    assert checked or cls is sections.VLLMSettings, f"no literal default checked under {lead}"
+    assert checked or cls is VLLMSettings, f"no literal default checked under {lead}"
 
 
 def test_every_setting_is_documented():
@@ -127,7 +137,7 @@ def test_every_setting_is_documented():
         lead: {k for keys, _ in rows for k in keys} for lead, rows in documented_tables().items()
     }
     for lead, cls in TABLES.items():
-        if cls in (None, sections.EvaluationSettings, DataSettings):
+        if cls in (None, EvaluationSettings, DataSettings):
             continue
         if cls in (KnowledgeSettings, KardSettings):  # source / qdrant / reranker: own tables
             continue

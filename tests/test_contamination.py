@@ -1,6 +1,6 @@
 import json
 
-from cmoe.contamination import check, ngrams
+from cmoe.traces.contamination import check, ngrams
 
 
 def test_ngrams_normalise_case_and_punctuation():

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from cmoe.config import ConfigError, load_config, validate_config
-from cmoe.contamination import ContaminationIndex, evaluated_items
-from cmoe.extra_sources import SourceError, curate_sources, load_source, parse_sources
-from cmoe.filtering import Chain, CurationSettings, filter_traces, question_stats, select
+from cmoe.config import load_config, validate_config
+from cmoe.core.errors import ConfigError
 from cmoe.reporting.golden import data_card, economics_rows
+from cmoe.traces.contamination import ContaminationIndex, evaluated_items
+from cmoe.traces.curation import Chain, CurationSettings, filter_traces, question_stats, select
+from cmoe.traces.extra_sources import SourceError, curate_sources, load_source, parse_sources
 
 RU = "Сначала вспомним определение, затем проверим каждый вариант по очереди и выберем верный."
 EN = "First recall the definition, then check every option in turn and pick the right one."

@@ -4,9 +4,9 @@ from collections import Counter
 import pytest
 from conftest import DEMO_DATA, mera_row, write_jsonl
 
-from cmoe.data import DataSettings, normalise_text, prepare_data, read_questions
-from cmoe.domains import DEFAULT_SUBJECT_DOMAINS, DOMAINS, subject_domains
-from cmoe.io import DataError
+from cmoe.core.domains import DEFAULT_SUBJECT_DOMAINS, DOMAINS, subject_domains
+from cmoe.core.errors import DataError
+from cmoe.data.questions import DataSettings, normalise_text, prepare_data, read_questions
 
 
 def _prepare(tmp_path, source_file, **kw):
@@ -45,7 +45,7 @@ def test_demo_data_meets_spec():
 def test_question_records_keep_meras_instruction_and_subject_and_the_pool_is_apart(tmp_path):
     from conftest import DEMO_FEWSHOT
 
-    from cmoe.data import prepare_fewshot
+    from cmoe.data.questions import prepare_fewshot
 
     settings = DataSettings(
         source={"file": str(DEMO_DATA)}, fewshot_source={"file": str(DEMO_FEWSHOT)}

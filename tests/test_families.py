@@ -6,12 +6,12 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM
 
-from cmoe.answers import extract_answer
-from cmoe.generation import GenerationSettings, end_of_turn, make_generator, render_chat
+from cmoe.core.answers import extract_answer
+from cmoe.core.models import load_tokenizer
+from cmoe.core.prompting import PromptSettings, end_of_turn, render_chat, thinks_in_tags
+from cmoe.data.tiny import FAMILIES, chat_template
+from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.runner import answer_questions
-from cmoe.models import load_tokenizer
-from cmoe.prompting import PromptSettings, thinks_in_tags
-from cmoe.tiny import FAMILIES, chat_template
 from cmoe.training import TrainSettings, build_trainer, load_training_rows, sft_examples, train
 
 FAMILY_DIRS = {"qwen3": "tiny_model_dir", "llama3": "tiny_llama_dir"}

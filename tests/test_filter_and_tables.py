@@ -1,10 +1,10 @@
 import json
 
-from cmoe.filtering import filter_traces, merge_stats
-from cmoe.io import read_json, read_jsonl
-from cmoe.plan import Row
+from cmoe.core.io import read_json, read_jsonl
+from cmoe.core.jobs import Block, Comparisons, Pair, Row
+from cmoe.core.scoring import percentiles, score
 from cmoe.reporting.tables import write_tables
-from cmoe.scoring import percentiles, score
+from cmoe.traces.curation import filter_traces, merge_stats
 
 
 def rec(i, domain, answer, gold="A", completion_tokens=10, prompt_tokens=50):
@@ -138,10 +138,24 @@ def test_comparison_has_paired_test_and_cost_ratio(tmp_path):
         {"method": "cmoe", "teacher": "t", "via": "im", "model": "mixture:oracle"},
         chain={"par": [str(cost_m)] * 4},
     )
+    # the comparison as the cmoe method plans it (cmoe.methods.cmoe.plan)
+    generalist, oracle = ("direct", "t", "-", "im"), ("cmoe", "t", "im", "mixture:oracle")
+    block = Block(
+        title="Teacher `t`, intermediate `im`",
+        lines=(("direct: im on undivided data", generalist), ("CMoE mixture", oracle)),
+        delta=("Δ CMoE (oracle) − direct, points", oracle, generalist),
+        pair=Pair("CMoE (oracle) − direct", oracle, generalist),
+        cost=("Training cost, direct ÷ CMoE", generalist, oracle),
+    )
     write_tables(
-        [p_direct, p_mix], tmp_path / "t.csv", tmp_path / "t.md", comparison_out=tmp_path / "c.md"
+        [p_direct, p_mix],
+        tmp_path / "t.csv",
+        tmp_path / "t.md",
+        comparison_out=tmp_path / "c.md",
+        comparisons=Comparisons(blocks=[block]),
     )
     text = (tmp_path / "c.md").read_text()
+    assert "| Δ CMoE (oracle) − direct, points |" in text
     assert "CMoE (oracle) − direct: +40.0 points, paired-bootstrap 95% CI [+20.0, +60.0]" in text
     assert "McNemar exact p = 0.00781 (8 items only the first got right, 0 only the second" in text
     assert "device-hours 1.00×, critical path 4.00×" in text

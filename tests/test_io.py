@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from cmoe.io import (
-    DataError,
+from cmoe.core.errors import DataError
+from cmoe.core.io import (
     atomic_directory,
     atomic_write_jsonl,
     atomic_write_text,

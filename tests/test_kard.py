@@ -10,10 +10,11 @@ import time
 import pytest
 from conftest import ROOT
 
-from cmoe.knowledge import KnowledgeError, KnowledgeSettings, build_knowledge_base
-from cmoe.knowledge.index import Retriever, build_index
-from cmoe.knowledge.retrieve import attach_knowledge, question_query
-from cmoe.prompting import PromptSettings, build_messages, fit_knowledge
+from cmoe.core.prompting import PromptSettings, build_messages, fit_knowledge
+from cmoe.methods.kard.knowledge import KnowledgeError, KnowledgeSettings, build_knowledge_base
+from cmoe.methods.kard.knowledge.index import Retriever, build_index
+from cmoe.methods.kard.knowledge.queries import question_query
+from cmoe.methods.kard.knowledge.retrieve import attach_knowledge
 
 DEMO_KB = ROOT / "data" / "demo" / "knowledge_demo.jsonl"
 
@@ -82,7 +83,7 @@ def test_index_resumes_after_a_kill(tmp_path):
 
 
 def test_prompt_has_exactly_the_selected_passages_within_max_length(tiny_model_dir):
-    from cmoe.models import load_tokenizer
+    from cmoe.core.models import load_tokenizer
     from cmoe.training.examples import fit_records_knowledge
 
     tokenizer = load_tokenizer(tiny_model_dir, padding_side="right")
@@ -146,8 +147,8 @@ def test_fit_knowledge_cuts_the_last_passage_word_by_word():
 def test_reranker_training_step_reduces_the_kl_loss(tiny_model_dir):
     import torch
 
-    from cmoe.knowledge.reranker import build_model, train_step
-    from cmoe.knowledge.settings import RerankerSettings
+    from cmoe.methods.kard.knowledge.reranker import build_model, train_step
+    from cmoe.methods.kard.knowledge.settings import RerankerSettings
 
     settings = RerankerSettings(learning_rate=1e-3, compression_dim=16, max_length=32)
     model = build_model(str(tiny_model_dir), settings)
@@ -177,8 +178,8 @@ def test_reranker_training_step_reduces_the_kl_loss(tiny_model_dir):
 def test_batched_reranking_scores_as_the_training_model_does(tiny_model_dir):
     import torch
 
-    from cmoe.knowledge.reranker import Reranker, build_model
-    from cmoe.knowledge.settings import RerankerSettings
+    from cmoe.methods.kard.knowledge.reranker import Reranker, build_model
+    from cmoe.methods.kard.knowledge.settings import RerankerSettings
 
     model = build_model(str(tiny_model_dir), RerankerSettings(compression_dim=16, max_length=32))
     reranker = Reranker(model, batch_size=3)
@@ -230,8 +231,8 @@ def test_empty_knowledge_base_is_a_one_line_error(tmp_path):
 
 
 def test_unreachable_qdrant_url_is_a_one_line_error():
-    from cmoe.knowledge.index import connect
-    from cmoe.knowledge.settings import QdrantSettings
+    from cmoe.methods.kard.knowledge.index import connect
+    from cmoe.methods.kard.knowledge.settings import QdrantSettings
 
     t0 = time.monotonic()
     with pytest.raises(KnowledgeError, match=r"^knowledge.qdrant.url: cannot reach Qdrant") as exc:
@@ -242,7 +243,7 @@ def test_unreachable_qdrant_url_is_a_one_line_error():
 def test_collection_with_other_vector_size_is_a_one_line_error(tmp_path):
     from qdrant_client import QdrantClient, models
 
-    from cmoe.knowledge.index import check_collection
+    from cmoe.methods.kard.knowledge.index import check_collection
 
     client = QdrantClient(path=str(tmp_path / "q"))
     client.create_collection(
@@ -256,18 +257,19 @@ def test_collection_with_other_vector_size_is_a_one_line_error(tmp_path):
 
 
 def test_bad_knowledge_input_stops_the_preflight(tmp_path):
-    from cmoe.config import ConfigError, load_config, model_checks
+    from cmoe.config import load_config, preflight
+    from cmoe.core.errors import ConfigError
 
     config = load_config(ROOT / "tests" / "configs" / "ci.yaml")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n", "utf-8")
     config["knowledge"]["source"] = {"file": str(empty)}
     with pytest.raises(ConfigError, match=r"knowledge.source.file: .* is empty"):
-        model_checks(config)
+        preflight(config)
     config["knowledge"]["source"] = {"file": str(DEMO_KB)}
     config["knowledge"]["qdrant"] = {"url": "http://127.0.0.1:9", "timeout": 2}
     with pytest.raises(ConfigError, match=r"^knowledge.qdrant.url: cannot reach Qdrant"):
-        model_checks(config)
+        preflight(config)
 
 
 def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
@@ -328,15 +330,15 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
     """The reranker's evaluation (recall.json), recomputed independently: BM25's recall@k on the
     held-out questions, and the reranker's over the same candidates (equal at k = depth). How far
     the demo's tiny reranker is from BM25 is measured by benchmarks/bench_reranker_recall.py."""
-    from cmoe.io import read_jsonl
-    from cmoe.knowledge.reranker import (
+    from cmoe.core.io import read_jsonl
+    from cmoe.methods.kard.knowledge.reranker import (
         TfidfLabels,
         draw_candidates,
         heldout,
         recall_at_k,
         train_reranker,
     )
-    from cmoe.knowledge.settings import KardSettings, RerankerSettings
+    from cmoe.methods.kard.knowledge.settings import KardSettings, RerankerSettings
 
     folder, settings = demo_index
     traces = [
@@ -373,8 +375,8 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
 
 
 def _hold_index(path, seconds):
-    from cmoe.knowledge.index import connect
-    from cmoe.knowledge.settings import QdrantSettings
+    from cmoe.methods.kard.knowledge.index import connect
+    from cmoe.methods.kard.knowledge.settings import QdrantSettings
 
     client = connect(QdrantSettings(), path)
     time.sleep(seconds)
@@ -384,8 +386,8 @@ def _hold_index(path, seconds):
 def test_jobs_on_one_embedded_index_wait_for_each_other(demo_index):
     """Embedded Qdrant admits one client per folder: a second job waits for the first to close
     it (parallel retrieve and reranker jobs), and gives up after lock_timeout, in one line."""
-    from cmoe.knowledge.index import connect
-    from cmoe.knowledge.settings import QdrantSettings
+    from cmoe.methods.kard.knowledge.index import connect
+    from cmoe.methods.kard.knowledge.settings import QdrantSettings
 
     path = demo_index[0] / "index" / "qdrant"
     for lock_timeout in (60, 0):

@@ -120,7 +120,7 @@ def test_mixed_loss_and_divergence_names():
     assert mixed_loss(2.0, 4.0, 0.25) == pytest.approx(0.25 * 2.0 + 0.75 * 4.0)
     assert divergence_beta("forward_kl") == 0.0 and divergence_beta("reverse_kl") == 1.0
     assert divergence_beta("jsd", 0.3) == 0.3
-    with pytest.raises(ValueError, match="kd.divergence='tvd'"):
+    with pytest.raises(ValueError, match="config key kd.divergence: 'tvd'"):
         divergence_beta("tvd")
     with pytest.raises(ValueError, match="kd.beta=1.0"):
         divergence_beta("jsd", 1.0)
@@ -130,7 +130,7 @@ def test_mixed_loss_and_divergence_names():
 
 
 def _rows(questions):
-    from cmoe.prompting import PromptSettings
+    from cmoe.core.prompting import PromptSettings
     from cmoe.training import sft_examples
 
     traces = [{**q, "reasoning": q["explanation"], "answer": q["gold"]} for q in questions]
@@ -140,7 +140,7 @@ def _rows(questions):
 def test_stored_scores_reload_exactly(tiny_model_dir, demo_questions, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from cmoe.models import load_tokenizer
+    from cmoe.core.models import load_tokenizer
     from cmoe.training.examples import example_token_ids
     from cmoe.training.teacher_scores import ScoreSettings, TeacherScores, row_key, score_rows
 
@@ -244,7 +244,7 @@ def _heldout_kl(teacher_dir, student_dir, rows) -> float:
     """Mean KL(teacher || student) over the completion tokens of ``rows``, full vocabulary."""
     from transformers import AutoModelForCausalLM
 
-    from cmoe.models import load_tokenizer
+    from cmoe.core.models import load_tokenizer
     from cmoe.training.examples import example_token_ids
 
     tok = load_tokenizer(teacher_dir, padding_side="right")
@@ -268,8 +268,8 @@ def test_distilled_student_is_closer_to_its_teacher_than_sft(
 ):
     """Same text, same steps, same seed: the student that also learns the teacher's top-k
     log-probs ends nearer the teacher's distribution on held-out traces than SFT alone."""
-    from cmoe.models import load_tokenizer
-    from cmoe.tiny import TinyModelSpec, build_tiny_model
+    from cmoe.core.models import load_tokenizer
+    from cmoe.data.tiny import TinyModelSpec, build_tiny_model
     from cmoe.training import TrainSettings, train
     from cmoe.training.kd import KDRun, KDSettings
     from cmoe.training.teacher_scores import ScoreSettings, score_rows
@@ -358,11 +358,15 @@ def test_kd_plan_rows_jobs_and_costs():
         files = chain_files(rows[(method, "ta", "im")].chain)
         assert sum("/kd/scores/" in f for f in files) == n, method
     offline = plan.trains["ci/models/student/cmoe-kd/ta/im/st"]
-    assert sorted(offline.kd["scores"]) == sorted(f"results/{k}" for k in scores if "/cmoe/" in k)
-    assert offline.settings["epochs"] == 2 and offline.kd_inputs == tuple(offline.kd["scores"])
+    assert sorted(offline.option("--kd")["scores"]) == sorted(
+        f"results/{k}" for k in scores if "/cmoe/" in k
+    )
+    assert offline.settings["epochs"] == 2 and offline.extra_inputs == tuple(
+        offline.option("--kd")["scores"]
+    )
     online = plan.trains["ci/models/student/cmoe-kd-on-policy/ta/im/st"]
-    assert online.kd["data_teacher"] == [0, 1, 2, 3]
-    assert [t.rsplit("/", 1)[1] for t in online.kd["teachers"]] == [
+    assert online.option("--kd")["data_teacher"] == [0, 1, 2, 3]
+    assert [t.rsplit("/", 1)[1] for t in online.option("--kd")["teachers"]] == [
         d.rsplit("/", 1)[1].removesuffix(".jsonl") for d in online.data
     ]
 
@@ -387,7 +391,8 @@ def test_kd_plan_rows_jobs_and_costs():
     ],
 )
 def test_bad_kd_settings_stop_validation(kd, message):
-    from cmoe.config import ConfigError, validate_config
+    from cmoe.config import validate_config
+    from cmoe.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         validate_config(_config(**kd))
@@ -397,8 +402,9 @@ def test_vocabulary_check_names_both_models(tmp_path):
     """Two tokenizers of different vocabularies: a KD pair between them stops at start."""
     from conftest import DEMO_DATA
 
-    from cmoe.config import ConfigError, model_checks, validate_config
-    from cmoe.tiny import corpus_texts, train_tokenizer
+    from cmoe.config import preflight, validate_config
+    from cmoe.core.errors import ConfigError
+    from cmoe.data.tiny import corpus_texts, train_tokenizer
 
     texts = corpus_texts(DEMO_DATA)
     for name, size in (("big-teacher", 900), ("small-student", 600)):
@@ -412,27 +418,28 @@ def test_vocabulary_check_names_both_models(tmp_path):
     config["kd"]["teachers"] = ["ta"]
     config = validate_config(config)  # nothing in the config alone tells them apart
     with pytest.raises(ConfigError) as err:
-        model_checks(config)
+        preflight(config)
     message = str(err.value)
     assert "'big-teacher'" in message and "'small-student'" in message
     assert "tokenizers differ" in message and "direct-kd" in message
 
     # the same tokenizer under two names passes
     config["models"]["small-student"] = {"path": str(tmp_path / "big-teacher")}
-    model_checks(config)
+    preflight(config)
 
     # a tiny model and a `path` model: known to differ before the tiny model is built
     config = _config(methods=("cmoe-kd",))
     config["models"]["s-model"] = {"path": str(tmp_path / "small-student")}
     config = validate_config(config)
     with pytest.raises(ConfigError, match="'i-model' into model 's-model'"):
-        model_checks(config)
+        preflight(config)
 
 
 def test_vocabulary_check_fires_for_qwen3_teachers_and_a_llama_student():
     """Tiny models of two families (another tokenizer and chat template) are told apart from
     their specs alone, at validation; leaving the Llama student out of KD (kd.students) passes."""
-    from cmoe.config import ConfigError, validate_config
+    from cmoe.config import validate_config
+    from cmoe.core.errors import ConfigError
 
     config = _config(students=None)
     del config["students"]["sl"]["methods"]  # the CI config keeps it out of KD this way
@@ -446,7 +453,7 @@ def test_vocabulary_check_fires_for_qwen3_teachers_and_a_llama_student():
 
 
 def test_on_policy_rows_take_their_trace_files_teacher(tmp_path):
-    from cmoe.cli.train import _kd_run
+    from cmoe.cli.training import _kd_run
 
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"

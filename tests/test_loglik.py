@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import DEMO_DATA, DEMO_FEWSHOT
 
-from cmoe.loglik import (
+from cmoe.evaluation.loglik import (
     ProtocolError,
     draw_all_shots,
     evaluate_loglik,
@@ -81,8 +81,8 @@ CARD_VARIANT = (
 def test_real_mera_rows_render_as_meras_templates(tmp_path):
     from conftest import write_jsonl
 
-    from cmoe.data import DataSettings, load_questions
-    from cmoe.domains import subject_domains
+    from cmoe.core.domains import subject_domains
+    from cmoe.data.questions import DataSettings, load_questions
 
     second = {
         **CARD_ROW,
@@ -171,7 +171,7 @@ def naive_scores(model, tokenizer, prompt):
     ids=["only-A-merged", "none-merged"],
 )
 def test_split_letters_score_like_naive_full_passes(texts, split):
-    from cmoe.tiny import TinyModelSpec, build_tiny_model, train_tokenizer
+    from cmoe.data.tiny import TinyModelSpec, build_tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer(texts, vocab_size=275)
     assert {x: len(tokenizer.encode(" " + x)) for x in LETTERS} == split  # the premise holds
@@ -186,7 +186,7 @@ def test_split_letters_score_like_naive_full_passes(texts, split):
 
 
 def test_padded_batches_match_naive_on_tiny_model(tiny_model_dir, demo_questions):
-    from cmoe.models import load_causal_lm, load_tokenizer
+    from cmoe.core.models import load_causal_lm, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_model_dir, padding_side="left")
     model = load_causal_lm(tiny_model_dir, dtype="float32")
@@ -201,8 +201,8 @@ def test_padded_batches_match_naive_on_tiny_model(tiny_model_dir, demo_questions
 def demo_split(tmp_path_factory):
     """The demo's test split (its seed) and MERA-style few-shot pool, as the workflow writes
     them: (questions, pool)."""
-    from cmoe.data import DataSettings, prepare_data, prepare_fewshot, read_questions
-    from cmoe.domains import subject_domains
+    from cmoe.core.domains import subject_domains
+    from cmoe.data.questions import DataSettings, prepare_data, prepare_fewshot, read_questions
 
     out = tmp_path_factory.mktemp("data")
     settings = DataSettings(
@@ -237,7 +237,7 @@ def test_evaluate_mera_gen_records(tiny_model_dir, demo_split):
 def test_loglik_is_one_forward_pass_per_question(tiny_model_dir, demo_split):
     """The speed claim: scoring runs the model once per question (plus, only for letters the
     tokenizer splits after the shared prefix, one extra batched pass)."""
-    from cmoe.models import load_causal_lm, load_tokenizer
+    from cmoe.core.models import load_causal_lm, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_model_dir, padding_side="left")
     model = load_causal_lm(tiny_model_dir, dtype="float32")

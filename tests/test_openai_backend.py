@@ -15,7 +15,8 @@ import httpx
 import pytest
 from support.openai_server import FaultPlan, serving
 
-from cmoe.answers import extract_answer, split_reasoning
+from cmoe.core.answers import extract_answer, split_reasoning
+from cmoe.core.prompting import PromptSettings
 from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.openai import (
     EndpointError,
@@ -26,7 +27,6 @@ from cmoe.generation.openai import (
     resolve_settings,
 )
 from cmoe.generation.runner import answer_questions, generate_resumable, run_cost
-from cmoe.prompting import PromptSettings
 
 BASE = "http://api.test/v1"
 SECRET = "sk-test-SECRET-value-0123456789"

@@ -2,9 +2,10 @@ import csv
 import json
 import random
 
-import pytest
+from conftest import ROOT
 
-from cmoe.reporting import paired
+from cmoe.methods import REGISTRY
+from cmoe.reporting import paired, plots
 from cmoe.reporting.plots import (
     MIN_FONT_PT,
     PLOTS,
@@ -134,24 +135,24 @@ def test_text_measurement_finds_overlaps_and_small_fonts():
 def test_pareto_front_and_one_style_per_method():
     points = [(1.0, 30.0), (2.0, 50.0), (2.0, 40.0), (3.0, 45.0), (4.0, 60.0), (0.5, 10.0)]
     assert pareto_front(points) == [5, 0, 1, 4]
+    plots.REGISTERED[:] = list(REGISTRY)  # what `cmoe plots --methods` passes from the rule
     styles = method_styles(METHODS)
     assert len({(s["color"], s["marker"]) for s in styles.values()}) == len(METHODS)
-    # a method keeps its style whichever subset of methods a table holds
+    # a registered method keeps its style whichever subset of methods a table holds
     assert method_styles(["cmoe", "direct"])["cmoe"] == styles["cmoe"]
 
 
-@pytest.mark.parametrize(
-    "method, model, expected",
-    [
-        ("cmoe", "mixture:oracle", ("direct", "t", "-", "im")),
-        ("cascade", "st", ("direct", "t", "-", "st")),
-        ("direct", "st", None),
-        ("base", "st", None),
-    ],
-)
-def test_reference_row_of_a_paired_difference(method, model, expected):
-    row = {"method": method, "teacher": "t", "via": "im", "model": model}
-    assert paired.reference_key(row) == expected
+def test_every_row_is_compared_with_the_baseline_row_of_its_teacher_and_model():
+    from cmoe.config import load_config
+    from cmoe.plan import build_plan
+
+    plan = build_plan(load_config(ROOT / "config" / "demo.yaml"))
+    references = {(r.method, r.teacher, r.via, r.model): r.reference for r in plan.rows}
+    t, im, st = "tiny-teacher-a", "tiny-intermediate", "tiny-student"
+    assert references[("cmoe", t, im, "mixture:oracle")] == ("direct", t, "-", im)
+    assert references[("cascade", t, im, st)] == ("direct", t, "-", st)
+    assert references[("direct", t, "-", st)] is None
+    assert references[("base", "-", "-", st)] is None
 
 
 def test_seq2seq_rows_render_with_their_own_styles_after_the_causal_methods(tmp_path):
@@ -169,7 +170,7 @@ def test_seq2seq_rows_render_with_their_own_styles_after_the_causal_methods(tmp_
     ]
     scores, differences, _ = synthetic_scores(tmp_path, methods=rows_of)
     outdir = tmp_path / "plots"
-    layout = make_plots(scores, {}, _traces(tmp_path), outdir, differences)
+    layout = make_plots(scores, {}, _traces(tmp_path), outdir, differences, list(REGISTRY))
     _assert_written(outdir, layout)
     for name, checks in layout.items():
         assert checks["overlaps"] == [] and checks["small_fonts"] == [], name

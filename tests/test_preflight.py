@@ -8,7 +8,8 @@ import yaml
 from conftest import ROOT, ci_config, run_snakemake
 
 from cmoe.cli import main
-from cmoe.config import ConfigError, load_config, model_checks, validate_config
+from cmoe.config import load_config, preflight, validate_config
+from cmoe.core.errors import ConfigError
 
 DEMO = (ROOT / "config" / "demo.yaml").read_text("utf-8")
 
@@ -99,7 +100,7 @@ def test_static_mistakes_stop_validation(mutate, message):
 def test_unknown_scheduler_is_caught_before_training():
     config = _demo()
     config["students"]["tiny-student"]["train"]["lr_scheduler"] = "cosin"
-    message = _error(lambda: model_checks(validate_config(config)))
+    message = _error(lambda: preflight(validate_config(config)))
     assert "config key students.tiny-student.lr_scheduler: 'cosin' is not a transformers" in message
     assert "cosine" in message
 
@@ -118,9 +119,9 @@ def _local_lora_config(tiny_model_dir, targets):
 
 @pytest.mark.slow
 def test_lora_targets_are_checked_against_a_local_model(tiny_model_dir):
-    model_checks(_local_lora_config(tiny_model_dir, ["q_proj", "v_proj"]))
+    preflight(_local_lora_config(tiny_model_dir, ["q_proj", "v_proj"]))
     bad = _local_lora_config(tiny_model_dir, ["q_projj"])
-    message = _error(lambda: model_checks(bad))
+    message = _error(lambda: preflight(bad))
     assert (
         "students.tiny-student.lora.target_modules: q_projj not in model local-student" in message
     )
@@ -131,7 +132,7 @@ def test_uncached_hub_id_offline_says_how_to_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = _demo()
     config["models"]["tiny-student"] = {"path": "nobody/no-such-model"}
-    message = _error(lambda: model_checks(validate_config(config)))
+    message = _error(lambda: preflight(validate_config(config)))
     assert "hub id 'nobody/no-such-model' is not in the local cache and HF_HUB_OFFLINE" in message
     assert "huggingface-cli download nobody/no-such-model" in message
 
@@ -157,10 +158,10 @@ def test_endpoints_are_tried_at_start(tiny_model_dir):
     from support.openai_server import serving
 
     unreachable = _openai_teacher(f"http://127.0.0.1:{_free_port()}/v1")
-    message = _error(lambda: model_checks(unreachable))
+    message = _error(lambda: preflight(unreachable))
     assert "config key teachers.tiny-teacher-b.generation.openai: cannot reach" in message
     with serving(tiny_model_dir) as (_, base_url):
-        model_checks(_openai_teacher(base_url))
+        preflight(_openai_teacher(base_url))
 
 
 def test_cmoe_check_is_one_line(tmp_path, capsys):

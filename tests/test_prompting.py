@@ -1,12 +1,12 @@
-from cmoe.answers import extract_answer, split_reasoning
-from cmoe.prompting import (
+from cmoe.core.answers import extract_answer, split_reasoning
+from cmoe.core.prompting import (
     DEFAULT_TEMPLATE,
     PromptSettings,
     build_completion,
     build_messages,
     thinks_in_tags,
 )
-from cmoe.tiny import chat_template
+from cmoe.data.tiny import chat_template
 
 Q = {
     "id": "1",

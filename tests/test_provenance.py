@@ -1,4 +1,4 @@
-"""cmoe.provenance: the commit of a checkout (clean, dirty, none), package versions, footers."""
+"""cmoe.core.provenance: a checkout's commit (clean, dirty, none), package versions, footers."""
 
 import os
 import re
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import cmoe
-from cmoe import provenance as prov
+from cmoe.core import provenance as prov
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -158,7 +158,7 @@ def test_record_fields_and_versions(tmp_path, monkeypatch):
 
 def test_provenance_imports_no_heavy_library(tmp_path):
     code = (
-        "import sys; from cmoe.provenance import provenance; provenance(); "
+        "import sys; from cmoe.core.provenance import provenance; provenance(); "
         "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets', "
         "'accelerate') if m in sys.modules))"
     )

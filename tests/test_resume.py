@@ -11,10 +11,10 @@ import time
 import pytest
 from conftest import ROOT
 
+from cmoe.core.io import dumps
+from cmoe.core.prompting import PromptSettings
 from cmoe.generation import GenerationSettings, make_generator, question_seed
 from cmoe.generation.runner import generate_resumable, sample_seed, shard_questions
-from cmoe.io import dumps
-from cmoe.prompting import PromptSettings
 
 # Sampling (not greedy), so that any change of seeding or batching would show in the output.
 SAMPLING = {"temperature": 1.0, "top_p": 0.95, "max_new_tokens": 12, "batch_size": 4, "seed": 7}

@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import DEMO_DATA, ROOT
 
+from cmoe.core.models import check_arch, load_causal_lm, load_tokenizer
+from cmoe.core.prompting import PromptSettings
+from cmoe.evaluation.loglik import LETTERS, score_letters, seq2seq_pair
 from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.runner import answer_questions
-from cmoe.loglik import LETTERS, score_letters, seq2seq_pair
-from cmoe.models import check_arch, load_causal_lm, load_tokenizer
-from cmoe.prompting import PromptSettings
 from cmoe.training import TrainSettings, train
 from cmoe.training.seq2seq import (
     PREDICT,
@@ -24,7 +24,7 @@ from cmoe.training.seq2seq import (
 @pytest.fixture(scope="session")
 def tiny_t5_dir(tmp_path_factory):
     """A tiny random T5 with the BPE tokenizer trained on the demo data, built once."""
-    from cmoe.tiny import TinyModelSpec, make_tiny_model
+    from cmoe.data.tiny import TinyModelSpec, make_tiny_model
 
     out = tmp_path_factory.mktemp("models") / "tiny-t5"
     spec = TinyModelSpec(hidden_size=64, num_hidden_layers=2, intermediate_size=192, arch="t5")
@@ -213,7 +213,8 @@ def _demo_config():
     ],
 )
 def test_seq2seq_config_errors_name_the_key(mutate, message):
-    from cmoe.config import ConfigError, validate_config
+    from cmoe.config import validate_config
+    from cmoe.core.errors import ConfigError
 
     config = _demo_config()
     mutate(config)
@@ -229,11 +230,11 @@ def test_plan_gives_seq2seq_rows_their_own_jobs_and_hf_generation():
     config = _demo_config()
     config["evaluation"]["generation"] = {"backend": "vllm", "vllm": {"max_model_len": 4096}}
     plan = build_plan(validate_config(config))
-    s2s = [j for j in plan.trains.values() if j.seq2seq]
-    assert {j.seq2seq["format"] for j in s2s} == {"rationale", "step_by_step"}
+    s2s = [j for j in plan.trains.values() if j.option("--seq2seq")]
+    assert {j.option("--seq2seq")["format"] for j in s2s} == {"rationale", "step_by_step"}
     assert all(j.model.arch == "seq2seq" for j in s2s)
     # causal methods never train the seq2seq student, and vice versa
-    assert not [j for j in plan.trains.values() if "tiny-t5" in j.key and not j.seq2seq]
+    assert not [j for j in plan.trains.values() if "tiny-t5" in j.key and not j.option("--seq2seq")]
     evaluations = [j for j in plan.evaluations.values() if j.model.arch == "seq2seq"]
     assert len(evaluations) == 2
     assert all(j.generation["backend"] == "hf" and "vllm" not in j.generation for j in evaluations)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from cmoe import stats
-from cmoe.stats import accuracy_with_ci, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff
+from cmoe.core import stats
+from cmoe.core.stats import accuracy_with_ci, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff
 
 
 def pattern(n_correct: int, n: int) -> list[bool]:

@@ -3,9 +3,9 @@
 from conftest import DEMO_DATA
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from cmoe.generation import GenerationSettings, make_generator, render_chat
+from cmoe.core.prompting import PromptSettings, render_chat
+from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.runner import answer_questions
-from cmoe.prompting import PromptSettings
 
 
 def test_tiny_model_loads_through_from_pretrained(tiny_model_dir):

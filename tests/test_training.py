@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from cmoe.core.prompting import PromptSettings
 from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.runner import answer_questions
-from cmoe.prompting import PromptSettings
 from cmoe.training import TrainSettings, example_lengths, load_training_rows, sft_examples, train
 
 
@@ -76,7 +76,7 @@ def test_loss_is_on_the_completion_only(tiny_model_dir, demo_questions):
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from cmoe.models import load_tokenizer
+    from cmoe.core.models import load_tokenizer
 
     rows = sft_examples(_traces(demo_questions[:2]), PromptSettings(), source="traces")
     tok = load_tokenizer(tiny_model_dir, padding_side="right")
@@ -121,7 +121,7 @@ def test_only_correct_traces_are_trained_on(tmp_path, demo_questions):
 
 
 def test_example_lengths_match_chat_template(tiny_model_dir, demo_questions):
-    from cmoe.models import load_tokenizer
+    from cmoe.core.models import load_tokenizer
 
     tok = load_tokenizer(tiny_model_dir)
     rows = sft_examples(_traces(demo_questions[:2]), PromptSettings(), source="traces")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from cmoe.prompting import PromptSettings
+from cmoe.core.prompting import PromptSettings
 from cmoe.training import TrainSettings, load_training_rows, train
 from cmoe.training.checkpoints import (
     COMPLETE,
@@ -86,7 +86,8 @@ def test_accelerate_configs_load_with_accelerate(name, kind):
 def test_schema_knows_the_new_train_keys():
     import yaml
 
-    from cmoe.config import ConfigError, validate_config
+    from cmoe.config import validate_config
+    from cmoe.core.errors import ConfigError
 
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text("utf-8"))
     config.setdefault("training", {}).update(distributed="ddp", save_steps=0, save_total_limit=3)

@@ -10,10 +10,11 @@ import types
 import pytest
 from conftest import ROOT
 
-from cmoe.config import ConfigError, check_runtime, load_config
+from cmoe.config import check_runtime, load_config
+from cmoe.core.errors import ConfigError
+from cmoe.core.prompting import PromptSettings
 from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.runner import answer_questions
-from cmoe.prompting import PromptSettings
 
 HAVE_GPU_VLLM = importlib.util.find_spec("vllm") is not None and (
     __import__("torch").cuda.is_available()

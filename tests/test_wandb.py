@@ -2,9 +2,9 @@
 
 import pytest
 
-from cmoe.prompting import PromptSettings
-from cmoe.reporting.tracking import log_tables, redact, setup_wandb
-from cmoe.training import TrainSettings, WandbSettings, sft_examples, train
+from cmoe.core.prompting import PromptSettings
+from cmoe.core.tracking import WandbSettings, log_tables, redact, setup_wandb
+from cmoe.training import TrainSettings, sft_examples, train
 
 WANDB_VARS = ("WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_SILENT")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ci_config, run_snakemake
 
-from cmoe.domains import DOMAINS
+from cmoe.core.domains import DOMAINS
 from cmoe.reporting.plots import PLOTS
 from cmoe.reporting.summary import TABLES
 
@@ -140,7 +140,7 @@ def test_llama_student_keeps_its_family_through_the_workflow(finished_run):
     token, and learns reasoning without <think> tags (its template has none)."""
     from transformers import AutoTokenizer
 
-    from cmoe.tiny import chat_template
+    from cmoe.data.tiny import chat_template
 
     workdir, _ = finished_run
     student = workdir / "results/ci/models/student/direct/ta/sl"

@@ -3,14 +3,14 @@
 One passage per demo question, the question's reference explanation (a short statement of the
 fact the question asks about), titled with its subject; then one overview passage per subject
 joining the subject's first three explanations; then 150 off-topic distractor passages from
-cmoe.knowledge.synthetic_passages (hand-written Russian sentence parts combined with a fixed
+cmoe.methods.kard.knowledge.synthetic_passages (hand-written Russian sentence parts combined with a fixed
 seed). Output: {"title", "text"} per line, in that order.
 """
 
 import json
 from pathlib import Path
 
-from cmoe.knowledge import synthetic_passages
+from cmoe.methods.kard.knowledge import synthetic_passages
 
 ROOT = Path(__file__).resolve().parents[2]
 rows = [json.loads(line) for line in open(ROOT / "data/demo/rummlu_demo.jsonl", encoding="utf-8")]

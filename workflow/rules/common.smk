@@ -2,21 +2,24 @@
 # job's inputs, settings and resources, come from the plan (cmoe.plan), a tested pure function
 # of the config; rules only wire its files to `cmoe` subcommands.
 import shlex
+from dataclasses import asdict
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from cmoe.domains import DOMAINS
+from cmoe.core.domains import DOMAINS
+from cmoe.core.errors import CmoeError
+from cmoe.core.io import canonical_json as js
+from cmoe.core.paths import FEWSHOT_POOL
 from cmoe.config import (
-    ConfigError,
     check_files,
     check_runtime,
-    model_checks,
+    preflight,
     section,
     validate_config,
 )
-from cmoe.plan import build_plan, canonical_json as js
-from cmoe.plan.jobs import FEWSHOT_POOL
+from cmoe.methods import REGISTRY
+from cmoe.plan import build_plan
 from cmoe.reporting.benchmarks import table_jobs
 from cmoe.reporting.plots import PLOTS as PLOT_NAMES
 from cmoe.reporting.summary import landing_text
@@ -38,7 +41,7 @@ from cmoe.plan.rules import (
 try:
     check_files(workflow.configfiles)
     validate_config(config)
-except ConfigError as exc:
+except CmoeError as exc:
     raise WorkflowError(
         f"Invalid workflow config: {exc}\n(`cmoe check CONFIG...` runs these checks alone)"
     ) from None
@@ -68,8 +71,10 @@ onstart:
     try:
         for warning in check_runtime(config, uses_conda=uses_conda(workflow)):
             logger.warning(f"Config: {warning}")
-        model_checks(config)  # schedulers, LoRA targets, hub ids, endpoints
-    except ConfigError as exc:
+        preflight(
+            config
+        )  # schedulers, LoRA targets, hub ids, endpoints, methods' own
+    except CmoeError as exc:
         raise WorkflowError(f"Cannot run this config here: {exc}") from None
 
 
@@ -78,13 +83,19 @@ PLAN = build_plan(config)
 # other. Data, tiny models and teacher traces are shared: ablations reuse them.
 NS = PLAN.ns
 TRAIN, GENERATE, GATHER = PLAN.trains, PLAN.generations, PLAN.gathers
-EVALUATE, LOGLIK, MIXTURE = PLAN.evaluations, PLAN.logliks, PLAN.mixtures
-BENCHMARK = PLAN.benchmarks
+EVALUATE, LOGLIK, BENCHMARK = PLAN.evaluations, PLAN.logliks, PLAN.benchmarks
 # The tables' view of the config, in a file named by its digest (see cmoe.plan.rules).
 RESOLVED_CONFIG = write_resolved_config(config)
 # The benchmark table reads only its jobs' keys and labels: no other setting re-runs it.
 BENCHMARK_JOBS = write_resolved_config({"benchmarks": table_jobs(BENCHMARK.values())})
 ACCELERATE_CONFIGS = Path(workflow.basedir) / "config" / "accelerate"
+# Environments and report captions by absolute path: rules live in workflow/rules/ and in
+# each method's folder.
+ENVS = Path(workflow.basedir) / "envs"
+CMOE_ENV = str(ENVS / "cmoe.yaml")
+REPORT = Path(workflow.basedir) / "workflow" / "report"
+# The rule files of the registered methods' own job kinds (each included once).
+METHOD_RULES = list(dict.fromkeys(str(p) for m in REGISTRY.values() for p in m.rules))
 PLOTS = PLOT_NAMES  # cmoe.reporting.plots.PLOTS
 # The study's numbers (data/study_reference.csv) and the report's opening page.
 STUDY_REFERENCE = str(Path(workflow.basedir) / "data" / "study_reference.csv")

@@ -11,7 +11,7 @@ rule prepare_data:
     log:
         "results/logs/prepare_data.log",
     conda:
-        "../../envs/cmoe.yaml"
+        CMOE_ENV
     threads: PLAN.stage_resources["prepare_data"]["threads"]
     resources:
         **stage_resources("prepare_data"),
@@ -33,7 +33,7 @@ rule prepare_fewshot:
     log:
         "results/logs/prepare_fewshot.log",
     conda:
-        "../../envs/cmoe.yaml"
+        CMOE_ENV
     threads: PLAN.stage_resources["prepare_data"]["threads"]
     resources:
         **stage_resources("prepare_data"),
@@ -52,7 +52,7 @@ rule make_tiny_model:
     log:
         "results/logs/make_tiny_model/{tiny}.log",
     conda:
-        "../../envs/cmoe.yaml"
+        CMOE_ENV
     threads: PLAN.stage_resources["make_tiny_model"]["threads"]
     resources:
         **stage_resources("make_tiny_model"),

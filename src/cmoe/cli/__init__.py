@@ -1,9 +1,11 @@
 """The `cmoe` command line: one subcommand per workflow stage.
 
 Every Snakemake rule calls exactly one of these with explicit arguments, so each stage can also
-be run (and debugged) by hand. Each subcommand's arguments are declared next to its handler, in
-the module of its stage (data, traces, train, evaluate, report). Structured settings are passed
-as JSON (a string or @file) and checked against their typed settings before anything runs.
+be run (and debugged) by hand. Each subcommand's arguments are declared next to its handler: in
+the CLI module of its stage (``cli/<stage>.py``, the same name as the stage's library folder and
+rule file) or in its method's folder (``methods/<name>/commands.py``). Structured settings are
+passed as JSON (a string or @file) and checked against their typed settings before anything
+runs.
 """
 
 from __future__ import annotations
@@ -13,32 +15,11 @@ import logging
 import sys
 
 from .. import __version__
-from . import data, evaluate, knowledge, report, traces, train  # noqa: F401  (registers the subcommands)
-from .base import COMMANDS
+from ..core.commands import COMMANDS
 
-# --help lists the stages in workflow order.
-ORDER = [
-    *("check", "prepare-data", "prepare-fewshot", "make-tiny-model"),
-    *("generate", "gather", "contamination-index", "filter", "curate-extra", "merge-stats"),
-    *("contamination", "score-teacher", "train"),
-    *("knowledge", "index", "retrieve", "train-reranker"),
-    *(
-        "evaluate",
-        "evaluate-loglik",
-        "evaluate-benchmark",
-        "route",
-        "mixture",
-        "table",
-        "benchmark-table",
-        "plots",
-        "kb-size-plot",
-        "study-comparison",
-        "summary",
-        "data-card",
-        "teacher-economics",
-        "compare",
-    ),
-]
+# The stages' subcommand modules, in pipeline order: --help lists the subcommands in the order
+# they register (the stages', then each method's own).
+STAGES = ("config", "data", "generation", "traces", "training", "evaluation", "reporting")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +29,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _register_commands() -> None:
+    from importlib import import_module
+
+    from ..methods import REGISTRY
+
+    for stage in STAGES:
+        import_module(f"{__name__}.{stage}")
+    for method in REGISTRY.values():
+        method.load_commands()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    _register_commands()
     p = _Parser(
         prog="cmoe",
         description="Cascade mixture-of-experts reasoning distillation. Each subcommand is one "
@@ -57,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cmoe {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="STAGE", parser_class=_Parser)
-    for c in sorted(COMMANDS, key=lambda c: ORDER.index(c.name)):
+    for c in COMMANDS:
         sp = sub.add_parser(c.name, help=c.help, description=c.help)
         c.arguments(sp)
         sp.set_defaults(func=c.handler)
@@ -65,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..config import ConfigError
-    from ..io import DataError
+    from ..core.errors import CmoeError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -78,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         generation = getattr(args, "generation", None)
         api = generation is not None and generation.backend == "openai"  # no config.json
         if getattr(args, "arch", None) and getattr(args, "model", None) and not api:
-            from ..models import check_arch
+            from ..core.models import check_arch
 
             # A causal model declared seq2seq (or the reverse) fails here, when its job starts.
             check_arch(args.model, args.arch, args.trust_remote_code)
         args.func(args)
-    except (ConfigError, DataError, OSError, ValueError, RuntimeError) as exc:
+    except (CmoeError, OSError, ValueError, RuntimeError) as exc:
         # One line, no traceback (an endpoint, a hub id, a file): -v shows the traceback.
         if args.verbose:
             raise

@@ -1,42 +1,14 @@
-"""Subcommands before and of the data stage: check, prepare-data, prepare-fewshot,
-make-tiny-model."""
+"""The data stage's subcommands: prepare-data, prepare-fewshot, make-tiny-model."""
 
 from __future__ import annotations
 
 import logging
 
-from ..config.sections import TinyModelsSettings
-from ..data import DataSettings
-from ..tiny import TinyModelSpec
-from .base import command, settings
+from ..core.commands import command, settings
+from ..data.questions import DataSettings
+from ..data.tiny import TinyModelSpec, TinyModelsSettings
 
 log = logging.getLogger("cmoe")
-
-
-def _check_args(p):
-    p.add_argument("configfiles", nargs="+", help="YAML files; later ones override earlier ones")
-    p.add_argument(
-        "--schema-only",
-        action="store_true",
-        help="skip the checks that look at models and endpoints (schema, references, files)",
-    )
-
-
-@command(
-    "check",
-    "check config files before a run: YAML (file and line, duplicate keys), schema, references, "
-    "and then scheduler names, LoRA targets, hub ids, API keys and endpoints",
-    _check_args,
-)
-def check(args) -> None:
-    from ..config import check_runtime, load_config, model_checks
-
-    config = load_config(*args.configfiles)
-    if not args.schema_only:
-        for warning in check_runtime(config, uses_conda=True):
-            log.warning("%s", warning)
-        model_checks(config)
-    print(f"config OK: {' + '.join(args.configfiles)}")
 
 
 def _prepare_data_args(p):
@@ -57,8 +29,8 @@ def _prepare_data_args(p):
     _prepare_data_args,
 )
 def prepare_data(args) -> None:
-    from ..data import prepare_data
-    from ..domains import subject_domains
+    from ..core.domains import subject_domains
+    from ..data.questions import prepare_data
 
     outputs = {"train": args.train, "test": args.test, "summary": args.summary}
     summary = prepare_data(args.settings, subject_domains(args.settings.domain_map), outputs)
@@ -87,8 +59,8 @@ def _prepare_fewshot_args(p):
     _prepare_fewshot_args,
 )
 def prepare_fewshot(args) -> None:
-    from ..data import prepare_fewshot
-    from ..domains import subject_domains
+    from ..core.domains import subject_domains
+    from ..data.questions import prepare_fewshot
 
     summary = prepare_fewshot(args.settings, subject_domains(args.settings.domain_map), args.out)
     log.info(
@@ -117,7 +89,7 @@ def _make_tiny_model_args(p):
     _make_tiny_model_args,
 )
 def make_tiny_model(args) -> None:
-    from ..tiny import make_tiny_model
+    from ..data.tiny import make_tiny_model
 
     n = make_tiny_model(args.corpus, args.out, args.spec, args.vocab_size)
     log.info("wrote %s (%.2fM parameters)", args.out, n / 1e6)

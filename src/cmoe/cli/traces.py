@@ -1,97 +1,17 @@
-"""Subcommands that write and curate reasoning traces: generate, gather, filter, merge-stats,
-contamination."""
+"""The traces stage's subcommands: curate traces (filter, curate-extra, contamination-index),
+combine their statistics (merge-stats), and flag contamination."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from pathlib import Path
 
-from ..filtering import CurationSettings
-from ..generation.base import GenerationSettings
-from ..prompting import PromptSettings
-from .base import command, key_value, model_arguments, read_questions, set_threads, settings, shard
+from ..core.commands import command, key_value, settings
+from ..core.prompting import PromptSettings
+from ..data.questions import read_questions
+from ..traces.curation import CurationSettings
 
 log = logging.getLogger("cmoe")
-
-
-def _generate_args(p):
-    model_arguments(p)
-    p.add_argument("--questions", required=True, help="split file from prepare-data")
-    p.add_argument("--domain", nargs="+", help="only questions of these domains")
-    p.add_argument(
-        "--generation",
-        type=settings(GenerationSettings, "generation"),
-        default=GenerationSettings(),
-        help="sampling/backend settings (JSON)",
-    )
-    p.add_argument(
-        "--prompt",
-        type=settings(PromptSettings, "prompt"),
-        required=True,
-        help="the config's `prompt` section (JSON)",
-    )
-    p.add_argument(
-        "--shard",
-        type=shard,
-        default=(0, 1),
-        metavar="I/N",
-        help="answer only shard I of N (contiguous blocks of the question order; default 0/1)",
-    )
-    p.add_argument(
-        "--out", required=True, help="trace records (JSONL); a killed run resumes from OUT.partial"
-    )
-    p.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
-
-
-@command(
-    "generate",
-    "answer questions with reasoning; samples_per_question traces per question",
-    _generate_args,
-)
-def generate(args) -> None:
-    from dataclasses import asdict
-
-    from ..generation import make_generator
-    from ..generation.runner import generate_resumable, run_cost, shard_questions
-    from ..io import atomic_write_json
-
-    set_threads(args.threads)
-    questions = shard_questions(read_questions(args.questions, args.domain), *args.shard)
-    t0 = time.perf_counter()
-    generator = make_generator(args.model, args.generation, args.trust_remote_code)
-    if hasattr(generator, "check_endpoint"):  # fail in seconds, not after the first timeout
-        generator.check_endpoint()
-    records = generate_resumable(
-        questions,
-        generator,
-        args.prompt,
-        args.out,
-        seed=args.generation.seed,
-        identity={"generation": asdict(args.generation), "prompt": asdict(args.prompt)},
-        desc=f"generate {args.shard[0]}/{args.shard[1]}",
-        samples=args.generation.samples_per_question,
-    )
-    if args.cost_out:
-        cost = run_cost(records, time.perf_counter() - t0, generator.usage())
-        atomic_write_json(args.cost_out, {**cost, "backend": args.generation.backend})
-    correct = sum(r["correct"] for r in records)
-    log.info("%s: %d/%d correct", args.out, correct, len(records))
-
-
-def _gather_args(p):
-    p.add_argument("--shards", nargs="+", required=True, help="shard files, in order")
-    p.add_argument("--out", required=True)
-
-
-@command("gather", "concatenate generation shards, in shard order", _gather_args)
-def gather(args) -> None:
-    from ..io import atomic_write_text
-
-    # Byte concatenation in shard order: shards are contiguous blocks of the question order.
-    atomic_write_text(args.out, "".join(Path(p).read_text("utf-8") for p in args.shards))
-    log.info("gathered %d shards into %s", len(args.shards), args.out)
 
 
 def _curation_args(p):
@@ -109,8 +29,8 @@ def _curation_args(p):
 
 
 def _chain_inputs(args) -> dict:
-    from ..contamination import ContaminationIndex
-    from ..filtering import student_length
+    from ..traces.contamination import ContaminationIndex
+    from ..traces.curation import student_length
 
     steps = args.curation.steps
     if "length" in steps and not args.tokenizer:
@@ -138,7 +58,7 @@ def _filter_args(p):
 
 @command("filter", "curate traces (the `curation` chain) and write their statistics", _filter_args)
 def filter_(args) -> None:
-    from ..filtering import filter_traces
+    from ..traces.curation import filter_traces
 
     stats = filter_traces(
         args.raw, args.out, args.stats, args.max_length, args.curation, **_chain_inputs(args)
@@ -165,7 +85,7 @@ def _curate_extra_args(p):
     "curate-extra", "curate and weight the extra sources (data.extra_sources)", _curate_extra_args
 )
 def curate_extra(args) -> None:
-    from ..extra_sources import SourceError, curate_sources
+    from ..traces.extra_sources import SourceError, curate_sources
 
     try:
         stats = curate_sources(
@@ -199,9 +119,9 @@ def _contamination_index_args(p):
     _contamination_index_args,
 )
 def contamination_index(args) -> None:
-    from ..benchmarks import BenchmarkSettings, benchmark_texts
-    from ..config import from_dict
-    from ..contamination import write_index
+    from ..core.settings import from_dict
+    from ..evaluation.benchmarks import BenchmarkSettings, benchmark_texts
+    from ..traces.contamination import write_index
 
     texts = {}
     for i, raw in enumerate(args.benchmarks):
@@ -218,7 +138,7 @@ def _merge_stats_args(p):
 
 @command("merge-stats", "combine per-domain filter stats of one teacher", _merge_stats_args)
 def merge_stats(args) -> None:
-    from ..filtering import merge_stats
+    from ..traces.curation import merge_stats
 
     merge_stats(dict(args.stats), args.out)
 
@@ -236,7 +156,7 @@ def _contamination_args(p):
     _contamination_args,
 )
 def contamination(args) -> None:
-    from ..contamination import write_check
+    from ..traces.contamination import write_check
 
     result = write_check(args.traces, read_questions(args.test), args.out, args.n)
     log.info(

@@ -1,11 +1,11 @@
 """The one generation interface, shared by trace generation and evaluation.
 
-Callers build chat messages with :mod:`cmoe.prompting` and hand them to a :class:`Generator`
+Callers build chat messages with :mod:`cmoe.core.prompting` and hand them to a :class:`Generator`
 from :func:`make_generator`; they never see which backend runs. The package:
 
 - :mod:`~cmoe.generation.base`: :class:`GenerationSettings`, :class:`Completion`, the
-  :class:`Generator` protocol, :func:`question_seed`, :func:`render_chat` and :func:`end_of_turn`
-  (no heavy imports);
+  :class:`Generator` protocol and :func:`question_seed` (no heavy imports; the chat template
+  is applied by :func:`cmoe.core.prompting.render_chat`);
 - :mod:`~cmoe.generation.registry`: backend name -> implementation, :func:`make_generator` and
   :func:`backend_available`;
 - the backends, each imported only when built: ``hf`` (transformers ``generate``: CPU, one GPU,
@@ -24,9 +24,7 @@ from .base import (
     Completion,
     GenerationSettings,
     Generator,
-    end_of_turn,
     question_seed,
-    render_chat,
 )
 from .registry import BACKENDS, backend_available, make_generator
 
@@ -38,6 +36,4 @@ __all__ = [
     "backend_available",
     "make_generator",
     "question_seed",
-    "render_chat",
-    "end_of_turn",
 ]

@@ -3,8 +3,7 @@
 :class:`GenerationSettings` (the ``generation`` config section, with its backends' own
 :class:`VLLMSettings` and :class:`OpenAISettings`), :class:`Completion` (one answer),
 the :class:`Generator` protocol, :func:`question_seed` (a conversation's own sampling seed) and
-:func:`render_chat` (the chat template, as the local backends apply it), :func:`end_of_turn` (the
-token that closes its assistant turn). Nothing here imports
+(chat rendering is :mod:`cmoe.core.prompting`'s). Nothing here imports
 torch, transformers or a backend's dependencies.
 """
 
@@ -93,34 +92,3 @@ def question_seed(base_seed: int, question_id: str) -> int:
     """A per-question sampling seed that depends only on the run's seed and the question."""
     digest = hashlib.sha256(f"{base_seed}:{question_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def render_chat(tokenizer, messages: list[dict], enable_thinking: bool) -> str:
-    # Extra template variables are ignored by templates that do not use them (e.g. Llama's).
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=True, enable_thinking=enable_thinking
-    )
-
-
-def end_of_turn(tokenizer) -> str | None:
-    """The special token that closes an assistant turn in the tokenizer's chat template (Qwen3's
-    ``<|im_end|>``, Llama 3's ``<|eot_id|>``), or None where the template shows none.
-
-    Generation stops on it even where a checkpoint's ``eos_token`` is another token (a base
-    model's tokenizer with an instruct template): it is what the model learned to end turns with.
-    """
-    from jinja2 import TemplateError
-
-    marker = "END-OF-ANSWER"
-    messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": marker}]
-    try:
-        rendered = tokenizer.apply_chat_template(messages, tokenize=False)
-    except (TemplateError, ValueError):  # no finished turn to render: no end to stop on
-        return None
-    if marker not in rendered:
-        return None
-    ids = tokenizer(rendered.split(marker, 1)[1], add_special_tokens=False)["input_ids"]
-    # a special added token, named or not (Llama 3's <|eot_id|> is neither eos nor "additional"
-    # in a base model's tokenizer)
-    token = tokenizer.added_tokens_decoder.get(ids[0]) if ids else None
-    return token.content if token is not None and token.special else None

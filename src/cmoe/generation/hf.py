@@ -4,7 +4,8 @@ are imported on first use, not with this module."""
 
 from __future__ import annotations
 
-from .base import Completion, GenerationSettings, end_of_turn, render_chat
+from ..core.prompting import end_of_turn, render_chat
+from .base import Completion, GenerationSettings
 
 
 class HFGenerator:
@@ -15,7 +16,7 @@ class HFGenerator:
     hand over whole batches (``chunk_size == batch_size``), so batches, and output, repeat."""
 
     def __init__(self, model_path: str, settings: GenerationSettings, trust_remote_code=False):
-        from ..models import load_causal_lm, load_tokenizer
+        from ..core.models import load_causal_lm, load_tokenizer
 
         self.model_name = str(model_path)
         self.settings = settings
@@ -26,7 +27,7 @@ class HFGenerator:
         # closing </s>, as in training) and returns only new tokens, after the decoder start.
         self.seq2seq = bool(self.model.config.is_encoder_decoder)
         if self.seq2seq and not self.tokenizer.chat_template:
-            from ..tiny import PLAIN_TEMPLATE
+            from ..core.prompting import PLAIN_TEMPLATE
 
             self.tokenizer.chat_template = PLAIN_TEMPLATE  # a hub T5 has none: plain text
         # Stop at the end of the assistant turn, as the chat template closes it, and at every

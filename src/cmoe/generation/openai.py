@@ -1,4 +1,4 @@
-# Longer than ~300 lines: its settings, retry policy and client are one unit, documented below.
+# Over 300 lines as one module: its settings, retry policy and client are one unit.
 """The ``openai`` generation backend: any OpenAI-compatible chat endpoint.
 
 A vLLM or SGLang server (``vllm serve MODEL``), a hosted API, or the local test server

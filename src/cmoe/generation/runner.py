@@ -25,9 +25,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..answers import extract_answer, split_reasoning
-from ..io import atomic_write_json, atomic_write_jsonl, dumps, read_json
-from ..prompting import PromptSettings, build_messages
+from ..core.answers import extract_answer, split_reasoning
+from ..core.io import atomic_write_json, atomic_write_jsonl, dumps, read_json
+from ..core.prompting import PromptSettings, build_messages
 from .base import Generator, question_seed
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from .base import Completion, GenerationSettings, VLLMSettings, render_chat
+from ..core.prompting import render_chat
+from .base import Completion, GenerationSettings, VLLMSettings
 
 ENGINE_KEYS = tuple(f.name for f in fields(VLLMSettings))  # None: vLLM's own default
 
@@ -57,7 +58,7 @@ class VLLMGenerator:
     def __init__(self, model_path: str, settings: GenerationSettings, trust_remote_code=False):
         from vllm import LLM
 
-        from ..models import load_tokenizer
+        from ..core.models import load_tokenizer
 
         self.model_name = str(model_path)
         self.settings = settings

@@ -1,19 +1,33 @@
-"""Distillation methods as plug-ins: each module declares what it trains, on which traces, and
-which table rows it adds, by calling the plan builder (see "Adding a method" in the README).
+"""Distillation methods as plug-ins: one folder each (see :mod:`.base` for the contract).
 
-A method is a module with ``NAME`` and ``plan(builder)``; registering it here makes it a valid
-value of the config's ``methods`` list.
+:data:`REGISTRY` drives everything that depends on the methods: the config schema's `methods`
+list, validation and preflight, the CLI's subcommands, the rule files the Snakefile includes,
+the plan, and the order of the table's rows (untrained bases first, then the methods in this
+order, each method's variant rows right after its own).
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from importlib import import_module
 
-from . import cascade, cmoe, cmoe_kd, direct, direct_kd, kard, seq2seq
+from .base import Method
 
-REGISTRY: dict[str, ModuleType] = {
-    m.NAME: m for m in (direct, cascade, cmoe, kard, direct_kd, cmoe_kd, seq2seq)
+# The method packages, in table order; adding a method is its folder plus one line here.
+PACKAGES = (
+    "direct",
+    "cascade",
+    "cmoe",
+    "kard",
+    "direct_kd",
+    "cmoe_kd",
+    "seq2seq",
+)
+
+REGISTRY: dict[str, Method] = {
+    m.name: m for m in (import_module(f"{__name__}.{p}").METHOD for p in PACKAGES)
 }
+# Every other row is compared with this method's row of the same teacher and model.
+BASELINE = "direct"
 
 
 def method_rank(method: str) -> float:

@@ -1,52 +1,47 @@
-"""Build the plan: shared stages here, each method's own jobs and rows in cmoe.methods."""
+# Over 300 lines as one module: the builder's calls are the plan's only writer.
+"""The plan builder: the config, read once, and the public calls through which every planner
+(the shared stages here, each method in its folder) registers jobs, rows and comparisons.
+
+The builder is the only writer of the plan. A job two methods share (the generalist) is planned
+once because jobs are keyed by their output path.
+"""
 
 from __future__ import annotations
 
-from ..config import (
-    LoglikSettings,
-    from_dict,
-    prompt_settings,
-    specialist_groups,
-    stage_resources,
-    train_settings,
-)
-from ..domains import DOMAINS
-from .jobs import (
-    RESULTS,
-    BenchmarkJob,
+from ..core import paths
+from ..core.io import digest
+from ..core.jobs import (
+    Block,
     EvaluateJob,
-    GatherJob,
     GenerateJob,
-    LoglikJob,
+    Labels,
     Model,
-    Plan,
+    Note,
+    Pair,
     Row,
     TrainJob,
-    results_key,
-    results_path,
 )
-
-TRAIN_SPLIT = "results/data/train.jsonl"
+from ..core.paths import RESULTS, TEST_SPLIT, results_path
+from ..core.resources import stage_resources
+from ..training.settings import train_settings
+from .plan import Plan
 
 
 class PlanBuilder:
-    """The config, read once, with the small lookups every method needs.
-
-    Methods call these to register jobs; a job two methods share (the generalist) is planned
-    once because jobs are keyed by their output path.
-    """
-
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, baseline: str):
         self.config = config
-        self.groups = specialist_groups(config)
+        self.baseline = baseline  # the method every other row is compared with
         self.teachers = list(config["teachers"])
-        # Encoder-decoder students (`arch: seq2seq`) are trained only by the seq2seq method;
-        # every other method trains the causal ones.
+        # Encoder-decoder students (`arch: seq2seq`) are trained only by the method that
+        # trains them; every other method trains the causal ones.
         self.seq2seq_students = [s for s in config["students"] if self._is_seq2seq_student(s)]
         self.students = [s for s in config["students"] if s not in self.seq2seq_students]
         self.intermediates = list(config.get("intermediates", {}))
-        self.methods = list(config["methods"])
         self.plan = Plan(namespace=config["namespace"])
+
+    @property
+    def ns(self) -> str:
+        return self.plan.namespace
 
     # --- models -------------------------------------------------------------------------------
 
@@ -54,17 +49,13 @@ class PlanBuilder:
         model = self.config["students"][student]["model"]
         return self.config["models"][model].get("arch", "causal") == "seq2seq"
 
-    def _trains(self, student: str, method: str) -> bool:
-        methods = self.config["students"][student].get("methods")
-        return methods is None or method in methods
-
     def model(self, name: str) -> Model:
         """A `models` entry: a tiny model this workflow builds, a hub id or a local folder."""
         spec = self.config["models"][name]
         trust = bool(spec.get("trust_remote_code", False))
         arch = spec.get("arch", "causal")
         if "tiny" in spec:
-            path = f"{RESULTS}/models/tiny/{name}"
+            path = results_path(paths.tiny_model(name))
             return Model(name, path, (path,), trust, arch)
         return Model(name, spec["path"], (), trust, arch)
 
@@ -89,33 +80,42 @@ class PlanBuilder:
         return settings
 
     def prompt(self, teacher: str | None = None) -> dict:
-        return prompt_settings(self.config, teacher)
+        """The `prompt` section, with a teacher's own `enable_thinking` where it sets one."""
+        prompt = dict(self.config["prompt"])
+        if teacher and "enable_thinking" in self.config["teachers"][teacher]:
+            prompt["enable_thinking"] = self.config["teachers"][teacher]["enable_thinking"]
+        return prompt
 
-    # --- teachers -----------------------------------------------------------------------------
+    # --- teachers (planned by cmoe.plan.teachers) ---------------------------------------------
 
-    def teacher_traces(self, teacher: str, domains=tuple(DOMAINS), suffix=".jsonl") -> list[str]:
-        return [f"{RESULTS}/traces/teacher/{teacher}/{d}{suffix}" for d in domains]
+    def teacher_traces(self, teacher: str, domains=None, suffix=".jsonl") -> list[str]:
+        from ..core.domains import DOMAINS
 
-    def teacher_costs(self, teacher: str, domains=tuple(DOMAINS)) -> list[str]:
+        return [results_path(paths.teacher_traces(teacher, d)) + suffix for d in domains or DOMAINS]
+
+    def teacher_costs(self, teacher: str, domains=None) -> list[str]:
+        from ..core.domains import DOMAINS
+
         teacher = self.config["teachers"][teacher].get("traces_from", teacher)
         n = self.config["teachers"][teacher].get("shards", 1)
         return [
-            f"{RESULTS}/traces/teacher/{teacher}/shards/{d}/{i}-of-{n}.cost.json"
-            for d in domains
+            results_path(paths.teacher_shard(teacher, d, i, n)) + ".cost.json"
+            for d in domains or DOMAINS
             for i in range(n)
         ]
 
-    def _teacher_model(self, teacher: str) -> Model:
+    def teacher_model(self, teacher: str) -> Model:
+        """The model a teacher answers with: its `models` entry, or (demo) that model warmed up
+        on the reference explanations of the train split."""
         entry = self.config["teachers"][teacher]
         if "warmup" not in entry:
             return self.model(entry["model"])
-        # Demo only: the teacher answers with weights warmed up on reference explanations.
         job = self.plan.add(
             self.plan.trains,
             TrainJob(
-                key=f"models/warmup/{teacher}",
+                key=paths.warmup_model(teacher),
                 model=self.model(entry["model"]),
-                data=(TRAIN_SPLIT,),
+                data=(paths.TRAIN_SPLIT,),
                 source="reference",
                 settings=train_settings(self.config, entry["warmup"]),
                 prompt=self.prompt(teacher),
@@ -127,45 +127,7 @@ class PlanBuilder:
         )
         return self.trained(job.key, entry["model"])
 
-    def plan_teacher(self, teacher: str) -> None:
-        """A teacher answers the train split, each domain in `shards` jobs gathered after."""
-        entry = self.config["teachers"][teacher]
-        self.plan.economics[teacher] = {
-            "stats": f"{RESULTS}/traces/teacher/{teacher}/stats.json",
-            "costs": self.teacher_costs(teacher),
-            "price_per_device_hour": entry.get("price_per_device_hour"),
-        }
-        self.plan.teacher_traces[teacher] = self.teacher_traces(teacher)
-        if "traces_from" in entry:
-            # another teacher's generated traces, curated with this entry's `curation`: a
-            # curation ablation that generates nothing (the "gather" of one file is a copy)
-            source = f"{RESULTS}/traces/teacher/{entry['traces_from']}"
-            for d in DOMAINS:
-                job = GatherJob(f"traces/teacher/{teacher}/{d}", (f"{source}/{d}.raw.jsonl",))
-                self.plan.add(self.plan.gathers, job)
-            return
-        model = self._teacher_model(teacher)
-        n = entry.get("shards", 1)
-        for d in DOMAINS:
-            stem = f"traces/teacher/{teacher}/shards/{d}"
-            for i in range(n):
-                self.plan.add(
-                    self.plan.generations,
-                    GenerateJob(
-                        key=f"{stem}/{i}-of-{n}",
-                        model=model,
-                        domains=(d,),
-                        shard=(i, n),
-                        generation=self.generation(entry),
-                        prompt=self.prompt(teacher),
-                        resources=self.resources("generate", entry),
-                    ),
-                )
-            shards = tuple(f"{RESULTS}/{stem}/{i}-of-{n}.raw.jsonl" for i in range(n))
-            key = f"traces/teacher/{teacher}/{d}"
-            self.plan.add(self.plan.gathers, GatherJob(key, shards))
-
-    # --- jobs methods share -------------------------------------------------------------------
+    # --- jobs every method may plan -----------------------------------------------------------
 
     def train(
         self,
@@ -175,14 +137,13 @@ class PlanBuilder:
         role: str,
         name: str,
         *overrides,
-        run_name,
-        kd: dict | None = None,
-        kd_inputs=(),
-        seq2seq: dict | None = None,
+        run_name: str,
+        options: dict | None = None,
+        extra_inputs=(),
     ) -> Model:
-        """Plan the fine-tuning of ``model`` (a `models` key) into ``results/<key>``; with
-        ``kd``, logit distillation from the teacher scores or teachers in ``kd_inputs``;
-        ``seq2seq``: an encoder-decoder's Seq2SeqSettings (cmoe.training.seq2seq)."""
+        """Plan the fine-tuning of ``model`` (a `models` key) into ``results/<key>`` with the
+        settings of ``<role>.<name>`` and ``overrides``; ``options``: the method's own
+        `cmoe train` options ({flag: JSON value}) and ``extra_inputs`` the files they read."""
         entry = self.config[role][name]
         job = self.plan.add(
             self.plan.trains,
@@ -196,15 +157,48 @@ class PlanBuilder:
                 run_name=run_name,
                 resources=self.resources("train", entry),
                 config_key=f"{role}.{name}",
-                kd=kd,
-                kd_inputs=tuple(kd_inputs),
-                seq2seq=seq2seq,
+                options=tuple((options or {}).items()),
+                extra_inputs=tuple(extra_inputs),
             ),
         )
         return self.trained(job.key, model)
 
-    def generate(self, key: str, model: Model, domains, entry: dict) -> str:
-        """Plan one unsharded generation job; return its cost file."""
+    def student(self, method: str, teacher: str, via: str | None, student: str, data) -> Model:
+        """A student trained on ``data``, plus the curated extra sources if any."""
+        parts = [teacher, *([via] if via else []), student]
+        extra = [self.extra_traces()] if self.config["data"]["extra_sources"] else []
+        return self.train(
+            paths.models(self.ns, f"student/{method}", *parts),
+            self.config["students"][student]["model"],
+            [*data, *extra],
+            "students",
+            student,
+            run_name="-".join([method, *parts]),
+        )
+
+    def extra_traces(self) -> str:
+        """The curated, weighted extra sources every student learns from, named by a digest of
+        what they depend on (an ablation that changes a weight gets its own file)."""
+        plan, config = self.plan, self.config
+        if plan.extra_traces is None:
+            lengths = [
+                train_settings(config, config["students"][s].get("train"))["max_length"]
+                for s in self.students
+            ]
+            plan.extra_max_length = min(lengths)
+            plan.extra_sources = config["data"]["extra_sources"]
+            what = {
+                "sources": plan.extra_sources,
+                "curation": config["curation"],
+                "max_length": plan.extra_max_length,
+                "seed": config["data"]["seed"],
+            }
+            plan.extra_traces = f"{RESULTS}/data/extra/{digest(what, 12)}.jsonl"
+        return plan.extra_traces
+
+    def generate(self, key: str, model: Model, domains, entry: dict, curated_by: str) -> str:
+        """Plan one unsharded generation job, its traces curated with the settings of config key
+        ``curated_by`` (an intermediate's own `curation`, if it has one); return its cost file."""
         self.plan.add(
             self.plan.generations,
             GenerateJob(
@@ -217,10 +211,18 @@ class PlanBuilder:
                 resources=self.resources("generate", entry),
             ),
         )
-        return f"{RESULTS}/{key}.cost.json"
+        self.curate_as(results_path(key), curated_by)
+        return results_path(key) + ".cost.json"
 
-    def evaluate(self, key: str, model: Model, subset=None) -> str:
-        """Plan the generative evaluation of ``model`` into ``results/<key>``."""
+    def curate_as(self, stem: str, config_key: str) -> None:
+        """Curate the trace file ``stem`` (results/...) with ``config_key``'s `curation`."""
+        self.plan.curated_by[stem] = config_key
+
+    def evaluate(
+        self, key: str, model: Model, subset=None, questions: str = TEST_SPLIT, max_length=None
+    ) -> str:
+        """Plan the generative evaluation of ``model`` into ``results/<key>``; ``questions``
+        may carry retrieved passages, cut to fit ``max_length`` tokens."""
         evaluation = self.config["evaluation"]
         generation = self.generation(evaluation, "evaluate")
         if model.arch == "seq2seq" and generation.get("backend", "hf") != "hf":
@@ -236,166 +238,76 @@ class PlanBuilder:
                 prompt=self.prompt(),
                 resources=self.resources("evaluate"),
                 subset=subset,
+                questions=questions,
+                max_length=max_length,
+                samples=evaluation["samples"],
             ),
         )
         return results_path(key)
 
-    def row(self, key: str, model: Model, labels: dict, chain=None) -> None:
-        """A table row for ``model``, evaluated generatively (and by log-likelihood if enabled)."""
-        eval_dir = self.evaluate(key, model)
+    def target(self, path: str) -> None:
+        """A final output of the method's own (a figure): built by `snakemake` with no target."""
+        if path not in self.plan.method_targets:
+            self.plan.method_targets.append(path)
+
+    def add_job(self, kind: str, job):
+        """Register a job of a method's own kind (read by its rules); return the stored one."""
+        return self.plan.add(self.plan.method_jobs.setdefault(kind, {}), job)
+
+    # --- rows and comparisons -----------------------------------------------------------------
+
+    def row(
+        self,
+        key: str,
+        model: Model | None,
+        labels: dict,
+        chain=None,
+        *,
+        loglik: bool = True,
+        reference_model: str | None = None,
+        **evaluation,
+    ) -> str:
+        """A table row for ``model`` evaluated into ``results/<key>`` (planned here, with
+        ``evaluation``'s keyword arguments), or, with ``model`` None, for a folder another job
+        of the method writes (a mixture). ``loglik``: also scored by MERA's protocol (a model
+        that reads passages, or a mixture, is not). Every row but the baseline's and the
+        untrained bases' is compared with the baseline row of the same teacher and model
+        (``reference_model``: a mixture's, the intermediate it is made of)."""
+        eval_dir = self.evaluate(key, model, **evaluation) if model else results_path(key)
+        if labels["method"] in ("base", self.baseline):
+            reference = None
+        else:
+            model_name = reference_model or labels["model"]
+            reference = (self.baseline, labels["teacher"], "-", model_name)
         if all(r.eval_dir != eval_dir for r in self.plan.rows):
-            self.plan.rows.append(Row(eval_dir=eval_dir, chain=chain, **labels))
+            row = Row(eval_dir=eval_dir, chain=chain, loglik=loglik, reference=reference, **labels)
+            self.plan.rows.append(row)
+        return eval_dir
 
-    def generalist(self, teacher: str, intermediate: str) -> tuple[Model, dict]:
-        """The intermediate trained on all of a teacher's traces (cascade's first step, and the
-        study's "one model on undivided data" baseline); returns it and its cost chain."""
-        ns = self.plan.namespace
-        model = self.train(
-            f"{ns}/models/generalist/{teacher}/{intermediate}",
-            self.config["intermediates"][intermediate]["model"],
-            self.teacher_traces(teacher),
-            "intermediates",
-            intermediate,
-            run_name=f"generalist-{teacher}-{intermediate}",
-        )
-        return model, {"seq": [{"par": self.teacher_costs(teacher)}, model.path]}
+    def rows_where(self, **labels) -> list[Row]:
+        """The rows planned so far whose labels match."""
+        return [r for r in self.plan.rows if all(getattr(r, k) == v for k, v in labels.items())]
 
-    def student(self, method: str, teacher: str, via: str | None, student: str, data) -> Model:
-        """A student trained on ``data``, plus the curated extra sources if any."""
-        parts = [method, teacher, *([via] if via else []), student]
-        return self.train(
-            f"{self.plan.namespace}/models/student/{'/'.join(parts)}",
-            self.config["students"][student]["model"],
-            [*data, *([self.extra_traces()] if self.config["data"]["extra_sources"] else [])],
-            "students",
-            student,
-            run_name="-".join(parts),
-        )
+    def size_model(self, name: str, path: str) -> None:
+        """A trained model whose size the accuracy-against-size figure shows."""
+        if (name, path) not in self.plan.size_models:
+            self.plan.size_models.append((name, path))
 
-    # --- the whole plan -----------------------------------------------------------------------
+    def pair(self, name: str, a: Labels, b: Labels, headline: bool = False) -> None:
+        """Compare rows ``a`` and ``b`` in comparison.md (and, ``headline``, on the report's
+        first page)."""
+        target = self.plan.comparisons.headline if headline else self.plan.comparisons.pairs
+        if Pair(name, a, b) not in target:
+            target.append(Pair(name, a, b))
 
-    def build(self) -> Plan:
-        from ..methods import REGISTRY, method_rank
+    def note(self, label: str, file: str) -> None:
+        """A line of comparison.md: ``label`` and the accuracy and n in ``file`` (JSON)."""
+        note = Note(label, file)
+        if note not in self.plan.comparisons.notes:
+            self.plan.comparisons.notes.append(note)
 
-        plan, ns, config = self.plan, self.plan.namespace, self.config
-        for teacher in self.teachers:
-            self.plan_teacher(teacher)
-        if config["evaluation"]["evaluate_base"]:
-            for base in sorted({config["students"][s]["model"] for s in self.students}):
-                labels = {"method": "base", "teacher": "-", "via": "-", "model": base}
-                self.row(f"{ns}/eval/base/{base}", self.model(base), labels)
-        students, seq2seq_students = self.students, self.seq2seq_students
-        for name in self.methods:
-            # a student that lists its `methods` is trained by those alone
-            self.students = [s for s in students if self._trains(s, name)]
-            self.seq2seq_students = [s for s in seq2seq_students if self._trains(s, name)]
-            REGISTRY[name].plan(self)
-        self.students, self.seq2seq_students = students, seq2seq_students
-        plan.rows.sort(key=lambda r: (method_rank(r.method), r.teacher, r.via, r.model))
-        # Traces longer than the shortest training max_length are counted as over-length.
-        lengths = [t.settings["max_length"] for t in plan.trains.values() if t.stage == "train"]
-        plan.filter_max_length = min(lengths, default=config["training"]["max_length"])
-        self.plan_curation()
-        for stage in ("prepare_data", "make_tiny_model", "filter", "table"):
-            plan.stage_resources[stage] = self.resources(stage)
-        loglik = from_dict(LoglikSettings, config["evaluation"]["loglik"], "evaluation.loglik")
-        if loglik.enabled:
-            data = config["data"]
-            same_split = data.get("fewshot_source") == data["source"]
-            protocols = ["mera", "mera_gen"] if loglik.mera_gen else ["mera"]
-            for protocol in protocols:
-                settings = loglik.job_settings(data["mera_version"], same_split, protocol)
-                for row in plan.loglik_rows:
-                    key = results_key(plan.loglik_dir(row, protocol))
-                    model = plan.evaluations[results_key(row.eval_dir)].model
-                    job = LoglikJob(key, model, settings, self.resources("evaluate"), protocol)
-                    plan.add(plan.logliks, job)
-        self.plan_benchmarks()
-        return plan
-
-    def plan_curation(self) -> None:
-        """The curation chain's settings and inputs (see cmoe.filtering); files shared between
-        runs whose settings differ are named by a digest of those settings."""
-        import hashlib
-
-        from ..benchmarks import benchmark_specs
-        from .jobs import canonical_json
-
-        plan, config = self.plan, self.config
-        curation = config["curation"]
-        plan.curation[""] = curation
-        plan.curation_prompt = self.prompt()
-        for role in ("teachers", "intermediates"):
-            for name, entry in config.get(role, {}).items():
-                if entry.get("curation"):
-                    plan.curation[f"{role}.{name}"] = {**curation, **entry["curation"]}
-        steps = {s for c in plan.curation.values() for s in c["steps"]}
-        if "length" in steps:
-            name = curation["tokenizer"] or config["students"][self.students[0]]["model"]
-            plan.curation_tokenizer = self.model(name)
-        if "decontaminate" in steps:
-            specs = benchmark_specs(config) if curation["decontaminate_benchmarks"] else []
-            plan.contamination_benchmarks = [{"task": s.task, "path": s.path} for s in specs]
-            what = {"n": curation["decontaminate_n"], "benchmarks": plan.contamination_benchmarks}
-            digest = hashlib.sha256(canonical_json(what).encode()).hexdigest()[:12]
-            plan.contamination_index = f"{RESULTS}/data/contamination/{digest}.json"
-        if config["data"]["extra_sources"]:
-            self.extra_traces()
-
-    def extra_traces(self) -> str:
-        """The curated, weighted extra sources every student learns from, named by a digest of
-        what they depend on (an ablation that changes a weight gets its own file)."""
-        import hashlib
-
-        from .jobs import canonical_json
-
-        plan, config = self.plan, self.config
-        if plan.extra_traces is None:
-            lengths = [
-                train_settings(config, config["students"][s].get("train"))["max_length"]
-                for s in self.students
-            ]
-            plan.extra_max_length = min(lengths)
-            plan.extra_sources = config["data"]["extra_sources"]
-            what = {
-                "sources": plan.extra_sources,
-                "curation": config["curation"],
-                "max_length": plan.extra_max_length,
-                "seed": config["data"]["seed"],
-            }
-            digest = hashlib.sha256(canonical_json(what).encode()).hexdigest()[:12]
-            plan.extra_traces = f"{RESULTS}/data/extra/{digest}.jsonl"
-        return plan.extra_traces
-
-    def plan_benchmarks(self) -> None:
-        """Every `evaluation.benchmarks` task on every trained model (students, generalists,
-        specialists; adapters or not) and, with `evaluate_base`, on the base models they were
-        trained from."""
-        from dataclasses import asdict
-
-        from ..benchmarks import benchmark_specs
-
-        specs = benchmark_specs(self.config)
-        if not specs:
-            return
-        plan, ns = self.plan, self.plan.namespace
-        trained = [t for t in plan.trains.values() if t.stage == "train"]
-        models: dict[str, Model] = {}
-        if self.config["evaluation"]["evaluate_base"]:
-            for base in sorted({t.model.name for t in trained}):
-                models[f"base/{base}"] = self.model(base)
-        for job in sorted(trained, key=lambda t: t.key):
-            models[job.key.removeprefix(f"{ns}/models/")] = self.trained(job.key, job.model.name)
-        for spec in specs:
-            for label, model in models.items():
-                key = f"{ns}/eval_bench/{spec.task}/{label}"
-                job = BenchmarkJob(
-                    key, model, label, spec.task, asdict(spec), self.resources("evaluate")
-                )
-                plan.add(plan.benchmarks, job)
-
-
-def build_plan(config: dict) -> Plan:
-    """The study's jobs and rows for a validated config, defaults filled in (see
-    cmoe.config.validate_config)."""
-    return PlanBuilder(config).build()
+    def block(self, block: Block) -> None:
+        """A section of comparison.md (sections are ordered by their titles)."""
+        blocks = self.plan.comparisons.blocks
+        blocks.append(block)
+        blocks.sort(key=lambda x: x.title)

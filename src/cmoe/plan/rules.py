@@ -16,7 +16,8 @@ import re
 import shlex
 from pathlib import Path
 
-from .jobs import TrainJob, canonical_json, digest
+from ..core.io import canonical_json, digest
+from ..core.jobs import TrainJob
 
 # Config sections that never change a result file: how jobs run and where they log.
 RUNTIME_SECTIONS = ("resources", "wandb")
@@ -64,21 +65,24 @@ def job_resources(resources: dict) -> dict:
     return {**{k: resources[k] for k in RESOURCE_KEYS}, "cpus_per_task": resources["threads"]}
 
 
-def per_job(jobs: dict, value):
+def per_job(jobs: dict, value, key=None):
     """A rule directive's value from its jobs in the plan: ``value(job)`` as a constant where
-    every job of the rule agrees, else a function of the job's wildcards (a dict lookup).
+    every job of the rule agrees, else a function of the job's wildcards (a dict lookup):
+    ``key(wildcards)`` names the job, by default the ``{job}`` wildcard.
 
     Snakemake calls such functions once per job and directive, inspecting each one's signature
     first; for a sweep of hundreds of jobs that dominated the dry run.
     """
-    values = {key: value(job) for key, job in jobs.items()}
+    values = {k: value(job) for k, job in jobs.items()}
     first = next(iter(values.values()), None)
     # Snakemake formats constant strings with the wildcards: one with braces (a prompt
     # template's placeholders) must stay a function.
     braces = isinstance(first, str) and ("{" in first or "}" in first)
     if values and all(v == first for v in values.values()) and not braces:
         return first
-    return lambda wc: values[wc.job]
+    if key is None:
+        return lambda wc: values[wc.job]
+    return lambda wc: values[key(wc)]
 
 
 def rule_resources(jobs: dict) -> dict:
@@ -89,10 +93,12 @@ def rule_resources(jobs: dict) -> dict:
     return {k: v for k, v in resources.items() if v != ""}
 
 
-def conda_env(generation: dict) -> str:
-    """vLLM runs in its own conda env (with `--sdm conda`); everything else shares one."""
+def conda_env(generation: dict, envs: str | Path) -> str:
+    """vLLM runs in its own conda env (with `--sdm conda`); everything else shares one. The
+    files in ``envs`` (the workflow's envs/ folder), as absolute paths: rules live in several
+    folders (workflow/rules/, each method's own)."""
     name = "generate-vllm" if generation.get("backend") == "vllm" else "cmoe"
-    return f"../../envs/{name}.yaml"
+    return os.fspath(Path(envs) / f"{name}.yaml")
 
 
 def model_flags(model) -> str:
@@ -105,13 +111,11 @@ def model_flags(model) -> str:
 
 
 def train_flags(job: TrainJob) -> str:
-    """:func:`model_flags`, plus a seq2seq job's own settings (format, alpha, tokens) and a
-    logit-distillation student's (`--kd`, cmoe.training.kd)."""
+    """:func:`model_flags`, plus the options a method adds to its trainings (an
+    encoder-decoder's target format, a KD student's teacher scores), each as JSON."""
     flags = model_flags(job.model)
-    if job.seq2seq is not None:
-        flags += " --seq2seq " + shlex.quote(canonical_json(job.seq2seq))
-    if job.kd:
-        flags += " --kd " + shlex.quote(canonical_json(job.kd))
+    for flag, value in job.options:
+        flags += f" {flag} " + shlex.quote(canonical_json(value))
     return flags.strip()
 
 
@@ -157,7 +161,7 @@ def write_spec(value, folder: str | Path = ".snakemake/cmoe/configs") -> str:
     """Write ``value`` as JSON to a content-addressed file and return its path: a params value
     that changes exactly when ``value`` does, and a command line that stays short however large
     ``value`` grows (a sweep's many teachers)."""
-    from ..io import atomic_write_text
+    from ..core.io import atomic_write_text
 
     path = Path(folder) / f"{digest(value)}.json"
     if not path.exists():

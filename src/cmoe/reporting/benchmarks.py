@@ -12,8 +12,8 @@ import csv
 import io
 from pathlib import Path
 
-from ..io import atomic_write_text, read_json
-from ..plan.jobs import results_path
+from ..core.io import atomic_write_text, read_json
+from ..core.paths import results_path
 
 COLUMNS = ["model", "task", "metric", "value", "stderr", "n", "subtasks"]
 

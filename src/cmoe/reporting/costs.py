@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import read_json
+from ..core.io import read_json
 
 
 def _leaf(path: str | Path) -> dict:

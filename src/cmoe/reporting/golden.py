@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..io import atomic_write_text, read_json
+from ..core.io import atomic_write_text, read_json
 
 MAX_LISTED = 200  # removed contaminated items listed in the card; the count is always complete
 
@@ -31,8 +31,9 @@ def _steps_table(steps: list[dict]) -> list[str]:
 
 
 def data_card(teachers: dict[str, str], extra: str | None, index: str | None, out) -> str:
-    """``teachers``: name -> merged stats (cmoe.filtering.merge_stats); ``extra``: the extra
-    sources' stats (cmoe.extra_sources.curate_sources); ``index``: the contamination index."""
+    """``teachers``: name -> merged stats (cmoe.traces.curation.merge_stats); ``extra``: the
+    extra sources' stats (cmoe.traces.extra_sources.curate_sources); ``index``: the
+    contamination index."""
     teacher_stats = {t: read_json(p) for t, p in teachers.items()}
     extra_stats = read_json(extra) if extra else None
     lines = ["# Data card: the golden dataset", "", "## Sources", ""]

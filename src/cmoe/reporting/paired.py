@@ -1,10 +1,10 @@
 """Paired comparisons of score-table rows on the same test items.
 
-Every trained row of a method other than ``direct`` is compared with the direct row of the same
-teacher and the same model (a routed mixture: with the direct intermediate it is made of, the
-study's "one model on the undivided data"). The difference carries a paired-bootstrap interval
-and McNemar's exact test (:mod:`cmoe.stats`); ``comparison.md`` and ``differences.csv`` both come
-from :func:`paired_difference`.
+Every row the plan gives a reference is compared with it: the baseline method's row of the same
+teacher and the same model (a routed mixture: the intermediate trained on the undivided data,
+the study's "one model on the undivided data"). The difference carries a paired-bootstrap interval
+and McNemar's exact test (:mod:`cmoe.core.stats`); ``comparison.md`` and ``differences.csv``
+both come from :func:`paired_difference`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import csv
 import io
 from pathlib import Path
 
-from ..io import atomic_write_text, read_jsonl
+from ..core.io import atomic_write_text, read_jsonl
 
 COLUMNS = [
     "method",
@@ -43,7 +43,7 @@ def paired_difference(
 ) -> dict | None:
     """acc(a) − acc(b) over the same items, its paired-bootstrap interval and McNemar's exact
     test; None when the rows were scored on different items."""
-    from ..stats import mcnemar_exact, paired_bootstrap_diff
+    from ..core.stats import mcnemar_exact, paired_bootstrap_diff
 
     ca, cb = correct_by_id(a), correct_by_id(b)
     if set(ca) != set(cb):
@@ -55,22 +55,14 @@ def paired_difference(
     return {**diff, "level": level, **test, "n": len(ids)}
 
 
-def reference_key(row: dict) -> tuple[str, str, str, str] | None:
-    """The direct row a row is compared with, as (method, teacher, via, model)."""
-    if row["method"] in ("base", "direct"):
-        return None
-    model = row["via"] if row["model"].startswith("mixture:") else row["model"]
-    return ("direct", row["teacher"], "-", model)
-
-
 def differences(rows: list[dict], bootstrap: dict | None = None) -> list[dict]:
-    """One record per row that has a direct counterpart (see :func:`reference_key`)."""
+    """One record per row whose reference row (``row["reference"]``, planned) is in ``rows``."""
     settings = {"resamples": 1000, "seed": 0, "level": 0.95, **(bootstrap or {})}
     by_key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
     out = []
     for r in rows:
-        key = reference_key(r)
-        reference = by_key.get(key) if key else None
+        key = r.get("reference")
+        reference = by_key.get(tuple(key)) if key else None
         if reference is None:
             continue
         d = paired_difference(
@@ -79,7 +71,7 @@ def differences(rows: list[dict], bootstrap: dict | None = None) -> list[dict]:
         if d is None:
             continue
         labels = {k: r[k] for k in ("method", "teacher", "via", "model")}
-        out.append({**labels, "reference": f"direct / {key[1]} / {key[3]}", **d})
+        out.append({**labels, "reference": f"{key[0]} / {key[1]} / {key[3]}", **d})
     return out
 
 

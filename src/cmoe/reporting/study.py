@@ -14,8 +14,9 @@ import csv
 import re
 from pathlib import Path
 
-from ..domains import DOMAINS
-from ..io import atomic_write_text
+from ..core.domains import DOMAINS
+from ..core.errors import DataError
+from ..core.io import atomic_write_text
 
 REFERENCE = Path(__file__).resolve().parents[3] / "data" / "study_reference.csv"
 _FIELDS = [
@@ -31,8 +32,8 @@ _FIELDS = [
 _SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([BM])(?![a-z])", re.IGNORECASE)
 
 
-class StudyReferenceError(ValueError):
-    pass
+class StudyReferenceError(DataError):
+    """The study's reference table cannot be read (file and line named)."""
 
 
 def load_reference(path: str | Path = REFERENCE) -> list[dict]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..domains import DOMAINS
-from ..io import atomic_write_text, read_json
+from ..core.domains import DOMAINS
+from ..core.io import atomic_write_text, read_json
 
 # (file, what it shows): the report's sections, in the order the summary lists them
 TABLES = [
     ("scores.csv", "accuracy of every row per domain and overall, intervals, n and chain costs"),
-    ("comparison.md", "the study's comparison: the CMoE mixture against the direct model"),
-    ("differences.csv", "each method minus the direct row of the same teacher and model"),
+    ("comparison.md", "the comparisons the methods plan, the study's own among them"),
+    ("differences.csv", "each row minus its reference row (same teacher and model)"),
     ("study_comparison.md", "each run row beside the study row with the same role"),
 ]
 # Tables a config writes only when it asks for them: (file, what it shows, is it asked for?)
@@ -47,7 +47,7 @@ def report_tables(config: dict) -> list[tuple[str, str]]:
 
 FIGURES = [
     ("accuracy_forest.svg", "overall accuracy per row, grouped by method"),
-    ("paired_differences.svg", "does a method help? its paired difference to direct"),
+    ("paired_differences.svg", "does a method help? its paired difference to the baseline"),
     ("accuracy_vs_cost.svg", "accuracy against training cost, with the Pareto front"),
     ("accuracy_by_domain.svg", "accuracy per domain, rows × domains"),
     ("accuracy_vs_size.svg", "accuracy against model size"),
@@ -77,14 +77,17 @@ def _rst_table(header: list[str], lines: list[list[str]]) -> list[str]:
     return out
 
 
-def headline_lines(scores: list[dict], diffs: list[dict]) -> list[str]:
-    """Bullets: the CMoE mixture against the direct model per teacher, then each method's best
-    row, from the score table and the paired differences."""
+def headline_lines(scores: list[dict], diffs: list[dict], headline=()) -> list[str]:
+    """Bullets: the comparisons the methods put in the headline (``headline``: pairs of row
+    labels, named; their paired differences from differences.csv), then each method's best
+    row, from the score table."""
     out = []
+    names = {tuple(p.a): p.name for p in headline}
     for d in diffs:
-        if d["model"] == "mixture:oracle":
+        name = names.get((d["method"], d["teacher"], d["via"], d["model"]))
+        if name:
             out.append(
-                f"- CMoE mixture (oracle routing) − {d['reference']}: "
+                f"- {name} − {d['reference']}: "
                 f"**{100 * float(d['diff']):+.1f} points**, paired-bootstrap "
                 f"{100 * float(d['level']):.0f}% interval [{100 * float(d['ci_low']):+.1f}, "
                 f"{100 * float(d['ci_high']):+.1f}], McNemar p = {float(d['p_value']):.3g} "
@@ -114,7 +117,14 @@ def _source(config: dict) -> str:
     return f"``{Path(source['file']).name}``"
 
 
-def to_rst(config: dict, data_summary: dict, scores: list[dict], diffs: list[dict], study: str):
+def to_rst(
+    config: dict,
+    data_summary: dict,
+    scores: list[dict],
+    diffs: list[dict],
+    study: str,
+    headline=(),
+):
     ns = config["namespace"]
     splits = data_summary["splits"]
     title = f"cmoe run ``{ns}``"
@@ -142,7 +152,7 @@ def to_rst(config: dict, data_summary: dict, scores: list[dict], diffs: list[dic
         ],
     )
     out += ["", "Headline", "--------", ""]
-    out += headline_lines(scores, diffs) or ["- No trained row was scored."]
+    out += headline_lines(scores, diffs, headline) or ["- No trained row was scored."]
     out += [f"- Against the study: {study}", ""]
     out += ["Sections", "--------", ""]
     # `name`_ links to the report's own entry of each file (Snakemake defines one target per
@@ -154,7 +164,11 @@ def to_rst(config: dict, data_summary: dict, scores: list[dict], diffs: list[dic
     return "\n".join(out) + "\n"
 
 
-def write_summary(config_path, data_summary, scores_csv, differences_csv, study_md, out) -> str:
+def write_summary(
+    config_path, data_summary, scores_csv, differences_csv, study_md, out, headline=()
+) -> str:
+    """The opening page; ``headline``: the planned headline comparisons
+    (:attr:`cmoe.core.jobs.Comparisons.headline`)."""
     study = next(
         (
             line.strip("*")
@@ -169,6 +183,7 @@ def write_summary(config_path, data_summary, scores_csv, differences_csv, study_
         _csv(scores_csv),
         _csv(differences_csv),
         study.replace("`", "``"),
+        headline,
     )
     atomic_write_text(out, text)
     return text

@@ -1,8 +1,8 @@
 """Score tables: one row per evaluated model, domains + overall + n + the cost of its chain.
 
-``scores.csv`` / ``scores.md`` hold every row; ``comparison.md`` mirrors the study's layout:
-the CMoE mixture against one intermediate trained on the undivided data, then the students of
-each method, with the training-cost ratio.
+``scores.csv`` / ``scores.md`` hold every row; ``comparison.md`` shows the comparisons the
+methods planned (the study's own layout among them), then every trained model with its paired
+comparisons.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import csv
 import io
 from pathlib import Path
 
-from ..domains import DOMAINS
-from ..io import atomic_write_text, read_json, read_jsonl
-from ..methods import method_rank
-from ..scoring import BOOTSTRAP_DEFAULTS, reasoning_language, score
+from ..core.domains import DOMAINS
+from ..core.io import atomic_write_text, read_json, read_jsonl
+from ..core.scoring import BOOTSTRAP_DEFAULTS, reasoning_language, score
 from .costs import chain_cost
 
 LABELS = ["namespace", "method", "teacher", "via", "model"]
@@ -23,15 +22,16 @@ ACCURACIES = [*DOMAINS, "overall"]
 CIS = [f"{c}_{end}" for c in ACCURACIES for end in ("ci_low", "ci_high")]
 DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
 # k > 1 (`evaluation.samples`): accuracies are avg@k and `majority` is majority@k (empty for
-# k = 1); `cyrillic` is the share of Cyrillic letters in the reasoning (cmoe.scoring).
+# k = 1); `cyrillic` is the share of Cyrillic letters in the reasoning (cmoe.core.scoring).
 SAMPLING = ["k", "majority", "cyrillic"]
 COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS, *SAMPLING]
 HEADERS = {"majority": "majority@k", "cyrillic": "Cyrillic %"}
 
 
 def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eval_dir=None):
-    """One table row per plan row (:class:`cmoe.plan.Row`): labels from the plan, accuracies
-    and bootstrap intervals from its predictions, costs from its chain.
+    """One table row per plan row (:class:`cmoe.core.jobs.Row`), in table order (its method's
+    rank, then teacher, via, model): labels from the plan, accuracies and bootstrap intervals
+    from its predictions, costs from its chain.
 
     Intervals are computed here, not by the evaluation jobs, so that statistics settings
     (`evaluation.bootstrap`) re-run only the tables.
@@ -46,6 +46,8 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
             "namespace": namespace,
             **plan_row.labels,
             "scores_path": str(folder / "scores.json"),
+            "reference": plan_row.reference,  # not a column: what differences.csv compares to
+            "rank": plan_row.rank,  # nor this: its method's place in the table
         }
         cells = {**s["domains"], "overall": s["overall"]}
         for c in ACCURACIES:
@@ -64,7 +66,7 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
         row["train_critical_path_h"] = cost["train_critical_path_s"] / 3600 if cost else None
         row["api_usd"] = cost["api_cost_usd"] if cost else None
         out.append(row)
-    out.sort(key=lambda r: (method_rank(r["method"]), r["teacher"], r["via"], r["model"]))
+    out.sort(key=lambda r: (r["rank"], r["teacher"], r["via"], r["model"]))
     return out
 
 
@@ -134,16 +136,20 @@ def _ratio(a, b) -> str:
     return f"{a / b:.2f}×" if a and b else "n/a"
 
 
-def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
-    """The study's comparison: CMoE mixture vs one model on undivided data, then students."""
-    by_key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
+def _key(r: dict) -> tuple[str, str, str, str]:
+    return (r["method"], r["teacher"], r["via"], r["model"])
+
+
+def to_comparison(rows: list[dict], comparisons=None) -> str:
+    """comparison.md: what the methods planned to compare (:class:`cmoe.core.jobs.Comparisons`):
+    notes, sections of rows side by side (the study's own comparison), then every trained
+    model with the paired comparisons under it. A comparison whose rows are not in the table
+    is left out."""
+    by_key = {_key(r): r for r in rows}
     out = ["# Method against method", ""]
-    if routes is not None:
-        out += [
-            f"Learned router accuracy on the test split: {100 * routes['accuracy']:.1f}% "
-            f"(n = {routes['n']}).",
-            "",
-        ]
+    for note in comparisons.notes if comparisons else []:
+        result = read_json(note.file)
+        out += [f"{note.label}: {100 * result['accuracy']:.1f}% (n = {result['n']}).", ""]
     header = ["", *DOMAINS.values(), "overall", "n", "train device-h", "train critical path h"]
 
     def line(name, r):
@@ -156,34 +162,30 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
             _fmt(r["train_critical_path_h"], "train_critical_path_h", True),
         ]
 
-    mixtures = sorted({(r["teacher"], r["via"]) for r in rows if r["model"].startswith("mixture:")})
-    for teacher, inter in mixtures:
-        direct = by_key.get(("direct", teacher, "-", inter))
-        oracle = by_key.get(("cmoe", teacher, inter, "mixture:oracle"))
-        learned = by_key.get(("cmoe", teacher, inter, "mixture:learned"))
-        lines = []
-        if direct:
-            lines.append(line(f"direct: {inter} on undivided data", direct))
-        if oracle:
-            lines.append(line("CMoE mixture, oracle routing", oracle))
-        if learned:
-            lines.append(line("CMoE mixture, learned routing", learned))
-        if direct and oracle:
+    for block in comparisons.blocks if comparisons else []:
+        lines = [line(name, by_key[k]) for name, k in block.lines if k in by_key]
+        if not lines:
+            continue
+        a, b = (by_key.get(k) for k in block.delta[1:]) if block.delta else (None, None)
+        if a and b:
             delta = [
-                f"{100 * (oracle[c] - direct[c]):+.1f}"
-                if oracle[c] is not None and direct[c] is not None
-                else ""
+                f"{100 * (a[c] - b[c]):+.1f}" if a[c] is not None and b[c] is not None else ""
                 for c in [*DOMAINS, "overall"]
             ]
-            lines.append(["Δ CMoE (oracle) − direct, points", *delta, "", "", ""])
-        out += [f"## Teacher `{teacher}`, intermediate `{inter}`", "", *_md_table(header, lines)]
-        if direct and oracle:
-            out += ["", paired_sentence("CMoE (oracle) − direct", oracle, direct)]
+            lines.append([block.delta[0], *delta, "", "", ""])
+        out += [f"## {block.title}", "", *_md_table(header, lines)]
+        if block.pair and {block.pair.a, block.pair.b} <= by_key.keys():
             out += [
                 "",
-                f"Training cost, direct ÷ CMoE: device-hours "
-                f"{_ratio(direct['train_device_h'], oracle['train_device_h'])}, critical path "
-                f"{_ratio(direct['train_critical_path_h'], oracle['train_critical_path_h'])}.",
+                paired_sentence(block.pair.name, by_key[block.pair.a], by_key[block.pair.b]),
+            ]
+        if block.cost and {block.cost[1], block.cost[2]} <= by_key.keys():
+            x, y = by_key[block.cost[1]], by_key[block.cost[2]]
+            out += [
+                "",
+                f"{block.cost[0]}: device-hours "
+                f"{_ratio(x['train_device_h'], y['train_device_h'])}, critical path "
+                f"{_ratio(x['train_critical_path_h'], y['train_critical_path_h'])}.",
             ]
         out.append("")
     trained = [r for r in rows if r["method"] != "base" and ":" not in r["model"]]
@@ -198,36 +200,14 @@ def to_comparison(rows: list[dict], routes: dict | None = None) -> str:
             for r in trained
         ]
         out += ["## Every trained model, by method", "", *_md_table(header, chain), ""]
-        # Each chained student against the direct student of the same teacher and size.
-        for r in trained:
-            if r["method"] in ("cascade", "cmoe"):
-                direct = by_key.get(("direct", r["teacher"], "-", r["model"]))
-                if direct:
-                    name = f"{r['model']}, {r['method']} via {r['via']} − direct ({r['teacher']})"
-                    out += [f"- {paired_sentence(name, r, direct)}"]
-        out += _architecture_sentences(trained)
+        order = {_key(r): i for i, r in enumerate(rows)}
+        pairs = [
+            p for p in (comparisons.pairs if comparisons else []) if {p.a, p.b} <= order.keys()
+        ]
+        for p in sorted(pairs, key=lambda p: (order[p.a], order[p.b])):
+            out.append(f"- {paired_sentence(p.name, by_key[p.a], by_key[p.b])}")
         out.append("")
     return "\n".join(out)
-
-
-def _architecture_sentences(trained: list[dict]) -> list[str]:
-    """Each seq2seq student against the causal students trained on the same data: a
-    teacher's traces (the direct students) or the specialists' traces (the cmoe students), so
-    a gap is the architecture's, not the data's."""
-    out = []
-    for r in trained:
-        if not r["method"].startswith("seq2seq ("):
-            continue
-        same_data = "cmoe" if r["via"] != "-" else "direct"
-        for c in trained:
-            if (c["method"], c["teacher"], c["via"]) == (same_data, r["teacher"], r["via"]):
-                data = f"{r['via']} specialists' traces" if r["via"] != "-" else "teacher traces"
-                name = (
-                    f"{r['model']}, {r['method']} − {c['model']}, {same_data} "
-                    f"(same {data}, {r['teacher']})"
-                )
-                out.append(f"- {paired_sentence(name, r, c)}")
-    return out
 
 
 def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:
@@ -254,7 +234,7 @@ def write_tables(
     bootstrap: dict | None = None,
     eval_dir=None,
     comparison_out=None,
-    routes=None,
+    comparisons=None,
     footer: str = "",
 ) -> list:
     """scores.csv, scores.md (and the comparison) for plan rows; ``footer`` (provenance) ends
@@ -264,7 +244,7 @@ def write_tables(
     atomic_write_text(csv_out, to_csv(table))
     atomic_write_text(md_out, to_markdown(table) + end)
     if comparison_out:
-        comparison = to_comparison(table, read_json(routes) if routes else None)
+        comparison = to_comparison(table, comparisons)
         atomic_write_text(comparison_out, comparison + end)
     return table
 

@@ -5,8 +5,9 @@ checkpoints (resuming a killed job) and launch (one process or `accelerate launc
 the package loads no torch: the heavy imports happen when a model is trained.
 """
 
+from ..core.tracking import WandbSettings
 from .examples import example_lengths, load_training_rows, sft_examples
-from .settings import LoraSettings, TrainSettings, WandbSettings
+from .settings import LoraSettings, TrainSettings
 from .sft import build_trainer, train
 
 __all__ = [

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..io import atomic_write_json, read_json
+from ..core.io import atomic_write_json, read_json
 from .settings import TrainSettings
 
 log = logging.getLogger(__name__)

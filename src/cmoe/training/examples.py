@@ -10,8 +10,8 @@ can be built and checked (tests, benchmarks) without loading a model.
 
 from __future__ import annotations
 
-from ..io import read_jsonl
-from ..prompting import (
+from ..core.io import read_jsonl
+from ..core.prompting import (
     PromptSettings,
     build_completion,
     build_messages,
@@ -24,10 +24,10 @@ def sft_examples(
     records: list[dict], prompt: PromptSettings, source: str, think: bool = True
 ) -> list[dict]:
     """Trace records (or, for warm-up, questions with reference explanations) -> SFT rows;
-    ``think``: the reasoning goes in <think> tags (see cmoe.prompting.thinks_in_tags)."""
+    ``think``: the reasoning goes in <think> tags (see cmoe.core.prompting.thinks_in_tags)."""
     rows = []
     for r in records:
-        if "messages" in r:  # an extra source's chat (cmoe.extra_sources), learned as is
+        if "messages" in r:  # an extra source's chat (cmoe.traces.extra_sources), learned as is
             turns = r["messages"]
             rows.append({"prompt": turns[:-1], "completion": turns[-1:]})
             continue
@@ -84,7 +84,7 @@ def example_token_ids(tokenizer, row: dict) -> tuple[list[int], int]:
 def fit_records_knowledge(
     records: list[dict], prompt: PromptSettings, source: str, tokenizer, max_length: int
 ) -> tuple[list[dict], dict]:
-    """KARD: cut each record's passages (cmoe.prompting.fit_knowledge) until prompt and
+    """KARD: cut each record's passages (cmoe.core.prompting.fit_knowledge) until prompt and
     completion fit in ``max_length`` tokens; return the records and what was cut, counted."""
     think = thinks_in_tags(tokenizer.chat_template)
 
@@ -94,6 +94,17 @@ def fit_records_knowledge(
     return fit_all_knowledge(records, length, max_length, "examples")
 
 
+def read_training_records(paths: list[str], source: str) -> list[dict]:
+    """The records a training job learns from: only correct traces (``source: traces``), or
+    every question (``reference``: its reference explanation)."""
+    records = [r for p in paths for r in read_jsonl(p)]
+    if source == "traces":
+        records = [r for r in records if r.get("correct")]
+    if not records:
+        raise ValueError(f"no correct traces to train on in {', '.join(map(str, paths))}")
+    return records
+
+
 def load_training_rows(
     paths: list[str],
     prompt: PromptSettings,
@@ -101,25 +112,16 @@ def load_training_rows(
     load_tokenizer=None,
     max_length: int | None = None,
     knowledge_stats: dict | None = None,
-    seq2seq: bool = False,
 ) -> list[dict]:
-    """The SFT rows of a training job's input files; only correct traces are learned from.
+    """The SFT rows of a causal training job's input files (see
+    :func:`read_training_records`; an encoder-decoder's: :func:`.seq2seq.seq2seq_examples`).
 
     The student's tokenizer, ``load_tokenizer()``, decides the completion's format (reasoning in
     <think> tags only where its chat template handles them; without one, in tags). Records
     carrying retrieved ``knowledge`` (KARD) have it cut to fit ``max_length`` first; the counts
-    go into ``knowledge_stats``. ``seq2seq``: rows for an encoder-decoder
-    (:func:`.seq2seq.seq2seq_examples`).
+    go into ``knowledge_stats``.
     """
-    records = [r for p in paths for r in read_jsonl(p)]
-    if source == "traces":
-        records = [r for r in records if r.get("correct")]
-    if not records:
-        raise ValueError(f"no correct traces to train on in {', '.join(map(str, paths))}")
-    if seq2seq:
-        from .seq2seq import seq2seq_examples
-
-        return seq2seq_examples(records, prompt, source)
+    records = read_training_records(paths, source)
     tokenizer = load_tokenizer() if load_tokenizer is not None else None
     if tokenizer is not None and any(r.get("knowledge") for r in records):
         records, stats = fit_records_knowledge(records, prompt, source, tokenizer, max_length)

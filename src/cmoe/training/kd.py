@@ -1,3 +1,4 @@
+# Over 300 lines as one module: the KD loss and the trainers that apply it.
 """Logit distillation: the loss between a student and a teacher's stored top-k log-probs.
 
 The teacher's distribution at every completion position is kept as its k most likely token ids
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.errors import ConfigError
+
 DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 
 
@@ -28,9 +31,11 @@ def divergence_beta(divergence: str, beta: float = 0.5) -> float:
         return 1.0
     if divergence == "jsd":
         if not 0.0 < beta < 1.0:
-            raise ValueError(f"kd.beta={beta}: the generalised JSD needs 0 < beta < 1")
+            raise ConfigError(f"the generalised JSD needs 0 < beta < 1, got {beta}", key="kd.beta")
         return float(beta)
-    raise ValueError(f"kd.divergence={divergence!r}: expected one of {', '.join(DIVERGENCES)}")
+    raise ConfigError(
+        f"{divergence!r}, expected one of {', '.join(DIVERGENCES)}", key="kd.divergence"
+    )
 
 
 def topk_kd_loss(
@@ -320,7 +325,7 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
     from transformers import AutoModelForCausalLM
     from trl.experimental.gkd import GKDConfig
 
-    from ..models import resolve_dtype
+    from ..core.models import resolve_dtype
 
     if len(run.row_teacher) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(run.row_teacher)} teacher indices")

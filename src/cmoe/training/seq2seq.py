@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..answers import format_final_answer
-from ..prompting import PromptSettings, build_completion, build_messages
-from ..tiny import PLAIN_TEMPLATE
+from ..core.answers import format_final_answer
+from ..core.prompting import PLAIN_TEMPLATE, PromptSettings, build_completion, build_messages
 
 FORMATS = ("rationale", "step_by_step")
 PREDICT, EXPLAIN = "predict: ", "explain: "
@@ -88,7 +87,7 @@ def _encode(tokenizer, text: str, max_length: int, eos: bool) -> list[int]:
 
 def tokenize_rows(tokenizer, rows: list[dict], settings: Seq2SeqSettings, max_length: int):
     """Model features of every row, and the untruncated (input, target) lengths of each task."""
-    from ..generation.base import render_chat
+    from ..core.prompting import render_chat
 
     features, lengths = [], []
     for row in rows:
@@ -201,8 +200,8 @@ def build_seq2seq_trainer(
         Seq2SeqTrainingArguments,
     )
 
-    from ..models import check_arch, load_tokenizer, resize_to_tokenizer, resolve_dtype
-    from .sft import trainer_arguments
+    from ..core.models import check_arch, load_tokenizer, resize_to_tokenizer, resolve_dtype
+    from .arguments import trainer_arguments
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")

@@ -2,18 +2,15 @@
 
 TrainSettings is fingerprinted into every checkpoint (see :mod:`.checkpoints`) and copied into
 train_metrics.json, so its fields and defaults are part of a trained model's identity: adding a
-field changes the fingerprint of every run. WandbSettings is not: where the curves go never
-changes what is trained, so it comes from wandb's own environment variables rather than from the
-job's command line (a renamed wandb project must not re-run training).
+field changes the fingerprint of every run. Where the curves go (:mod:`cmoe.core.tracking`)
+never changes what is trained.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-WANDB_MODES = ("disabled", "offline", "online")
+from ..core.settings import deep_merge
 
 
 @dataclass
@@ -58,29 +55,10 @@ class TrainSettings:
         return cls(lora=lora, **d)
 
 
-@dataclass
-class WandbSettings:
-    # "disabled", "offline" or "online": the workflow config's default is offline (runs are kept
-    # locally, and never wait for a login); a process started without WANDB_MODE logs nothing
-    mode: str = "offline"
-    project: str = "cmoe"
-    entity: str | None = None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WandbSettings:
-        """WANDB_MODE, WANDB_PROJECT and WANDB_ENTITY (wandb's own variables), nothing else.
-
-        Unset or empty variables keep the defaults, except the mode: a process started without
-        WANDB_MODE (a hand-run `cmoe train`) logs nowhere.
-        Only these three are read: the environment also holds secrets (WANDB_API_KEY, API keys
-        of teachers), and no other value ever reaches a settings object, a log or an error.
-        """
-        env = os.environ if environ is None else environ
-        mode = env.get("WANDB_MODE") or "disabled"
-        if mode not in WANDB_MODES:
-            raise ValueError(f"WANDB_MODE={mode!r}: expected one of {', '.join(WANDB_MODES)}")
-        return cls(
-            mode=mode,
-            project=env.get("WANDB_PROJECT") or cls.project,
-            entity=env.get("WANDB_ENTITY") or None,
-        )
+def train_settings(config: dict, *overrides: dict | None) -> dict:
+    """The global `training` section with a model's own settings merged on top, in order
+    (a student's `train`, then a method's overrides such as `kd.train`)."""
+    merged = config.get("training", {})
+    for override in overrides:
+        merged = deep_merge(merged, override or {})
+    return merged

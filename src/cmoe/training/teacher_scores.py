@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_write_json, dumps, read_json
+from ..core.io import atomic_write_json, dumps, read_json
 from .examples import example_token_ids
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def score_rows(
     """
     import torch
 
-    from ..models import load_causal_lm, load_tokenizer
+    from ..core.models import load_causal_lm, load_tokenizer
 
     t0 = time.perf_counter()
     out = Path(out)

@@ -1,0 +1,160 @@
+"""Subcommands that score models: evaluate, evaluate-loglik, evaluate-benchmark, route, mixture."""
+
+from __future__ import annotations
+
+import logging
+
+from ..core.commands import command, json_object, model_arguments, set_threads, settings
+from ..core.prompting import PromptSettings
+from ..data.questions import read_questions
+from ..generation.base import GenerationSettings
+
+log = logging.getLogger("cmoe")
+
+
+def _evaluate_args(p):
+    model_arguments(p)
+    p.add_argument("--questions", required=True, help="the test split")
+    p.add_argument(
+        "--generation",
+        type=settings(GenerationSettings, "evaluation.generation"),
+        default=GenerationSettings(),
+        help="sampling/backend settings (JSON)",
+    )
+    p.add_argument(
+        "--prompt", type=settings(PromptSettings, "prompt"), required=True, help="(JSON)"
+    )
+    p.add_argument("--predictions", required=True, help="one record per question (JSONL)")
+    p.add_argument("--scores", required=True, help="accuracy per domain and overall (JSON)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="k answers per question, sampled with seeds seed..seed+k-1 (avg@k, majority@k)",
+    )
+    p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
+    p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
+    p.add_argument("--routes", help="routes.json from `cmoe route`")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help="KARD: cut questions' retrieved passages so prompt + answer fit in this many tokens",
+    )
+
+
+@command("evaluate", "answer the test split and score per domain and overall", _evaluate_args)
+def evaluate(args) -> None:
+    from ..evaluation.generative import evaluate
+
+    set_threads(args.threads)
+    questions = read_questions(args.questions)
+    if args.specialist:
+        from ..evaluation.subsets import load_routes, questions_for_specialist
+
+        if not (args.groups and args.routes):
+            raise ValueError("--specialist needs --groups and --routes")
+        routes = load_routes(args.routes)
+        questions = questions_for_specialist(questions, args.specialist, args.groups, routes)
+    scores = evaluate(
+        model=args.model,
+        questions=questions,
+        generation=args.generation,
+        prompt=args.prompt,
+        predictions_out=args.predictions,
+        scores_out=args.scores,
+        trust_remote_code=args.trust_remote_code,
+        max_length=args.max_length,
+        samples=args.samples,
+    )
+    log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
+
+
+def _evaluate_loglik_args(p):
+    model_arguments(p)
+    p.add_argument("--questions", required=True, help="the test split")
+    p.add_argument("--pool", required=True, help="MERA's few-shot pool (cmoe prepare-fewshot)")
+    p.add_argument(
+        "--protocol",
+        choices=["mera", "mera_gen"],
+        default="mera",
+        help="mera: argmax log-likelihood of ' A'..' D'; mera_gen: greedy until a newline",
+    )
+    p.add_argument(
+        "--settings",
+        type=json_object,
+        required=True,
+        help="k (shots; resolved from the MERA version), seed, same_split, batch_size, dtype, "
+        "max_new_tokens (JSON)",
+    )
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--scores", required=True)
+
+
+@command(
+    "evaluate-loglik",
+    "MERA's ruMMLU protocol: k-shot, argmax log-likelihood of ' A'..' D' (one pass a "
+    "question), or its generative variant",
+    _evaluate_loglik_args,
+)
+def evaluate_loglik(args) -> None:
+    from ..evaluation.generative import evaluate_loglik_protocol
+    from ..evaluation.settings import LoglikSettings
+
+    # a planned job passes every key; by hand, the rest are MERA v1.2's defaults
+    job = LoglikSettings().job_settings("v1.2", False, args.protocol)
+    unknown = sorted(set(args.settings) - set(job))
+    if unknown:
+        raise ValueError(f"--settings: unknown key {unknown[0]} (known: {', '.join(job)})")
+    set_threads(args.threads)
+    scores = evaluate_loglik_protocol(
+        model=args.model,
+        questions=read_questions(args.questions),
+        pool=read_questions(args.pool),
+        protocol=args.protocol,
+        settings={**job, **args.settings},
+        predictions_out=args.predictions,
+        scores_out=args.scores,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info(
+        "%s accuracy %.3f on %d questions",
+        args.protocol,
+        scores["overall"]["accuracy"],
+        scores["overall"]["n"],
+    )
+
+
+def _evaluate_benchmark_args(p):
+    from ..evaluation.benchmarks import BenchmarkSettings
+
+    model_arguments(p)
+    p.add_argument(
+        "--settings",
+        type=settings(BenchmarkSettings, "evaluation.benchmarks[]"),
+        required=True,
+        help="task, path (local task folder), num_fewshot, limit, metric, batch_size, dtype, "
+        "seed (JSON)",
+    )
+    p.add_argument("--predictions", required=True, help="lm-eval's per-item results (JSONL)")
+    p.add_argument("--scores", required=True, help="metric, stderr and n (JSON)")
+
+
+@command(
+    "evaluate-benchmark",
+    "run one lm-evaluation-harness task on a model or LoRA adapter, offline",
+    _evaluate_benchmark_args,
+)
+def evaluate_benchmark(args) -> None:
+    from ..evaluation.benchmarks import evaluate_benchmark
+
+    set_threads(args.threads)
+    scores = evaluate_benchmark(
+        model=args.model,
+        spec=args.settings,
+        scores_out=args.scores,
+        samples_out=args.predictions,
+        trust_remote_code=args.trust_remote_code,
+    )
+    log.info(
+        "%s %s = %s on %d items", scores["task"], scores["metric"], scores["value"], scores["n"]
+    )

@@ -1,0 +1,93 @@
+"""The generation stage's subcommands: answer questions with reasoning (generate), and join a
+domain's shards (gather)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ..core.commands import command, model_arguments, set_threads, settings, shard
+from ..core.prompting import PromptSettings
+from ..data.questions import read_questions
+from ..generation.base import GenerationSettings
+
+log = logging.getLogger("cmoe")
+
+
+def _generate_args(p):
+    model_arguments(p)
+    p.add_argument("--questions", required=True, help="split file from prepare-data")
+    p.add_argument("--domain", nargs="+", help="only questions of these domains")
+    p.add_argument(
+        "--generation",
+        type=settings(GenerationSettings, "generation"),
+        default=GenerationSettings(),
+        help="sampling/backend settings (JSON)",
+    )
+    p.add_argument(
+        "--prompt",
+        type=settings(PromptSettings, "prompt"),
+        required=True,
+        help="the config's `prompt` section (JSON)",
+    )
+    p.add_argument(
+        "--shard",
+        type=shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="answer only shard I of N (contiguous blocks of the question order; default 0/1)",
+    )
+    p.add_argument(
+        "--out", required=True, help="trace records (JSONL); a killed run resumes from OUT.partial"
+    )
+    p.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
+
+
+@command(
+    "generate",
+    "answer questions with reasoning; samples_per_question traces per question",
+    _generate_args,
+)
+def generate(args) -> None:
+    from dataclasses import asdict
+
+    from ..core.io import atomic_write_json
+    from ..generation import make_generator
+    from ..generation.runner import generate_resumable, run_cost, shard_questions
+
+    set_threads(args.threads)
+    questions = shard_questions(read_questions(args.questions, args.domain), *args.shard)
+    t0 = time.perf_counter()
+    generator = make_generator(args.model, args.generation, args.trust_remote_code)
+    if hasattr(generator, "check_endpoint"):  # fail in seconds, not after the first timeout
+        generator.check_endpoint()
+    records = generate_resumable(
+        questions,
+        generator,
+        args.prompt,
+        args.out,
+        seed=args.generation.seed,
+        identity={"generation": asdict(args.generation), "prompt": asdict(args.prompt)},
+        desc=f"generate {args.shard[0]}/{args.shard[1]}",
+        samples=args.generation.samples_per_question,
+    )
+    if args.cost_out:
+        cost = run_cost(records, time.perf_counter() - t0, generator.usage())
+        atomic_write_json(args.cost_out, {**cost, "backend": args.generation.backend})
+    correct = sum(r["correct"] for r in records)
+    log.info("%s: %d/%d correct", args.out, correct, len(records))
+
+
+def _gather_args(p):
+    p.add_argument("--shards", nargs="+", required=True, help="shard files, in order")
+    p.add_argument("--out", required=True)
+
+
+@command("gather", "concatenate generation shards, in shard order", _gather_args)
+def gather(args) -> None:
+    from ..core.io import atomic_write_text
+
+    # Byte concatenation in shard order: shards are contiguous blocks of the question order.
+    atomic_write_text(args.out, "".join(Path(p).read_text("utf-8") for p in args.shards))
+    log.info("gathered %d shards into %s", len(args.shards), args.out)

@@ -1,0 +1,34 @@
+"""How a job runs (threads, memory, GPUs, time, partition), never what it computes: editing
+these re-runs nothing. Resolved here once for the plan, the checks and the rules."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+STAGES = ("train", "generate", "warmup", "evaluate")  # stages a model entry's resources override
+
+
+@dataclass
+class ResourceSettings:
+    """`resources.<stage>` and a model entry's `resources`."""
+
+    threads: int = 1
+    mem_mb: int = 4000
+    runtime: int = 60  # minutes
+    gpu: int = 0
+    gpu_model: str = ""  # empty: the cluster's default
+    slurm_partition: str = ""  # empty: the cluster's default
+
+
+def stage_resources(config: dict, stage: str, entry: dict | None = None) -> dict:
+    """A job's resources: ResourceSettings' defaults, `resources.default`, `resources.<stage>`,
+    then the model entry's own `resources` (so a 235B teacher asks for 8 GPUs and a student
+    for 1), then the entry's per-stage override (`resources.generate` of a 14B trained on 4)."""
+    res = asdict(ResourceSettings())
+    res.update(config.get("resources", {}).get("default", {}))
+    res.update(config.get("resources", {}).get(stage, {}))
+    own = dict((entry or {}).get("resources", {}))
+    per_stage = {k: own.pop(k) for k in STAGES if isinstance(own.get(k), dict)}
+    res.update(own)
+    res.update(per_stage.get(stage, {}))
+    return res

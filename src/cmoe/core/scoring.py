@@ -1,0 +1,120 @@
+"""Accuracy per domain and overall from trace records; shared by the filter and evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from .domains import DOMAINS
+
+
+@dataclass
+class BootstrapSettings:
+    """`evaluation.bootstrap`: percentile-bootstrap intervals, computed by the tables."""
+
+    resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    min_n: int = 30  # cells with fewer items are flagged (†)
+
+
+BOOTSTRAP_DEFAULTS = asdict(BootstrapSettings())
+
+
+def _cell(records: list[dict], bootstrap: dict | None) -> dict:
+    """Accuracy of one cell. Records of a k-sample evaluation (``mean_correct``, see
+    cmoe.evaluation.generative.combine_samples) score avg@k, the mean over items of each
+    item's share of correct samples, with majority@k beside it; their interval resamples items
+    with all their samples (cmoe.core.stats.mean_with_ci), covering item and seed variance
+    together."""
+    n = len(records)
+    correct = sum(bool(r["correct"]) for r in records)
+    unparseable = sum(r["answer"] is None for r in records)
+    per_item = [r.get("mean_correct", float(bool(r["correct"]))) for r in records]
+    sampled = any("mean_correct" in r for r in records)
+    cell = {
+        "n": n,
+        "correct": correct,
+        "accuracy": sum(per_item) / n if n else None,
+        "unparseable": unparseable,
+        "unparseable_rate": unparseable / n if n else None,
+    }
+    if sampled:
+        cell["k"] = max(r.get("k", 1) for r in records)
+        cell["majority_accuracy"] = correct / n if n else None
+    if bootstrap:
+        from .stats import accuracy_with_ci, mean_with_ci
+
+        settings = {**BOOTSTRAP_DEFAULTS, **bootstrap}
+        if sampled:
+            ci = mean_with_ci(per_item, **settings)
+        else:
+            ci = accuracy_with_ci([bool(r["correct"]) for r in records], **settings)
+        cell.update(ci_low=ci["ci_low"], ci_high=ci["ci_high"], flag_small_n=ci["flag_small_n"])
+    return cell
+
+
+def score(records: list[dict], bootstrap: dict | None = None) -> dict:
+    """{overall: cell, domains: {domain: cell}}; an unparseable answer counts as wrong.
+
+    ``bootstrap`` ({resamples, seed, level, min_n}) adds a percentile-bootstrap interval and a
+    small-n flag to every cell.
+    """
+    by_domain: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_domain[r["domain"]].append(r)
+    return {
+        "overall": _cell(records, bootstrap),
+        "domains": {d: _cell(by_domain[d], bootstrap) for d in DOMAINS if d in by_domain},
+    }
+
+
+def cyrillic_share(text: str) -> float | None:
+    """Share of Cyrillic letters among the letters of ``text`` (None: no letters at all)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return None
+    # Cyrillic, Cyrillic Supplement and Extended-A..C blocks: Russian is U+0400..U+04FF.
+    cyrillic = sum(
+        "\u0400" <= c <= "\u052f" or "\u2de0" <= c <= "\u2dff" or "\ua640" <= c <= "\ua69f"
+        for c in letters
+    )
+    return cyrillic / len(letters)
+
+
+def reasoning_language(records: list[dict]) -> float | None:
+    """Language consistency of a model's reasoning: the mean over items of the share of
+    Cyrillic letters among the letters of its reasoning (all k samples' reasoning together,
+    for a sampled evaluation). Items whose reasoning has no letters (no reasoning, or digits
+    only) are left out; None when no item has any (e.g. the log-likelihood protocol).
+
+    The mean is over items, not over letters pooled, so one long rambling answer in another
+    language weighs as one item: users of Russian reasoning models report models drifting into
+    English or Chinese on some questions, and this counts how much of each answer drifted.
+    """
+    shares = []
+    for r in records:
+        texts = [x.get("reasoning") or "" for x in r.get("samples") or [r]]
+        share = cyrillic_share("".join(texts))
+        if share is not None:
+            shares.append(share)
+    return sum(shares) / len(shares) if shares else None
+
+
+def by_subject(records: list[dict]) -> dict:
+    """Accuracy per MMLU subject: where a teacher is weak, its traces are few."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[r["subject"]].append(r)
+    return {s: _cell(groups[s], None) for s in sorted(groups)}
+
+
+def percentiles(values: list[int], qs=(10, 50, 90, 99)) -> dict:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    # Nearest-rank percentiles: always a value that occurs in the data.
+    out = {f"p{q}": ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] for q in qs}
+    out.update(mean=round(sum(ordered) / len(ordered), 1), max=ordered[-1])
+    return out

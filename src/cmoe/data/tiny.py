@@ -1,0 +1,259 @@
+"""Tiny random models of the study's families and byte-level BPE tokenizers trained on the corpus.
+
+Decoder-only models copy a family (below); ``arch: t5`` builds an encoder-decoder (the seq2seq
+students: FRED-T5, ruT5, VikhrT5) with the same tokenizer and a plain-text prompt template.
+
+A family is what a real checkpoint of it ships: the architecture (``Qwen3ForCausalLM``,
+``LlamaForCausalLM``), the special tokens, the end-of-turn token that is also EOS, and the
+published chat template, kept verbatim in ``cmoe/templates/``. The result is an ordinary model
+folder: everything downstream loads it with ``from_pretrained(path)`` and renders prompts with
+``apply_chat_template``, exactly as it loads ``Qwen/Qwen3-4B`` or
+``meta-llama/Llama-3.3-70B-Instruct`` from the hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..core.io import atomic_directory, iter_jsonl
+from ..core.prompting import PLAIN_TEMPLATE, DEFAULT_TEMPLATE
+
+THINK_TOKENS = ["<think>", "</think>"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a tiny model copies from the real checkpoints of its family."""
+
+    template: str  # file in cmoe/templates/, the family's published chat template, verbatim
+    special_tokens: list[str]
+    eos: str  # the template's end-of-turn token: generation stops on it, labels end with it
+    pad: str | None  # None: the tokenizer has no pad token, as Llama 3's has none
+    bos: str | None  # prepended by the tokenizer itself (add_special_tokens=True), as Llama's
+    end_of_text: str  # also stops generation (the real generation configs list it)
+    # The pre-tokenizer's split before byte-level BPE, copied from the family's tokenizer.json.
+    # Llama 3's keeps a run of newlines whole whether a word follows or not (GPT-2's splits
+    # "\n\n" before a word into "\n" "\n"), so its generation prompt, which ends in "\n\n",
+    # can tokenize the same alone and followed by the answer. None: GPT-2's split (the tiny
+    # Qwen3's, whose trained turn starts with the <think> token, a boundary either way).
+    split: str | None = None
+    config_class: str = "Qwen3Config"
+    model_class: str = "Qwen3ForCausalLM"
+    think_tokens: bool = False  # <think>/</think> as added tokens (the template handles them)
+
+
+FAMILIES = {
+    # Qwen/Qwen3-*: ChatML, reasoning in <think> tags, enable_thinking switch
+    "qwen3": Family(
+        template="qwen3.jinja",
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        bos=None,
+        end_of_text="<|endoftext|>",
+        think_tokens=True,
+    ),
+    # meta-llama/Llama-3.1-*-Instruct and Llama-3.3-70B-Instruct (one template): no thinking
+    "llama3": Family(
+        template="llama3.jinja",
+        special_tokens=[
+            "<|begin_of_text|>",
+            "<|end_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+            "<|eom_id|>",
+            "<|python_tag|>",
+            "<|finetune_right_pad_id|>",
+        ],
+        eos="<|eot_id|>",
+        pad=None,
+        bos="<|begin_of_text|>",
+        end_of_text="<|end_of_text|>",
+        split=(
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+        ),
+        config_class="LlamaConfig",
+        model_class="LlamaForCausalLM",
+    ),
+}
+
+
+def chat_template(name: str) -> str:
+    """A published chat template kept in ``cmoe/templates/`` (e.g. ``"qwen3.jinja"``)."""
+    return resources.files("cmoe").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+@dataclass
+class TinyModelSpec:
+    family: str = "qwen3"  # a key of FAMILIES
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 192
+    seed: int = 0
+    # "qwen3" (decoder-only) or "t5" (encoder-decoder, gated-GELU like T5 v1.1 and FRED-T5;
+    # num_hidden_layers in each stack, num_key_value_heads unused)
+    arch: str = "qwen3"
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(
+                f"family {self.family!r} is not one of {', '.join(FAMILIES)} (tiny model families)"
+            )
+
+
+def corpus_texts(corpus: str | Path, extra: list[str] = ()) -> list[str]:
+    """Every piece of text the demo will feed a model: questions, options, explanations."""
+    texts = list(extra) + [DEFAULT_TEMPLATE]
+    for _, row in iter_jsonl(corpus):
+        inputs = row.get("inputs", {})
+        texts.extend(str(v) for v in inputs.values())
+        texts.append(str(row.get("explanation", "")))
+    texts.extend(f"Ответ: {x}" for x in "ABCD")
+    return texts
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, family: str = "qwen3"):
+    """A byte-level BPE trained on ``texts`` with the special tokens and chat template of
+    ``family``; the families' vocabularies differ (their special tokens and splits do)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    fam = FAMILIES[family]
+    bpe = Tokenizer(models.BPE())
+    if fam.split is None:
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        bpe.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(fam.split), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=fam.special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer=trainer)
+    if fam.bos is not None:
+        bos_id = bpe.token_to_id(fam.bos)
+        bpe.post_processor = processors.TemplateProcessing(
+            single=f"{fam.bos} $A",
+            pair=f"{fam.bos} $A {fam.bos} $B",
+            special_tokens=[(fam.bos, bos_id)],
+        )
+    named = {fam.eos, fam.pad, fam.bos}
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token=fam.eos,
+        pad_token=fam.pad,
+        bos_token=fam.bos,
+        padding_side="left",  # set in the constructor: assigned later it is not saved
+        additional_special_tokens=[t for t in fam.special_tokens if t not in named],
+    )
+    if fam.think_tokens:
+        # Like Qwen3: <think> tags are added tokens but not special ones, so decoding with
+        # skip_special_tokens=True keeps them and the reasoning stays delimited.
+        tok.add_tokens(THINK_TOKENS)
+    tok.chat_template = chat_template(fam.template)
+    return tok
+
+
+TINY_ARCHS = ("qwen3", "t5")
+
+
+def build_tiny_t5(tokenizer, spec: TinyModelSpec):
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(spec.seed)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=spec.hidden_size,
+        d_kv=spec.hidden_size // spec.num_attention_heads,
+        d_ff=spec.intermediate_size,
+        num_layers=spec.num_hidden_layers,
+        num_decoder_layers=spec.num_hidden_layers,
+        num_heads=spec.num_attention_heads,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=True,
+        dropout_rate=0.0,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,  # T5's convention: the pad token
+    )
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    return model
+
+
+def build_tiny_model(tokenizer, spec: TinyModelSpec):
+    import torch
+    import transformers
+    from transformers import GenerationConfig
+
+    if spec.arch not in TINY_ARCHS:
+        raise ValueError(f"tiny_models.specs: arch {spec.arch!r} is not one of {TINY_ARCHS}")
+    if spec.arch == "t5":
+        return build_tiny_t5(tokenizer, spec)
+
+    fam = FAMILIES[spec.family]
+    torch.manual_seed(spec.seed)
+    # As the real checkpoints: generation stops at the end of a turn or of the text.
+    stop = [tokenizer.convert_tokens_to_ids(t) for t in dict.fromkeys([fam.eos, fam.end_of_text])]
+    config = getattr(transformers, fam.config_class)(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        head_dim=spec.hidden_size // spec.num_attention_heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    model = getattr(transformers, fam.model_class)(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stop,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return model
+
+
+def make_tiny_model(
+    corpus: str | Path, out: str | Path, spec: TinyModelSpec, vocab_size: int
+) -> int:
+    """Write tokenizer + random model to ``out`` atomically; return the parameter count."""
+    tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size, spec.family)
+    if spec.arch == "t5":
+        tokenizer.chat_template = PLAIN_TEMPLATE
+    model = build_tiny_model(tokenizer, spec)
+    with atomic_directory(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass
+class TinyModelsSettings:
+    """The `tiny_models` section: the corpus the tokenizers learn, and each tiny model's spec."""
+
+    corpus: str = ""
+    vocab_size: int = 2048
+    specs: dict[str, TinyModelSpec] = field(default_factory=dict)

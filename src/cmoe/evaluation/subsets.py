@@ -1,0 +1,33 @@
+"""Questions routed to groups of domains: a model that serves a group (a specialist) answers
+its own domains' questions and those a learned router sends to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.io import read_json
+
+
+def specialist_for(domain: str, groups: dict[str, list[str]]) -> str:
+    """The specialist group that serves a domain."""
+    for group, members in groups.items():
+        if domain in members:
+            return group
+    raise KeyError(f"domain {domain!r} belongs to no specialist group")
+
+
+def questions_for_specialist(
+    questions: list[dict], group: str, groups: dict[str, list[str]], routes: dict[str, str]
+) -> list[dict]:
+    """The test questions a specialist must answer: its own domains' (oracle routing) and
+    those the learned router sends to it, each once."""
+    return [
+        q
+        for q in questions
+        if specialist_for(q["domain"], groups) == group
+        or specialist_for(routes[q["id"]], groups) == group
+    ]
+
+
+def load_routes(path: str | Path) -> dict[str, str]:
+    return read_json(path)["routes"]

@@ -1,0 +1,5 @@
+"""cascade: teacher -> generalist intermediate -> its own correct traces -> student."""
+
+from ..base import Method
+
+METHOD = Method(name="cascade", package=__name__, intermediates_generate=True)

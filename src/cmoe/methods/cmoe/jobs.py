@@ -1,0 +1,22 @@
+"""CMoE's own job kind: the routed mixture of the specialists' predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...core.paths import TEST_SPLIT
+
+
+@dataclass(frozen=True)
+class MixtureJob:
+    key: str  # output folder below results/: predictions.jsonl + scores.json
+    predictions: dict[str, str]  # specialist group -> its predictions.jsonl
+    groups: dict[str, list[str]]
+    routes: str | None  # None: oracle routing by the question's domain
+    questions: str = TEST_SPLIT
+
+
+def mixture_key_of(namespace: str):
+    """The rule's lookup: a mixture's plan key (its output folder below results/) from the
+    rule's wildcards."""
+    return lambda wc: f"{namespace}/eval/mixture/{wc.teacher}/{wc.intermediate}/{wc.routing}"

@@ -1,0 +1,117 @@
+"""cmoe: one specialist per domain group, each trained on that group's teacher traces; the
+routed mixture of specialists (oracle and learned routing); students learn from the union of
+the specialists' own correct traces."""
+
+from __future__ import annotations
+
+from ...core import paths
+from ...core.jobs import Block, Pair, Subset
+from ...core.paths import results_path
+from ..direct.plan import NAME as BASELINE
+from .jobs import MixtureJob
+from .settings import routes_file, specialist_groups
+
+NAME = "cmoe"
+ROUTINGS = ("oracle", "learned")
+
+
+def plan(b) -> None:
+    b.note("Learned router accuracy on the test split", routes_file(b.ns))
+    for teacher in b.teachers:
+        for intermediate in b.intermediates:
+            _plan_chain(b, teacher, intermediate)
+
+
+def specialists(b, teacher: str, intermediate: str, evaluate: bool = True) -> list[dict]:
+    """Plan each group's specialist and its own traces (shared with cmoe-kd and seq2seq; jobs
+    are keyed by output, so they are planned once); per group:
+    its model, its kept traces, its predictions on the questions it serves (``evaluate``)
+    and its cost chain up to its traces."""
+    groups = specialist_groups(b.config)
+    entry = b.config["intermediates"][intermediate]
+    out = []
+    for group, domains in groups.items():
+        where = (teacher, intermediate, group)
+        own = entry.get("specialists", {}).get(group, {}).get("train")
+        specialist = b.train(
+            paths.models(b.ns, "specialist", *where),
+            entry["model"],
+            b.teacher_traces(teacher, domains),
+            "intermediates",
+            intermediate,
+            own,
+            run_name=f"specialist-{teacher}-{intermediate}-{group}",
+        )
+        stem = paths.traces(b.ns, "specialist", *where)
+        cost = b.generate(stem, specialist, domains, entry, f"intermediates.{intermediate}")
+        evaluated = None
+        if evaluate:
+            subset = Subset(group, groups, routes_file(b.ns))
+            key = paths.evaluation(b.ns, "specialist", *where)
+            evaluated = b.evaluate(key, specialist, subset)
+        out.append(
+            {
+                "group": group,
+                "model": specialist,
+                "traces": results_path(stem) + ".jsonl",
+                "predictions": f"{evaluated}/predictions.jsonl" if evaluated else None,
+                "branch": [{"par": b.teacher_costs(teacher, domains)}, specialist.path, cost],
+            }
+        )
+    return out
+
+
+def _plan_chain(b, teacher: str, intermediate: str) -> None:
+    planned = specialists(b, teacher, intermediate)
+    branches = [s["branch"] for s in planned]
+    traces = [s["traces"] for s in planned]
+    predictions = {s["group"]: s["predictions"] for s in planned}
+    groups = specialist_groups(b.config)
+
+    mixture_chain = {"par": [{"seq": branch[:2]} for branch in branches]}
+    labels = {"method": NAME, "teacher": teacher, "via": intermediate}
+    mixtures = {}
+    for routing in ROUTINGS:
+        key = paths.evaluation(b.ns, "mixture", teacher, intermediate, routing)
+        routes = routes_file(b.ns) if routing == "learned" else None
+        b.add_job("mixture", MixtureJob(key, predictions, groups, routes))
+        model = f"mixture:{routing}"
+        # A mixture composes the specialists' answers: there is no one model to score by
+        # log-likelihood; it is compared with the generalist it stands against.
+        b.row(
+            key,
+            None,
+            {**labels, "model": model},
+            mixture_chain,
+            loglik=False,
+            reference_model=intermediate,
+        )
+        mixtures[routing] = (NAME, teacher, intermediate, model)
+    generalist = (BASELINE, teacher, "-", intermediate)
+    oracle = mixtures["oracle"]
+    b.block(
+        Block(
+            title=f"Teacher `{teacher}`, intermediate `{intermediate}`",
+            lines=(
+                (f"{BASELINE}: {intermediate} on undivided data", generalist),
+                ("CMoE mixture, oracle routing", oracle),
+                ("CMoE mixture, learned routing", mixtures["learned"]),
+            ),
+            delta=(f"Δ CMoE (oracle) − {BASELINE}, points", oracle, generalist),
+            pair=Pair(f"CMoE (oracle) − {BASELINE}", oracle, generalist),
+            cost=(f"Training cost, {BASELINE} ÷ CMoE", generalist, oracle),
+        )
+    )
+    b.pair("CMoE mixture (oracle routing)", oracle, generalist, headline=True)
+
+    with_traces = {"par": [{"seq": branch} for branch in branches]}
+    for student in b.students:
+        model = b.student(NAME, teacher, intermediate, student, traces)
+        labels = {"method": NAME, "teacher": teacher, "via": intermediate, "model": student}
+        key = paths.evaluation(b.ns, f"student/{NAME}", teacher, intermediate, student)
+        b.row(key, model, labels, {"seq": [with_traces, model.path]})
+        b.pair(
+            f"{student}, {NAME} via {intermediate} − {BASELINE} ({teacher})",
+            (NAME, teacher, intermediate, student),
+            (BASELINE, teacher, "-", student),
+        )

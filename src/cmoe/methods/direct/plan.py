@@ -1,0 +1,49 @@
+"""direct: each student learns from all of a teacher's correct traces (the study's baseline).
+
+The generalist (an intermediate trained the same way) is its "direct into the intermediate" row.
+"""
+
+from __future__ import annotations
+
+from ...core import paths
+
+NAME = "direct"
+
+
+def plan(b) -> None:
+    for teacher in b.teachers:
+        teacher_gen = {"par": b.teacher_costs(teacher)}
+        for student in b.students:
+            model = b.student(NAME, teacher, None, student, b.teacher_traces(teacher))
+            labels = {"method": NAME, "teacher": teacher, "via": "-", "model": student}
+            chain = {"seq": [teacher_gen, model.path]}
+            key = paths.evaluation(b.ns, f"student/{NAME}", teacher, student)
+            b.row(key, model, labels, chain)
+            if teacher == b.teachers[0]:
+                b.size_model(student, model.path)
+        for intermediate in b.intermediates:
+            generalist_row(b, teacher, intermediate)
+
+
+def generalist(b, teacher: str, intermediate: str):
+    """The intermediate trained on all of a teacher's traces (cascade's first step, and the
+    study's "one model on undivided data" baseline); returns it and its cost chain."""
+    model = b.train(
+        paths.models(b.ns, "generalist", teacher, intermediate),
+        b.config["intermediates"][intermediate]["model"],
+        b.teacher_traces(teacher),
+        "intermediates",
+        intermediate,
+        run_name=f"generalist-{teacher}-{intermediate}",
+    )
+    return model, {"seq": [{"par": b.teacher_costs(teacher)}, model.path]}
+
+
+def generalist_row(b, teacher: str, intermediate: str):
+    """The generalist and its row (shared with cascade); returns its model and cost chain."""
+    model, chain = generalist(b, teacher, intermediate)
+    labels = {"method": NAME, "teacher": teacher, "via": "-", "model": intermediate}
+    b.row(paths.evaluation(b.ns, "generalist", teacher, intermediate), model, labels, chain)
+    if teacher == b.teachers[0]:
+        b.size_model(intermediate, model.path)
+    return model, chain

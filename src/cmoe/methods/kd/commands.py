@@ -1,0 +1,57 @@
+"""The KD methods' subcommand: a teacher scores training traces once (top-k log-probs per
+completion token, stored) so that KD students train without loading it."""
+
+from __future__ import annotations
+
+import logging
+
+from ...core.commands import command, model_arguments, set_threads, settings
+from ...core.prompting import PromptSettings
+from ...training.teacher_scores import ScoreSettings
+
+log = logging.getLogger("cmoe")
+
+
+def _score_args(p):
+    model_arguments(p)
+    p.add_argument("--data", nargs="+", required=True, help="trace files to score")
+    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), required=True)
+    p.add_argument(
+        "--settings",
+        type=settings(ScoreSettings, "score"),
+        default=ScoreSettings(),
+        help="top_k, batch_size, chunk_examples, max_length, dtype (JSON)",
+    )
+    p.add_argument("--out", required=True, help="folder for the stored scores")
+    p.add_argument("--cost", required=True, help="cost file (wall time, device)")
+
+
+@command(
+    "score-teacher",
+    "store a teacher's top-k log-probs on training traces, for logit distillation",
+    _score_args,
+)
+def score_teacher(args) -> None:
+    from ...core.io import atomic_write_json, read_jsonl
+    from ...training import load_training_rows
+    from ...training.teacher_scores import score_rows
+
+    set_threads(args.threads)
+    # A specialist may keep none of its own traces (tiny runs): its scores are then empty, and
+    # the student learns from the other specialists' traces.
+    kept = sum(bool(r.get("correct")) for path in args.data for r in read_jsonl(path))
+    rows = load_training_rows(args.data, args.prompt, "traces") if kept else []
+    if not rows:
+        log.warning("no correct traces in %s: writing empty scores", ", ".join(args.data))
+    result = score_rows(
+        args.model, rows, args.out, args.settings, args.trust_remote_code, teacher=args.model
+    )
+    atomic_write_json(args.cost, result["cost"])
+    index = result["index"]
+    log.info(
+        "scored %d examples, %d tokens: %d bytes (%.1f per 1,000 tokens)",
+        index["examples"],
+        index["tokens"],
+        index["bytes"],
+        index["bytes_per_1000_tokens"] or 0.0,
+    )

@@ -1,0 +1,154 @@
+"""The package's structure: no import cycle, no method named below the methods, small modules.
+
+The layers themselves (core, stages, methods, config and plan, cli; nothing imports upward)
+are import-linter's contract in pyproject.toml, run by `lint-imports` in .ci/run.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from cmoe.methods import REGISTRY
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "cmoe"
+MAX_LINES = 300
+
+
+def _module(path: Path) -> tuple[str, bool]:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    return ".".join(parts[:-1] if is_package else parts), is_package
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every import of every module of the package, module level or inside functions."""
+    modules = {_module(p)[0]: p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        is_package = _module(path)[1]
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                if node.level:
+                    base = base[: len(base) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                targets = [module, *(f"{module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target not in (name, "cmoe"):
+                    graph[name].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(component)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_planted_cycle():
+    graph = import_graph()
+    graph["cmoe.core.io"].add("cmoe.plan.builder")  # core importing the plan: a circle
+    assert any("cmoe.core.io" in c and "cmoe.plan.builder" in c for c in cycles(graph))
+
+
+# A method's name may not appear in code below the methods. "seq2seq" is also an
+# architecture (`arch: seq2seq`), and "cmoe" the package's own name (`python -m cmoe`, the
+# wandb project, the conda environment): those two words are allowed where they mean that.
+NEUTRAL = {"seq2seq", "cmoe"}
+BELOW_METHODS = ["config", "plan", "reporting", "training"]
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants of a module's code (docstrings and comments are prose, not code)."""
+    tree = ast.parse(path.read_text("utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def method_names_in(paths, root: Path = SRC) -> list[str]:
+    names = [n for n in REGISTRY if n not in NEUTRAL]
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, names)) + r")(?![\w-])")
+    found = []
+    for path in paths:
+        for line, text in _code_strings(path):
+            if pattern.search(text):
+                found.append(f"{path.relative_to(root)}:{line}: {text!r}")
+    return found
+
+
+def test_no_method_name_below_the_methods():
+    paths = [p for folder in BELOW_METHODS for p in (PACKAGE / folder).rglob("*.py")]
+    assert method_names_in(paths) == []
+
+
+def test_the_method_name_check_finds_a_planted_name(tmp_path):
+    planted = tmp_path / "cmoe" / "reporting" / "planted.py"
+    planted.parent.mkdir(parents=True)
+    planted.write_text('"""A docstring may say kard."""\nBASE = "kard"\n', "utf-8")
+    assert method_names_in([planted], tmp_path) == ["cmoe/reporting/planted.py:2: 'kard'"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_module_size(path):
+    """A module over MAX_LINES lines says in its first line why it stays one module."""
+    lines = path.read_text("utf-8").splitlines()
+    if len(lines) > MAX_LINES:
+        reason = "# Over 300 lines as one module: "
+        assert lines[0].startswith(reason), f"{len(lines)} lines and no reason at its top"
