@@ -329,7 +329,7 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
 ):
     """The reranker's evaluation (recall.json), recomputed independently: BM25's recall@k on the
     held-out questions, and the reranker's over the same candidates (equal at k = depth). How far
-    the demo's tiny reranker is from BM25 is measured by benchmarks/bench_reranker_recall.py."""
+    the demo's tiny reranker is from BM25 is measured by perf/bench_reranker_recall.py."""
     from cmoe.core.io import read_jsonl
     from cmoe.methods.kard.knowledge.reranker import (
         TfidfLabels,

@@ -268,7 +268,7 @@ def test_ablation_overlay_plans_in_its_own_namespace():
     assert all(k.startswith("ablation-2-specialists/") for k in specialists)
 
 
-SWEEP = ROOT / "benchmarks" / "configs" / "sweep.yaml"
+SWEEP = ROOT / "perf" / "configs" / "sweep.yaml"
 
 
 def test_sweep_plan_scales():

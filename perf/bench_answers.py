@@ -6,9 +6,9 @@ preposition, two letters listed as the answer). Reports per category how many li
 read correctly and read wrongly (a letter different from gold, or a letter where there is none),
 and lists the wrongly read lines.
 
-    python benchmarks/bench_answers.py                          # cmoe.core.answers
+    python perf/bench_answers.py                          # cmoe.core.answers
     git show HEAD:src/cmoe/answers.py > /tmp/answers_old.py
-    python benchmarks/bench_answers.py --module /tmp/answers_old.py
+    python perf/bench_answers.py --module /tmp/answers_old.py
 """
 
 from __future__ import annotations

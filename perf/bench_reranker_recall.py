@@ -10,7 +10,7 @@ rationale; recall@k among the question's top ``--depth`` BM25 candidates, in BM2
 the reranker's. "random order" is what shuffling the candidates would give (gold among them ×
 k / depth).
 
-    python benchmarks/bench_reranker_recall.py --epochs 3 10 --threads 1
+    python perf/bench_reranker_recall.py --epochs 3 10 --threads 1
 """
 
 from __future__ import annotations

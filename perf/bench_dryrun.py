@@ -1,6 +1,6 @@
 """How long `snakemake -n` takes to resolve the real study's graph (no GPU, no hub access).
 
-Usage: python benchmarks/bench_dryrun.py [--repeats 5]
+Usage: python perf/bench_dryrun.py [--repeats 5]
 Runs in an empty temporary directory so no existing results are consulted. Reports the median
 of the repeats, the number of jobs, and the start-up floor (`snakemake --version`).
 """

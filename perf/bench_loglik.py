@@ -1,7 +1,7 @@
 """MERA's ruMMLU log-likelihood protocol (`cmoe.evaluation.loglik`) against lm-evaluation-harness running
 MERA's task definition (tests/lmeval_tasks/rummlu_mera), on the same model and items.
 
-Usage: python benchmarks/bench_loglik.py [--hidden 128 --layers 4 --vocab 2048 --threads 2]
+Usage: python perf/bench_loglik.py [--hidden 128 --layers 4 --vocab 2048 --threads 2]
 The demo's test split (136 questions, seed 13) with the demo's few-shot pool, MERA v1.2's
 1-shot prompts, seed 1234, batch 8, float32. Measured:
 

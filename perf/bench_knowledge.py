@@ -9,7 +9,7 @@ a random Qwen3 of the demo reranker's size (hidden 64, 2 layers, compression 32,
 its speed does not depend on its weights. Each phase runs in its own process, so its peak
 resident memory (ru_maxrss) is its own.
 
-    python benchmarks/bench_knowledge.py --passages 200000 --queries 64 --threads 1
+    python perf/bench_knowledge.py --passages 200000 --queries 64 --threads 1
 """
 
 from __future__ import annotations

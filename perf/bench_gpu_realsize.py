@@ -2,7 +2,7 @@
 padding-free batching, generation throughput, and the cost of the logit-distillation loss.
 
 Usage (CUDA GPU, no hub access needed):
-    python benchmarks/bench_gpu_realsize.py --model qwen3-1.7b
+    python perf/bench_gpu_realsize.py --model qwen3-1.7b
         [--runs full:random,lora:padding_free] [--generate] [--kd]
 
 The model is built with random weights from the published Qwen3 config numbers (hidden size,

@@ -1,7 +1,7 @@
 """SFT throughput and padding share on the demo traces: random vs length-grouped vs packed.
 
-Usage: python benchmarks/bench_sft.py [--hidden 128 --layers 4 --epochs 1 --threads 2]
-Prints a Markdown table; results are recorded in benchmarks/README.md.
+Usage: python perf/bench_sft.py [--hidden 128 --layers 4 --epochs 1 --threads 2]
+Prints a Markdown table; results are recorded in perf/README.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The curation chain (cmoe.traces.curation) on synthetic traces: traces/s and peak memory at two
 sizes, and whether time grows linearly with the number of traces.
 
-    python benchmarks/bench_curation.py                       # 50,000 and 200,000 traces
-    python benchmarks/bench_curation.py --sizes 5000 --length tokenizer
+    python perf/bench_curation.py                       # 50,000 and 200,000 traces
+    python perf/bench_curation.py --sizes 5000 --length tokenizer
 
 Each size runs in its own process, so its peak RSS is its own. The synthetic set has 4 samples
 per question (question ids shared by the samples), ~75% correct, ~5% English reasoning, ~10%

@@ -8,11 +8,11 @@ one sequence; the T5 reads the prompt in its encoder and writes the target with 
 so the prompt is read twice). Real (non-padding) tokens are counted over the trainers' own
 dataloaders: for the T5, encoder inputs plus decoder targets.
 
-Usage: python benchmarks/bench_seq2seq.py [--hidden 128 --qwen-layers 4 --t5-layers 2 --threads 2
+Usage: python perf/bench_seq2seq.py [--hidden 128 --qwen-layers 4 --t5-layers 2 --threads 2
        --repeats 1]
 With --repeats N the three runs are interleaved N times and the median wall time is reported
 (on a busy machine the ratios are what it shows). Prints a Markdown table; results are recorded
-in benchmarks/README.md.
+in perf/README.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The GPU code paths, measured: LoRA SFT in bf16 and hf-backend generation on one GPU.
 
-Usage (on a machine with a CUDA GPU): python benchmarks/bench_gpu.py [--hidden 1024 --layers 8]
+Usage (on a machine with a CUDA GPU): python perf/bench_gpu.py [--hidden 1024 --layers 8]
 Builds a random Qwen3 of the given size with the demo tokenizer (no hub access needed), trains a
 LoRA adapter on the 272 demo reference traces through `cmoe.training.train`, then generates with
 the adapter merged in memory at batch 1, 16 and 64 through `cmoe.generation`. Where vLLM is

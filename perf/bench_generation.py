@@ -1,6 +1,6 @@
 """Batched generation throughput of the hf backend on CPU at batch 1, 16 and 64.
 
-Usage: python benchmarks/bench_generation.py [--questions 64 --max-new-tokens 64 --threads 2]
+Usage: python perf/bench_generation.py [--questions 64 --max-new-tokens 64 --threads 2]
 A random tiny model rarely emits EOS, so every request generates about max_new_tokens tokens.
 """
 

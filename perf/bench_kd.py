@@ -6,7 +6,7 @@ CPU (default): a random tiny Qwen3 teacher scores the 272 demo questions as refe
 then a student of the same size trains one epoch with the project's trainer
 (`cmoe.training.build_trainer`): plain SFT, and offline KD from the stored scores.
 
-    python benchmarks/bench_kd.py [--hidden 128 --layers 4 --top-k 8 20 --threads 2
+    python perf/bench_kd.py [--hidden 128 --layers 4 --top-k 8 20 --threads 2
                                    --examples 0 --repeats 1]
 
 On a GPU, with real-size models (a Qwen3-4B teacher scoring for a Qwen3-1.7B student):

@@ -1,6 +1,6 @@
 """Generation throughput of the openai backend against the local OpenAI-compatible server.
 
-Usage: python benchmarks/bench_openai.py [--questions 64 --max-new-tokens 64 --threads 2]
+Usage: python perf/bench_openai.py [--questions 64 --max-new-tokens 64 --threads 2]
 
 The server (``tests/support/openai_server.py``) runs in its own process on loopback and generates
 one request at a time (a batch of one, like the hf backend at batch 1, which is the reference
