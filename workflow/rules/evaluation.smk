@@ -4,6 +4,8 @@
 # the tables.
 
 
+# Outputs keyed by the plan (`{job}`): bases, students of each method (with or without an
+# intermediate, a KARD variant), generalists and specialists each have their own folder shape.
 rule evaluate:
     input:
         model=per_job(EVALUATE, lambda job: job.model.inputs),
@@ -51,6 +53,7 @@ rule evaluate:
         " --predictions {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
 
 
+# The same folders as `evaluate`'s, under eval_loglik/ or eval_mera_gen/ (`{job}`, as there).
 rule evaluate_loglik:
     input:
         model=per_job(LOGLIK, lambda job: job.model.inputs),
@@ -86,6 +89,7 @@ rule evaluate_loglik:
 # Benchmarks beyond ruMMLU (`evaluation.benchmarks`): one lm-eval task on one trained or base
 # model per job, offline. A task whose data is missing fails its own job with the path; with
 # --keep-going (both profiles) the other jobs still run, and only the benchmark table waits.
+# Keyed by the plan (`{job}`: <ns>/eval_bench/<task>/<model label>, as deep as the model's folder).
 rule evaluate_benchmark:
     input:
         model=per_job(BENCHMARK, lambda job: job.model.inputs),

@@ -4,6 +4,9 @@
 # specialists).
 
 
+# A generation's output is keyed by the plan (`{job}`): a teacher's shards
+# (traces/teacher/<teacher>/shards/<domain>/<i>-of-<n>) and an intermediate's traces
+# (<ns>/traces/<generalist|specialist>/<teacher>/<intermediate>/<domain|group>) differ in shape.
 rule generate:
     input:
         model=per_job(GENERATE, lambda job: job.model.inputs),
@@ -36,15 +39,21 @@ rule generate:
         " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"
 
 
+# A teacher's domain: its shards, in order (or, `traces_from`, another teacher's traces).
 rule gather:
     input:
-        per_job(GATHER, lambda job: job.shards),
+        per_job(
+            GATHER,
+            lambda job: job.shards,
+            lambda wc: f"traces/teacher/{wc.teacher}/{wc.domain}",
+        ),
     output:
-        "results/{job}.raw.jsonl",
+        "results/traces/teacher/{teacher}/{domain}.raw.jsonl",
     log:
-        "results/logs/gather/{job}.log",
+        "results/logs/gather/{teacher}/{domain}.log",
     wildcard_constraints:
-        job=key_pattern(GATHER),
+        teacher=key_pattern(config["teachers"]),
+        domain=key_pattern(DOMAINS),
     conda:
         CMOE_ENV
     shell:
