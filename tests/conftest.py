@@ -128,7 +128,10 @@ def ci_run(tmp_path_factory):
     tests inspect it, and the Slurm test compares its own run against it."""
     workdir = tmp_path_factory.mktemp("wf")
     config = ci_config(workdir)
-    # the whole graph, about 155 jobs on 2 cores: a hang guard, not a budget
-    proc = run_snakemake(workdir, config, timeout=1500)
+    # the whole graph, about 210 jobs on 2 cores: a hang guard, not a budget (a busy machine
+    # may need more: CMOE_WORKFLOW_TIMEOUT, in seconds)
+    proc = run_snakemake(
+        workdir, config, timeout=int(os.environ.get("CMOE_WORKFLOW_TIMEOUT", 1500))
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir, config
