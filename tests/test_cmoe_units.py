@@ -7,7 +7,7 @@ import pytest
 from cmoe.core.io import read_json, read_jsonl
 from cmoe.evaluation.subsets import questions_for_specialist, specialist_for
 from cmoe.methods.cmoe.mixture import score_mixture
-from cmoe.methods.cmoe.routing import route
+from cmoe.methods.cmoe.routing import misroute, route
 from cmoe.methods.cmoe.settings import specialist_groups
 from cmoe.reporting.costs import chain_cost, chain_files
 
@@ -43,8 +43,33 @@ def _q(i, domain):
 def test_specialist_answers_own_domain_and_what_is_routed_to_it():
     questions = [_q(1, "math_cs"), _q(2, "math_cs"), _q(3, "other"), _q(4, "other")]
     routes = {"1": "math_cs", "2": "other", "3": "math_cs", "4": "other"}
-    ids = [q["id"] for q in questions_for_specialist(questions, "math_cs", GROUPS, routes)]
+    ids = [q["id"] for q in questions_for_specialist(questions, "math_cs", GROUPS, [routes])]
     assert ids == ["1", "2", "3"]
+    # with a second routing (the misrouted control), also what that one sends it, once
+    misroutes = {"1": "other", "2": "other", "3": "other", "4": "math_cs"}
+    both = questions_for_specialist(questions, "math_cs", GROUPS, [routes, misroutes])
+    assert [q["id"] for q in both] == ["1", "2", "3", "4"]
+
+
+def test_misrouting_sends_no_question_to_its_own_group(tmp_path):
+    questions = [_q(i, d) for i, d in enumerate(GROUPS)] + [_q(9, "other")]
+    result = misroute(questions, GROUPS, tmp_path / "misroutes.json")
+    assert result == read_json(tmp_path / "misroutes.json")
+    assert result["routes"] == {
+        "0": "natural_science",
+        "1": "math_cs",
+        "2": "other",
+        "3": "social_humanities",
+        "9": "social_humanities",
+    }
+    merged = {"stem": ["natural_science", "math_cs"], "rest": ["social_humanities", "other"]}
+    routes = misroute(questions, merged, tmp_path / "m.json")["routes"]
+    assert all(
+        specialist_for(routes[q["id"]], merged) != specialist_for(q["domain"], merged)
+        for q in questions
+    )
+    with pytest.raises(ValueError, match="two specialist groups"):
+        misroute(questions, {"all": list(GROUPS)}, tmp_path / "x.json")
 
 
 def test_mixture_oracle_and_learned_routing(tmp_path):
@@ -68,6 +93,7 @@ def test_mixture_oracle_and_learned_routing(tmp_path):
             predictions=preds,
             groups=groups,
             routes=routes,
+            routing="learned" if routes else "oracle",
             predictions_out=tmp_path / f"{out}.jsonl",
             scores_out=tmp_path / f"{out}.json",
         )

@@ -14,7 +14,7 @@ from cmoe.core.prompting import PromptSettings, build_messages, fit_knowledge
 from cmoe.methods.kard.knowledge import KnowledgeError, KnowledgeSettings, build_knowledge_base
 from cmoe.methods.kard.knowledge.index import Retriever, build_index
 from cmoe.methods.kard.knowledge.queries import question_query
-from cmoe.methods.kard.knowledge.retrieve import attach_knowledge
+from cmoe.methods.kard.knowledge.retrieve import attach_knowledge, shuffle_knowledge
 
 DEMO_KB = ROOT / "data" / "demo" / "knowledge_demo.jsonl"
 
@@ -47,6 +47,17 @@ def test_training_queries_by_rationale_and_inference_by_question(demo_index, dem
     assert "Ромула" in test["knowledge"][0]["text"] and test["knowledge_query"] == "question"
     assert len(test["knowledge"]) == 2
     assert question_query(q).startswith(q["question"])
+
+
+def test_shuffled_control_gives_every_question_another_questions_passages():
+    records = [{"id": str(i), "knowledge": [{"pid": i, "text": f"p{i}"}]} for i in range(7)]
+    shuffled = shuffle_knowledge(records, seed=0)
+    assert [r["id"] for r in shuffled] == [r["id"] for r in records]
+    mine = [r["knowledge"][0]["pid"] for r in shuffled]
+    assert sorted(mine) == list(range(7))  # the same passages, moved
+    assert all(pid != i for i, pid in enumerate(mine))  # none keeps its own
+    assert shuffle_knowledge(records, seed=0) == shuffled  # seeded
+    assert records[0]["knowledge"][0]["pid"] == 0  # the input is left as it was
 
 
 def _build_and_kill(passages, out, settings):
@@ -201,7 +212,7 @@ def test_plan_has_both_kard_rows_with_index_and_reranker_in_their_chains():
     from cmoe.plan import build_plan
     from cmoe.reporting.costs import chain_files
 
-    plan = build_plan(load_config(ROOT / "config" / "demo.yaml"))
+    plan = build_plan(load_config(ROOT / "config" / "demo_rummlu.yaml"))
     rows = [r for r in plan.rows if r.method.startswith("kard")]
     assert sorted({r.method for r in rows}) == ["kard", "kard (no reranker)"]
     assert len(rows) == 2 * 2  # 2 teachers x 1 student x (with, without reranker)
@@ -276,7 +287,9 @@ def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
     from cmoe.config import load_config
     from cmoe.plan import build_plan
 
-    config = load_config(ROOT / "config" / "demo.yaml", ROOT / "config/ablations/kard_kb_size.yaml")
+    config = load_config(
+        ROOT / "config" / "demo_rummlu.yaml", ROOT / "config/ablations/kard_kb_size.yaml"
+    )
     plan = build_plan(config)
     sweep = config["kard"]["sweep"]
     distractors = sorted({v["distractors"] for v in sweep})
@@ -302,7 +315,7 @@ def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
         assert questions.kard["n_knowledge"] == point["n_knowledge"]
         assert questions.index == point["index"] and f"/d{point['distractors']}/" in point["index"]
     # without a sweep: one chain, no figure
-    assert not build_plan(load_config(ROOT / "config" / "demo.yaml")).jobs_of("kb_size_plot")
+    assert not build_plan(load_config(ROOT / "config" / "demo_rummlu.yaml")).jobs_of("kb_size_plot")
 
 
 def test_kb_size_figure_averages_teachers_and_students_per_size(tmp_path):

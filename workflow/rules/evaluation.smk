@@ -10,7 +10,7 @@ rule evaluate:
     input:
         model=per_job(EVALUATE, lambda job: job.model.inputs),
         questions=per_job(EVALUATE, lambda job: job.questions),
-        routes=per_job(EVALUATE, lambda job: [job.subset.routes] if job.subset else []),
+        routes=per_job(EVALUATE, lambda job: job.subset.routes if job.subset else []),
     output:
         predictions="results/{job}/predictions.jsonl",
         scores="results/{job}/scores.json",
@@ -30,7 +30,8 @@ rule evaluate:
         subset=per_job(
             EVALUATE,
             lambda job: (
-                f"--specialist {s.group} --groups {shlex.quote(js(s.groups))} --routes {s.routes}"
+                f"--specialist {s.group} --groups {shlex.quote(js(s.groups))}"
+                f" --routes {' '.join(s.routes)}"
                 if (s := job.subset)
                 else ""
             ),

@@ -164,6 +164,7 @@ rule summary:
         data="results/data/summary.json",
         scores=f"{NS}/tables/scores.csv",
         differences=f"{NS}/tables/differences.csv",
+        comparison=f"{NS}/tables/comparison.md",
         study=f"{NS}/tables/study_comparison.md",
     output:
         SUMMARY,
@@ -178,7 +179,8 @@ rule summary:
         "python -m cmoe summary --config {params.config:q} --data-summary {input.data:q}"
         " --headline {params.headline:q}"
         " --scores-csv {input.scores:q} --differences {input.differences:q}"
-        " --study {input.study:q} --out {output:q} > {log:q} 2>&1"
+        " --study {input.study:q} --comparison {input.comparison:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 # The golden dataset: its sources, licences and what each curation step removed.

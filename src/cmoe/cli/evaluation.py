@@ -34,7 +34,9 @@ def _evaluate_args(p):
     )
     p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
     p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
-    p.add_argument("--routes", help="routes.json from `cmoe route`")
+    p.add_argument(
+        "--routes", nargs="+", help="routes.json of `cmoe route` (and of `cmoe misroute`)"
+    )
     p.add_argument(
         "--max-length",
         type=int,
@@ -53,7 +55,7 @@ def evaluate(args) -> None:
 
         if not (args.groups and args.routes):
             raise ValueError("--specialist needs --groups and --routes")
-        routes = load_routes(args.routes)
+        routes = [load_routes(path) for path in args.routes]
         questions = questions_for_specialist(questions, args.specialist, args.groups, routes)
     scores = evaluate(
         model=args.model,

@@ -211,6 +211,7 @@ def _summary_args(p):
     p.add_argument("--scores-csv", required=True)
     p.add_argument("--differences", required=True, help="differences.csv of `cmoe table`")
     p.add_argument("--study", required=True, help="study_comparison.md")
+    p.add_argument("--comparison", help="comparison.md of `cmoe table` (its controls)")
     p.add_argument(
         "--headline",
         help="the planned headline comparisons (JSON: [{name, a, b}], a and b a row's labels)",
@@ -238,6 +239,7 @@ def summary(args) -> None:
         args.study,
         args.out,
         headline,
+        args.comparison,
     )
     log.info("wrote %s", args.out)
 

@@ -75,11 +75,11 @@ class GatherJob:
 @dataclass(frozen=True)
 class Subset:
     """A model that answers only the questions routed to its group (a specialist): its own
-    domains' questions, or those the learned routes send it."""
+    domains' questions, and those that any of the routes (learned, misrouted) send it."""
 
     group: str
     groups: dict[str, list[str]]
-    routes: str
+    routes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,14 @@ class Row:
 @dataclass(frozen=True)
 class Pair:
     """A paired comparison of two rows on the same items, as one sentence: ``name`` then the
-    difference, its paired-bootstrap interval and McNemar's test."""
+    difference, its paired-bootstrap interval and McNemar's test. A ``control`` is an effect a
+    working pipeline must show (``a`` above ``b``: a trained student above its untrained base,
+    right routing above misrouting); the report says which controls were recovered."""
 
     name: str
     a: Labels
     b: Labels
+    control: bool = False
 
 
 @dataclass(frozen=True)

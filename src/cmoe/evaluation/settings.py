@@ -44,6 +44,9 @@ class LoglikSettings:
 class EvaluationSettings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     evaluate_base: bool = True
+    # a row for each teacher on the test split: how much there is to distil (off in the study:
+    # a 235B teacher's test run costs GPU-hours; the teachers' own reports stand in for it)
+    evaluate_teachers: bool = False
     loglik: LoglikSettings = field(default_factory=LoglikSettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     # k sampled answers per question (temperature and top_p from `generation`); 1: one answer

@@ -17,15 +17,18 @@ def specialist_for(domain: str, groups: dict[str, list[str]]) -> str:
 
 
 def questions_for_specialist(
-    questions: list[dict], group: str, groups: dict[str, list[str]], routes: dict[str, str]
+    questions: list[dict],
+    group: str,
+    groups: dict[str, list[str]],
+    routes: list[dict[str, str]],
 ) -> list[dict]:
     """The test questions a specialist must answer: its own domains' (oracle routing) and
-    those the learned router sends to it, each once."""
+    those that any of ``routes`` (the learned router's, a misrouting's) send to it, each once."""
     return [
         q
         for q in questions
         if specialist_for(q["domain"], groups) == group
-        or specialist_for(routes[q["id"]], groups) == group
+        or any(specialist_for(r[q["id"]], groups) == group for r in routes)
     ]
 
 

@@ -31,7 +31,7 @@ BASELINE = "direct"
 
 
 def method_rank(method: str) -> float:
-    """Table order: untrained bases first, then the methods in registration order; a method's
-    variant row ("kard (no reranker)") right after the method's own rows."""
+    """Table order: untrained bases and teachers first, then the methods in registration
+    order; a method's variant row ("kard (no reranker)") right after the method's own rows."""
     name, _, variant = method.partition(" (")
-    return ["base", *REGISTRY].index(name) + (0.5 if variant else 0)
+    return ["base", "teacher", *REGISTRY].index(name) + (0.5 if variant else 0)

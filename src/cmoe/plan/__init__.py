@@ -18,13 +18,21 @@ def build_plan(config: dict) -> Plan:
     """The study's jobs and rows for a validated config, defaults filled in (see
     cmoe.config.validate_config)."""
     from ..methods import BASELINE, REGISTRY, method_rank
-    from .stages import plan_bases, plan_benchmarks, plan_curation, plan_loglik
+    from .stages import (
+        pair_with_bases,
+        plan_bases,
+        plan_benchmarks,
+        plan_curation,
+        plan_loglik,
+        plan_teachers,
+    )
     from .teachers import plan_teacher
 
     b = PlanBuilder(config, BASELINE)
     for teacher in b.teachers:
         plan_teacher(b, teacher)
     plan_bases(b)
+    plan_teachers(b)
     students, seq2seq_students = b.students, b.seq2seq_students
     # in the registry's order, so a method may compare its rows with an earlier method's
     for name in [m for m in REGISTRY if m in config["methods"]]:
@@ -33,6 +41,7 @@ def build_plan(config: dict) -> Plan:
         b.seq2seq_students = [s for s in seq2seq_students if _trains(config, s, name)]
         REGISTRY[name].plan(b)
     b.students, b.seq2seq_students = students, seq2seq_students
+    pair_with_bases(b)
     plan = b.plan
     plan.rows = sorted(
         (replace(r, rank=method_rank(r.method)) for r in plan.rows),

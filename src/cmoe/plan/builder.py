@@ -274,7 +274,7 @@ class PlanBuilder:
         untrained bases' is compared with the baseline row of the same teacher and model
         (``reference_model``: a mixture's, the intermediate it is made of)."""
         eval_dir = self.evaluate(key, model, **evaluation) if model else results_path(key)
-        if labels["method"] in ("base", self.baseline):
+        if labels["method"] in ("base", "teacher", self.baseline):
             reference = None
         else:
             model_name = reference_model or labels["model"]
@@ -293,12 +293,14 @@ class PlanBuilder:
         if (name, path) not in self.plan.size_models:
             self.plan.size_models.append((name, path))
 
-    def pair(self, name: str, a: Labels, b: Labels, headline: bool = False) -> None:
+    def pair(
+        self, name: str, a: Labels, b: Labels, headline: bool = False, control: bool = False
+    ) -> None:
         """Compare rows ``a`` and ``b`` in comparison.md (and, ``headline``, on the report's
-        first page)."""
+        first page); a ``control`` is an effect a working pipeline must show (a above b)."""
         target = self.plan.comparisons.headline if headline else self.plan.comparisons.pairs
-        if Pair(name, a, b) not in target:
-            target.append(Pair(name, a, b))
+        if Pair(name, a, b, control) not in target:
+            target.append(Pair(name, a, b, control))
 
     def note(self, label: str, file: str) -> None:
         """A line of comparison.md: ``label`` and the accuracy and n in ``file`` (JSON)."""

@@ -24,6 +24,43 @@ def plan_bases(b: PlanBuilder) -> None:
         b.row(f"{b.ns}/eval/base/{base}", b.model(base), labels)
 
 
+def plan_teachers(b: PlanBuilder) -> None:
+    """With `evaluate_teachers`: a row for each teacher on the test split."""
+    if not b.config["evaluation"]["evaluate_teachers"]:
+        return
+    for teacher in b.teachers:
+        name = b.config["teachers"][teacher]["model"]
+        labels = {"method": "teacher", "teacher": teacher, "via": "-", "model": name}
+        b.row(f"{b.ns}/eval/teacher/{teacher}", b.model(name), labels)
+        if b.config["evaluation"]["evaluate_base"]:  # what there is to distil
+            for base in sorted({b.config["students"][s]["model"] for s in b.students}):
+                b.pair(
+                    f"teacher {teacher} − untrained {base}",
+                    ("teacher", teacher, "-", name),
+                    ("base", "-", "-", base),
+                    control=True,
+                )
+
+
+def pair_with_bases(b: PlanBuilder) -> None:
+    """With `evaluate_base`: each trained student row against its untrained base (a trained
+    row that does not beat its base has learned nothing that transfers)."""
+    if not b.config["evaluation"]["evaluate_base"]:
+        return
+    bases = {r.model for r in b.plan.rows if r.method == "base"}
+    for row in list(b.plan.rows):
+        entry = b.config["students"].get(row.model)
+        if row.method in ("base", "teacher") or not entry or entry["model"] not in bases:
+            continue
+        via = "" if row.via == "-" else f" via {row.via}"
+        b.pair(
+            f"{row.model}, {row.method}{via} ({row.teacher}) − its untrained base",
+            (row.method, row.teacher, row.via, row.model),
+            ("base", "-", "-", entry["model"]),
+            control=True,
+        )
+
+
 def plan_curation(b: PlanBuilder) -> None:
     """The curation chain's settings and inputs (see cmoe.traces.curation); files shared
     between runs whose settings differ are named by a digest of those settings."""

@@ -124,6 +124,7 @@ def to_rst(
     diffs: list[dict],
     study: str,
     headline=(),
+    controls=(),
 ):
     ns = config["namespace"]
     splits = data_summary["splits"]
@@ -153,6 +154,13 @@ def to_rst(
     )
     out += ["", "Headline", "--------", ""]
     out += headline_lines(scores, diffs, headline) or ["- No trained row was scored."]
+    if controls:
+        recovered = sum(line.startswith("- recovered") for line in controls)
+        out.append(
+            f"- Controls, effects a working pipeline must show: **{recovered} of "
+            f"{len(controls)} recovered** (paired 95% interval above 0):"
+        )
+        out += ["", *(f"  {line}" for line in controls), ""]
     out += [f"- Against the study: {study}", ""]
     out += ["Sections", "--------", ""]
     # `name`_ links to the report's own entry of each file (Snakemake defines one target per
@@ -164,11 +172,31 @@ def to_rst(
     return "\n".join(out) + "\n"
 
 
+def control_bullets(comparison_md: str | Path) -> list[str]:
+    """The bullets of comparison.md's section of controls (empty when it has none)."""
+    from .tables import CONTROLS
+
+    lines = Path(comparison_md).read_text("utf-8").splitlines()
+    if CONTROLS not in lines:
+        return []
+    section = lines[lines.index(CONTROLS) + 1 :]
+    end = next((i for i, line in enumerate(section) if line.startswith("#")), len(section))
+    return [line for line in section[:end] if line.startswith("- ")]
+
+
 def write_summary(
-    config_path, data_summary, scores_csv, differences_csv, study_md, out, headline=()
+    config_path,
+    data_summary,
+    scores_csv,
+    differences_csv,
+    study_md,
+    out,
+    headline=(),
+    comparison_md=None,
 ) -> str:
     """The opening page; ``headline``: the planned headline comparisons
-    (:attr:`cmoe.core.jobs.Comparisons.headline`)."""
+    (:attr:`cmoe.core.jobs.Comparisons.headline`); ``comparison_md``: comparison.md, whose
+    controls the headline counts."""
     study = next(
         (
             line.strip("*")
@@ -184,6 +212,7 @@ def write_summary(
         _csv(differences_csv),
         study.replace("`", "``"),
         headline,
+        control_bullets(comparison_md) if comparison_md else [],
     )
     atomic_write_text(out, text)
     return text

@@ -147,6 +147,13 @@ def to_comparison(rows: list[dict], comparisons=None) -> str:
     is left out."""
     by_key = {_key(r): r for r in rows}
     out = ["# Method against method", ""]
+    controls = [
+        p
+        for p in (comparisons.pairs if comparisons else [])
+        if p.control and {p.a, p.b} <= by_key.keys()
+    ]
+    if controls:
+        out += [CONTROLS, "", *control_lines(controls, by_key), ""]
     for note in comparisons.notes if comparisons else []:
         result = read_json(note.file)
         out += [f"{note.label}: {100 * result['accuracy']:.1f}% (n = {result['n']}).", ""]
@@ -188,7 +195,7 @@ def to_comparison(rows: list[dict], comparisons=None) -> str:
                 f"{_ratio(x['train_critical_path_h'], y['train_critical_path_h'])}.",
             ]
         out.append("")
-    trained = [r for r in rows if r["method"] != "base" and ":" not in r["model"]]
+    trained = [r for r in rows if r["method"] not in ("base", "teacher") and ":" not in r["model"]]
     if trained:
         chain = [
             line(
@@ -202,12 +209,30 @@ def to_comparison(rows: list[dict], comparisons=None) -> str:
         out += ["## Every trained model, by method", "", *_md_table(header, chain), ""]
         order = {_key(r): i for i, r in enumerate(rows)}
         pairs = [
-            p for p in (comparisons.pairs if comparisons else []) if {p.a, p.b} <= order.keys()
+            p
+            for p in (comparisons.pairs if comparisons else [])
+            if not p.control and {p.a, p.b} <= order.keys()
         ]
         for p in sorted(pairs, key=lambda p: (order[p.a], order[p.b])):
             out.append(f"- {paired_sentence(p.name, by_key[p.a], by_key[p.b])}")
         out.append("")
     return "\n".join(out)
+
+
+# comparison.md's section of controls, which the report's summary quotes
+CONTROLS = "## Controls: effects a working pipeline must show"
+
+
+def control_lines(controls, by_key: dict) -> list[str]:
+    """One bullet per control: recovered when the paired 95% interval of a − b lies above 0."""
+    from .paired import paired_difference
+
+    out = []
+    for p in controls:
+        d = paired_difference(by_key[p.a], by_key[p.b])
+        verdict = "recovered" if d and d["ci_low"] > 0 else "**not recovered**"
+        out.append(f"- {verdict}: {paired_sentence(p.name, by_key[p.a], by_key[p.b])}")
+    return out
 
 
 def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:

@@ -1,10 +1,14 @@
 """cmoe's checks: intermediates to specialise, groups that partition the domains."""
 
+from ...core.errors import ConfigError
 from ..base import require_intermediates
-from .settings import check_groups, router_settings
+from .settings import check_groups, router_settings, specialist_groups
 
 
 def check(config: dict) -> None:
     require_intermediates(config, "cmoe")
     check_groups(config)
-    router_settings(config)
+    if router_settings(config).misrouted_control and len(specialist_groups(config)) < 2:
+        raise ConfigError(
+            "misrouting needs at least two specialist groups", key="router.misrouted_control"
+        )

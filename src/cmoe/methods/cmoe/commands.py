@@ -28,6 +28,24 @@ def route(args) -> None:
     log.info("router accuracy on the test split: %.3f (n=%d)", result["accuracy"], result["n"])
 
 
+def _misroute_args(p):
+    p.add_argument("--test", required=True)
+    p.add_argument("--groups", type=json_object, required=True)
+    p.add_argument("--out", required=True, help="routes (JSON)")
+
+
+@command(
+    "misroute",
+    "a negative control: route each test question to the next group's specialist",
+    _misroute_args,
+)
+def misroute(args) -> None:
+    from .routing import misroute
+
+    result = misroute(read_questions(args.test), args.groups, args.out)
+    log.info("misrouted %d questions", result["n"])
+
+
 def _mixture_args(p):
     p.add_argument("--questions", required=True, help="the test split")
     p.add_argument(
@@ -38,7 +56,15 @@ def _mixture_args(p):
         help="GROUP=predictions.jsonl of each specialist",
     )
     p.add_argument("--groups", type=json_object, required=True)
-    p.add_argument("--routes", help="learned routes; without it, oracle routing by subject")
+    p.add_argument(
+        "--routes", help="learned (or misrouted) routes; without it, oracle routing by subject"
+    )
+    p.add_argument(
+        "--routing",
+        choices=["oracle", "learned", "misrouted"],
+        required=True,
+        help="the routing's name in the scores",
+    )
     p.add_argument("--predictions-out", required=True)
     p.add_argument("--scores", required=True)
 
@@ -55,6 +81,7 @@ def mixture(args) -> None:
         predictions=dict(args.predictions),
         groups=args.groups,
         routes=load_routes(args.routes) if args.routes else None,
+        routing=args.routing,
         predictions_out=args.predictions_out,
         scores_out=args.scores,
     )

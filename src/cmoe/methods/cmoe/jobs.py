@@ -13,6 +13,7 @@ class MixtureJob:
     predictions: dict[str, str]  # specialist group -> its predictions.jsonl
     groups: dict[str, list[str]]
     routes: str | None  # None: oracle routing by the question's domain
+    routing: str  # its name: oracle, learned or misrouted
     questions: str = TEST_SPLIT
 
 

@@ -14,13 +14,15 @@ def score_mixture(
     predictions: dict[str, str | Path],
     groups: dict[str, list[str]],
     routes: dict[str, str] | None,
+    routing: str,
     predictions_out: str | Path,
     scores_out: str | Path,
 ) -> dict:
     """Score the mixture: each question is answered by the specialist its routing picks.
 
-    ``routes`` None means oracle routing (the question's own domain from subject metadata).
-    ``predictions`` maps specialist group -> its predictions.jsonl.
+    ``routes`` None means oracle routing (the question's own domain from subject metadata);
+    ``routing`` names the routing in the scores. ``predictions`` maps specialist group -> its
+    predictions.jsonl.
     """
     by_group = {g: {r["id"]: r for r in read_jsonl(p)} for g, p in predictions.items()}
     records = []
@@ -33,7 +35,6 @@ def score_mixture(
         records.append({**record, "routed_to": group})
     from ...evaluation.generative import save_evaluation
 
-    routing = "learned" if routes is not None else "oracle"
     extra = {"protocol": f"mixture, {routing} routing"}
     return save_evaluation(
         records,

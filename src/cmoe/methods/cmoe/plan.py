@@ -9,10 +9,20 @@ from ...core.jobs import Block, Pair, Subset
 from ...core.paths import results_path
 from ..direct.plan import NAME as BASELINE
 from .jobs import MixtureJob
-from .settings import routes_file, specialist_groups
+from .settings import misroutes_file, router_settings, routes_file, specialist_groups
 
 NAME = "cmoe"
-ROUTINGS = ("oracle", "learned")
+ROUTINGS = ("oracle", "learned", "misrouted")
+
+
+def routings(config: dict) -> dict[str, str | None]:
+    """Each planned routing and its routes file (None: oracle, by the question's domain);
+    misrouting, a negative control, only when ``router.misrouted_control`` asks for it."""
+    ns = config["namespace"]
+    out = {"oracle": None, "learned": routes_file(ns)}
+    if router_settings(config).misrouted_control:
+        out["misrouted"] = misroutes_file(ns)
+    return out
 
 
 def plan(b) -> None:
@@ -46,7 +56,8 @@ def specialists(b, teacher: str, intermediate: str, evaluate: bool = True) -> li
         cost = b.generate(stem, specialist, domains, entry, f"intermediates.{intermediate}")
         evaluated = None
         if evaluate:
-            subset = Subset(group, groups, routes_file(b.ns))
+            routes = tuple(r for r in routings(b.config).values() if r)
+            subset = Subset(group, groups, routes)
             key = paths.evaluation(b.ns, "specialist", *where)
             evaluated = b.evaluate(key, specialist, subset)
         out.append(
@@ -71,10 +82,9 @@ def _plan_chain(b, teacher: str, intermediate: str) -> None:
     mixture_chain = {"par": [{"seq": branch[:2]} for branch in branches]}
     labels = {"method": NAME, "teacher": teacher, "via": intermediate}
     mixtures = {}
-    for routing in ROUTINGS:
+    for routing, routes in routings(b.config).items():
         key = paths.evaluation(b.ns, "mixture", teacher, intermediate, routing)
-        routes = routes_file(b.ns) if routing == "learned" else None
-        b.add_job("mixture", MixtureJob(key, predictions, groups, routes))
+        b.add_job("mixture", MixtureJob(key, predictions, groups, routes, routing))
         model = f"mixture:{routing}"
         # A mixture composes the specialists' answers: there is no one model to score by
         # log-likelihood; it is compared with the generalist it stands against.
@@ -103,6 +113,18 @@ def _plan_chain(b, teacher: str, intermediate: str) -> None:
         )
     )
     b.pair("CMoE mixture (oracle routing)", oracle, generalist, headline=True)
+    b.pair(
+        f"CMoE learned − oracle routing ({teacher}, {intermediate})",
+        mixtures["learned"],
+        oracle,
+    )
+    if "misrouted" in mixtures:
+        b.pair(
+            f"CMoE oracle − misrouted ({teacher}, {intermediate})",
+            oracle,
+            mixtures["misrouted"],
+            control=True,
+        )
 
     with_traces = {"par": [{"seq": branch} for branch in branches]}
     for student in b.students:

@@ -2,6 +2,7 @@
 
 The router sees only the question text of the train split (never subject metadata), so its
 accuracy on the test split measures what a deployed mixture would get without labels.
+Misrouting, the negative control, sends every question to another group's specialist.
 """
 
 from __future__ import annotations
@@ -49,6 +50,28 @@ def route(train: list[dict], test: list[dict], out: str | Path, seed: int = 0) -
         "per_domain": {
             d: {"n": total[d], "accuracy": correct[d] / total[d]} for d in sorted(total)
         },
+    }
+    atomic_write_json(out, result)
+    return result
+
+
+def misroute(test: list[dict], groups: dict[str, list[str]], out: str | Path) -> dict:
+    """Routes of a negative control: each question goes to the specialist of the group after
+    its own (in the config's order), so no question meets its own domain's specialist."""
+    from ...evaluation.subsets import specialist_for
+
+    order = list(groups)
+    if len(order) < 2:
+        raise ValueError("misrouting needs at least two specialist groups")
+    routes = {}
+    for q in test:
+        own = order.index(specialist_for(q["domain"], groups))
+        routes[q["id"]] = groups[order[(own + 1) % len(order)]][0]
+    result = {
+        "routes": routes,
+        "rule": "each question to the next group's specialist",
+        "accuracy": 0.0 if test else None,
+        "n": len(test),
     }
     atomic_write_json(out, result)
     return result

@@ -3,7 +3,12 @@
 # cmoe.methods.cmoe.plan.)
 from cmoe.methods.cmoe.jobs import mixture_key_of
 from cmoe.methods.cmoe.plan import ROUTINGS
-from cmoe.methods.cmoe.settings import router_settings, routes_file
+from cmoe.methods.cmoe.settings import (
+    misroutes_file,
+    router_settings,
+    routes_file,
+    specialist_groups,
+)
 
 MIXTURE = PLAN.jobs_of("mixture")
 
@@ -26,6 +31,23 @@ rule route:
     shell:
         "python -m cmoe route --train {input.train:q} --test {input.test:q}"
         " --seed {params.seed} --out {output:q} > {log:q} 2>&1"
+
+
+# A negative control (router.misrouted_control): no model, a fixed rule over the domains.
+rule misroute:
+    input:
+        test="results/data/test.jsonl",
+    output:
+        misroutes_file(PLAN.namespace),
+    log:
+        f"{NS}/logs/misroute.log",
+    conda:
+        CMOE_ENV
+    params:
+        groups=js(specialist_groups(config)),
+    shell:
+        "python -m cmoe misroute --test {input.test:q} --groups {params.groups:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule mixture:
@@ -60,5 +82,5 @@ rule mixture:
         routes=lambda wc, input: f"--routes {input.routes}" if input.routes else "",
     shell:
         "python -m cmoe mixture --questions {input.questions:q} --predictions {params.pairs}"
-        " --groups {params.groups:q} {params.routes}"
+        " --groups {params.groups:q} {params.routes} --routing {wildcards.routing}"
         " --predictions-out {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"

@@ -14,6 +14,9 @@ from ...core.settings import from_dict
 @dataclass
 class RouterSettings:
     seed: int = 0
+    # A negative control: one more mixture row, each question sent to another group's
+    # specialist. Where domains really conflict it must score far below oracle routing.
+    misrouted_control: bool = False
 
 
 def router_settings(config: dict) -> RouterSettings:
@@ -23,6 +26,11 @@ def router_settings(config: dict) -> RouterSettings:
 def routes_file(namespace: str) -> str:
     """The learned router's output: routes of the test questions and its accuracy."""
     return f"{RESULTS}/{namespace}/router/routes.json"
+
+
+def misroutes_file(namespace: str) -> str:
+    """The negative control's routes: each test question to another group's specialist."""
+    return f"{RESULTS}/{namespace}/router/misroutes.json"
 
 
 def specialist_groups(config: dict) -> dict[str, list[str]]:

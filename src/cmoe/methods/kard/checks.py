@@ -20,6 +20,10 @@ def check(config: dict) -> None:
     for key, name in named:
         if name not in config["models"]:
             raise ConfigError(f"{name!r} is not defined in models", key=key)
+    if kard.shuffled_control and kard.sweep:
+        raise ConfigError(
+            "the shuffled-passages control runs without a sweep", key="kard.shuffled_control"
+        )
 
 
 def preflight(config: dict) -> None:

@@ -62,6 +62,12 @@ def _retrieve_args(p):
         help="rationale: training (the teacher's reasoning); question: inference",
     )
     p.add_argument("--reranker", help="a trained reranker folder (inference only)")
+    p.add_argument(
+        "--shuffle",
+        type=int,
+        metavar="SEED",
+        help="a negative control: then shuffle the passages between the records",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, help="the records with `knowledge` (JSONL)")
 
@@ -87,6 +93,7 @@ def retrieve(args) -> None:
         n_knowledge=args.kard.n_knowledge,
         reranker_path=args.reranker,
         search_depth=args.kard.search_depth,
+        shuffle_seed=args.shuffle,
     )
     log.info(
         "retrieved for %d records by %s in %.1fs",

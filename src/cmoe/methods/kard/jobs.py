@@ -34,6 +34,7 @@ class RetrieveJob:
     kard: dict
     reranker: str | None
     resources: dict
+    shuffle: int | None = None  # a seed: the passages shuffled between records (a control)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .settings import settings, variants
 
 NAME = "kard"
 NO_RERANKER = f"{NAME} (no reranker)"
+SHUFFLED = f"{NAME} (shuffled passages)"
 
 
 def plan(b) -> None:
@@ -43,7 +44,11 @@ class KnowledgeBase:
         self.b, self.swept = b, swept
         self.distractors = knowledge.distractors
         self.settings = asdict(knowledge)
-        self.kard = {k: v for k, v in asdict(kard).items() if k != "sweep"}
+        # what the retrieval and training jobs read (the sweep and the control plan rows)
+        plan_only = ("sweep", "shuffled_control")
+        self.kard = {k: v for k, v in asdict(kard).items() if k not in plan_only}
+        self.shuffled_control = kard.shuffled_control
+        self.seed = knowledge.seed
         self.train = kard.train
         self.stem = f"{b.ns}/knowledge/d{self.distractors}" if swept else f"{b.ns}/knowledge"
         self.resources = b.resources("train")
@@ -70,11 +75,20 @@ class KnowledgeBase:
         )
         return results_path(self.b.add_job("reranker", job).key)
 
-    def retrieve(self, key, records, query, n_knowledge, reranker=None) -> str:
-        """Records with passages: results/<key>.jsonl (and its .cost.json)."""
+    def retrieve(self, key, records, query, n_knowledge, reranker=None, shuffle=None) -> str:
+        """Records with passages: results/<key>.jsonl (and its .cost.json); ``shuffle``, a
+        seed, shuffles the passages between the records (a negative control)."""
         kard = {**self.kard, "n_knowledge": n_knowledge}
         job = RetrieveJob(
-            key, tuple(records), self.index, query, self.settings, kard, reranker, self.resources
+            key,
+            tuple(records),
+            self.index,
+            query,
+            self.settings,
+            kard,
+            reranker,
+            self.resources,
+            shuffle,
         )
         self.b.add_job("retrieve", job)
         return results_path(key)
@@ -98,6 +112,16 @@ class KnowledgeBase:
             reranked = self.retrieve(
                 f"{sub}/test/reranked/{teacher}", [TEST_SPLIT], "question", n_knowledge, reranker
             )
+            shuffled = None
+            if self.shuffled_control:  # the same passages, each given to another question
+                shuffled = self.retrieve(
+                    f"{sub}/test/shuffled/{teacher}",
+                    [TEST_SPLIT],
+                    "question",
+                    n_knowledge,
+                    reranker,
+                    shuffle=self.seed,
+                )
             for student in b.students:
                 model = b.train(
                     paths.models(b.ns, f"student/{NAME}", variant, teacher, student),
@@ -110,10 +134,19 @@ class KnowledgeBase:
                 )
                 max_length = b.plan.trains[results_key(model.path)].settings["max_length"]
                 trained = {"seq": [f"{train}.cost.json", model.path]}
-                for method, questions, tail, folder in (
+                rows = [
                     (with_rr, reranked, [{"par": [trained, reranker]}], NAME),
                     (without_rr, plain, [trained], f"{NAME}-no-reranker"),
-                ):
+                ]
+                if shuffled:
+                    rows.append((SHUFFLED, shuffled, rows[0][2], f"{NAME}-shuffled"))
+                    b.pair(
+                        f"{student}: {NAME} − {SHUFFLED} ({teacher})",
+                        (NAME, teacher, "-", student),
+                        (SHUFFLED, teacher, "-", student),
+                        control=True,
+                    )
+                for method, questions, tail, folder in rows:
                     key = paths.evaluation(b.ns, f"student/{folder}", variant, teacher, student)
                     chain = {"seq": [teacher_gen, f"{self.index}.cost.json", *tail]}
                     chain["seq"].append(f"{questions}.cost.json")
@@ -129,6 +162,8 @@ class KnowledgeBase:
                         questions=f"{questions}.jsonl",
                         max_length=max_length,
                     )
+                    if folder == f"{NAME}-shuffled":
+                        continue
                     points.append(
                         {
                             "scores": f"{eval_dir}/scores.json",

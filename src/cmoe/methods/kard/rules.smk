@@ -78,10 +78,15 @@ rule retrieve:
         reranker=lambda wc, input: (
             f"--reranker {input.reranker}" if input.reranker else ""
         ),
+        shuffle=per_job(
+            RETRIEVE,
+            lambda job: f"--shuffle {job.shuffle}" if job.shuffle is not None else "",
+        ),
     shell:
         "python -m cmoe retrieve --records {input.records:q} --index {input.index:q}"
         " --query {params.query} --settings {params.settings:q} --kard {params.kard:q}"
-        " {params.reranker} --threads {threads} --out {output.records:q} > {log:q} 2>&1"
+        " {params.reranker} {params.shuffle} --threads {threads}"
+        " --out {output.records:q} > {log:q} 2>&1"
 
 
 rule train_reranker:

@@ -7,6 +7,7 @@ shared prompt builder (cmoe.core.prompting) puts them in the student's prompt.
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def attach_knowledge(
     return out
 
 
+def shuffle_knowledge(records: list[dict], seed: int) -> list[dict]:
+    """The negative control's records: each record gets another record's passages (a seeded
+    cycle through a random order, so none keeps its own when there are two or more)."""
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    out = list(records)
+    for i, j in zip(order, order[1:] + order[:1], strict=True):
+        out[i] = {**records[i], "knowledge": records[j]["knowledge"], "knowledge_shuffled": True}
+    return out
+
+
 def retrieve_file(
     records: list[dict],
     index: str | Path,
@@ -72,8 +84,11 @@ def retrieve_file(
     n_knowledge: int,
     reranker_path: str | None = None,
     search_depth: int = 32,
+    shuffle_seed: int | None = None,
 ) -> dict:
-    """Write ``out`` (the records with knowledge) and ``<out stem>.cost.json``; return the cost."""
+    """Write ``out`` (the records with knowledge) and ``<out stem>.cost.json``; return the cost.
+    With ``shuffle_seed``, the passages are then shuffled between the records (a negative
+    control)."""
     t0 = time.perf_counter()
     reranker = None
     if reranker_path:
@@ -89,6 +104,8 @@ def retrieve_file(
             reranker=reranker,
             search_depth=search_depth,
         )
+    if shuffle_seed is not None:
+        result = shuffle_knowledge(result, shuffle_seed)
     atomic_write_jsonl(out, result)
     cost = {
         "wall_time_s": round(time.perf_counter() - t0, 3),

@@ -78,6 +78,9 @@ class KardSettings:
     # the knowledge-base-size ablation: variants {distractors, n_knowledge} (either may be left
     # out: `knowledge.distractors` / `n_knowledge`), each its own KARD chain and rows; empty: one
     sweep: list[dict[str, int]] = field(default_factory=list)
+    # A negative control: one more row, the KARD student shown passages shuffled between the
+    # test questions. Where facts live only in the knowledge base it must score below `kard`.
+    shuffled_control: bool = False
 
     def __post_init__(self):
         for i, variant in enumerate(self.sweep):
