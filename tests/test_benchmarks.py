@@ -18,7 +18,7 @@ DEMO_TASK = ROOT / "data" / "demo" / "benchmarks" / "ru_mc_demo"
 
 
 def _with_benchmarks(benchmarks):
-    config = load_config(ROOT / "config" / "demo.yaml")
+    config = load_config(ROOT / "config" / "demo_rummlu.yaml")
     config["evaluation"]["benchmarks"] = benchmarks
     return config
 
@@ -58,7 +58,7 @@ def test_known_tasks_validate_and_the_builtin_index_is_read_only_when_needed():
 
 
 def test_sampling_needs_a_temperature():
-    config = load_config(ROOT / "config" / "demo.yaml")
+    config = load_config(ROOT / "config" / "demo_rummlu.yaml")
     config["evaluation"]["samples"] = 2
     with pytest.raises(ConfigError, match="evaluation.samples: 2 samples need sampling"):
         validate_config(config)

@@ -32,7 +32,7 @@ def test_console_script_runs():
 
 
 def test_check_command(capsys, tmp_path):
-    assert main(["check", str(ROOT / "config" / "demo.yaml")]) == 0
+    assert main(["check", str(ROOT / "config" / "demo_rummlu.yaml")]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {source: {file: x}}\n")
     assert main(["check", str(bad)]) == 2

@@ -7,10 +7,10 @@ from cmoe.core.errors import ConfigError
 
 
 def _demo():
-    return yaml.safe_load((ROOT / "config" / "demo.yaml").read_text("utf-8"))
+    return yaml.safe_load((ROOT / "config" / "demo_rummlu.yaml").read_text("utf-8"))
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "config.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "demo_rummlu.yaml", "config.yaml"])
 def test_shipped_configs_are_valid(name):
     load_config(ROOT / "config" / name)
 
@@ -82,7 +82,7 @@ def test_bad_config_gives_one_clear_message(mutate, message):
 def test_yaml_overlays_merge_deeply(tmp_path):
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("training:\n  max_length: 256\n", "utf-8")
-    config = load_config(ROOT / "config" / "demo.yaml", overlay)
+    config = load_config(ROOT / "config" / "demo_rummlu.yaml", overlay)
     assert config["training"]["max_length"] == 256
     assert config["training"]["lr_scheduler"] == "cosine"  # untouched keys survive
 

@@ -231,7 +231,7 @@ def test_a_missing_mapped_field_names_the_source_and_row(tmp_path):
 
 def test_config_requires_a_licence_and_checks_rows_before_any_job(tmp_path):
     def config(**source):
-        c = load_config("config/demo.yaml")
+        c = load_config("config/demo_rummlu.yaml")
         c["data"]["extra_sources"] = [source]
         return c
 
@@ -245,7 +245,7 @@ def test_config_requires_a_licence_and_checks_rows_before_any_job(tmp_path):
 
 
 def test_config_rejects_max_tokens_above_max_length():
-    c = load_config("config/demo.yaml")
+    c = load_config("config/demo_rummlu.yaml")
     c["curation"]["max_tokens"] = c["training"]["max_length"] + 1
     with pytest.raises(ConfigError, match="curation.max_tokens"):
         validate_config(c)

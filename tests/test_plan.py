@@ -33,7 +33,7 @@ def produced(plan) -> set[str]:
 
 
 def test_demo_plan_has_every_job_of_the_study():
-    plan = plan_of(CONFIG / "demo.yaml")
+    plan = plan_of(CONFIG / "demo_rummlu.yaml")
     kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
     # per teacher: one direct student, one generalist, a specialist per domain, two chained,
     # one KARD student; for teacher a only, 3 KD students (direct-kd, cmoe-kd, on-policy) and
@@ -69,7 +69,7 @@ def test_demo_plan_has_every_job_of_the_study():
 
 
 def test_rows_carry_their_labels_as_fields():
-    plan = plan_of(CONFIG / "demo.yaml")
+    plan = plan_of(CONFIG / "demo_rummlu.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
     assert len(labels) == len(plan.rows) == 22
     for method in ("direct-kd", "cmoe-kd", "cmoe-kd (on-policy)"):
@@ -92,7 +92,7 @@ def test_rows_carry_their_labels_as_fields():
 
 
 def test_every_cost_in_a_chain_is_a_planned_output():
-    plan = plan_of(CONFIG / "demo.yaml")
+    plan = plan_of(CONFIG / "demo_rummlu.yaml")
     outputs = produced(plan)
     for row in plan.rows:
         if row.method == "base":
@@ -106,7 +106,7 @@ def test_every_cost_in_a_chain_is_a_planned_output():
 
 
 def test_training_data_are_planned_outputs_or_filtered_traces():
-    plan = plan_of(CONFIG / "demo.yaml")
+    plan = plan_of(CONFIG / "demo_rummlu.yaml")
     raw = {f"results/{k}.raw.jsonl" for k in [*plan.generations, *plan.gathers]}
     retrieved = {f"results/{k}.jsonl" for k in plan.jobs_of("retrieve")}  # KARD's traces
     for job in plan.trains.values():
@@ -124,7 +124,7 @@ def test_extra_sources_go_to_every_student_and_nothing_else():
     extra rows do not have, KD students from teacher-scored traces (extra rows have no teacher
     scores), seq2seq students from the traces' question records, and intermediates learn from
     traces only."""
-    plan = plan_of(CONFIG / "demo.yaml")
+    plan = plan_of(CONFIG / "demo_rummlu.yaml")
     assert plan.extra_traces and plan.extra_traces.startswith("results/data/extra/")
     kd_students = 0
     for job in plan.trains.values():
@@ -137,7 +137,7 @@ def test_extra_sources_go_to_every_student_and_nothing_else():
 
 
 def test_samples_per_question_reaches_only_its_teachers_generation():
-    plan = plan_of(CONFIG / "demo.yaml")
+    plan = plan_of(CONFIG / "demo_rummlu.yaml")
     for key, job in plan.generations.items():
         expected = 2 if key.startswith("traces/teacher/tiny-teacher-b/") else None
         assert job.generation.get("samples_per_question") == expected, key
@@ -160,7 +160,7 @@ def test_methods_are_plug_ins_and_the_schema_knows_them():
     assert {"kd", "kard", "knowledge", "seq2seq", "router", "specialist_groups"} <= set(
         schema()["properties"]
     )
-    config = load_config(CONFIG / "demo.yaml")
+    config = load_config(CONFIG / "demo_rummlu.yaml")
     config["methods"] = ["direct"]
     plan = build_plan(config)
     assert {r.method for r in plan.rows} == {"base", "direct"}
@@ -168,7 +168,7 @@ def test_methods_are_plug_ins_and_the_schema_knows_them():
     assert not any("/specialist/" in k for k in plan.trains)
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "demo.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "demo.yaml", "demo_rummlu.yaml"])
 def test_plan_is_a_pure_function_of_the_config(config):
     a, b = plan_of(CONFIG / config), plan_of(CONFIG / config)
     assert a == b
@@ -344,7 +344,7 @@ def test_rule_resources_are_constants_where_jobs_agree():
 
 
 def test_runtime_and_logging_never_reach_the_tables_config(tmp_path):
-    config = load_config(CONFIG / "demo.yaml")
+    config = load_config(CONFIG / "demo_rummlu.yaml")
     before = write_resolved_config(config, tmp_path)
     config["resources"]["default"]["threads"] = 8
     config["wandb"]["project"] = "renamed"
@@ -408,3 +408,34 @@ def test_a_student_listing_its_methods_is_trained_by_those_alone(tmp_path):
     del config["students"]["sl"]["methods"]  # every method, KD included: another vocabulary
     with pytest.raises(ConfigError, match="tokenizers differ"):
         validate_config(config)
+
+
+def test_control_demo_plans_every_method_its_controls_and_its_comparisons():
+    plan = plan_of(CONFIG / "demo.yaml")
+    methods = {r.method for r in plan.rows}
+    assert {"base", "teacher", *REGISTRY} <= {m.partition(" (")[0] for m in methods}
+    assert "kard (shuffled passages)" in methods
+    # the hub's models are trained as they are: no warm-up; only the random T5 is built
+    assert not any(k.startswith("models/warmup/") for k in plan.trains)
+    assert all("/tiny/" not in t.model.path for t in plan.trains.values() if "t5" not in t.key)
+    mixtures = {r.model for r in plan.rows if r.method == "cmoe" and ":" in r.model}
+    assert mixtures == {"mixture:oracle", "mixture:learned", "mixture:misrouted"}
+    pairs = [p.name for p in plan.comparisons.pairs]
+    assert any("oracle − misrouted" in p for p in pairs)
+    assert any("learned − oracle" in p for p in pairs)
+    assert any("kard − kard (shuffled passages)" in p for p in pairs)
+    # every trained causal student row is compared with its untrained base
+    students = [
+        r for r in plan.rows if r.model == "tiny-student" and r.method not in ("base", "teacher")
+    ]
+    with_base = {tuple(p.a) for p in plan.comparisons.pairs if p.b[0] == "base"}
+    assert students and all((r.method, r.teacher, r.via, r.model) in with_base for r in students)
+
+
+def test_controls_are_switches_off_by_default():
+    plan = plan_of(CONFIG / "config.yaml")
+    assert not plan.jobs_of("misroute") and "misrouted" not in {
+        j.routing for j in plan.jobs_of("mixture").values()
+    }
+    assert not any(r.method == "kard (shuffled passages)" for r in plan.rows)
+    assert not any(r.method == "teacher" for r in plan.rows)

@@ -146,7 +146,7 @@ def test_every_row_is_compared_with_the_baseline_row_of_its_teacher_and_model():
     from cmoe.config import load_config
     from cmoe.plan import build_plan
 
-    plan = build_plan(load_config(ROOT / "config" / "demo.yaml"))
+    plan = build_plan(load_config(ROOT / "config" / "demo_rummlu.yaml"))
     references = {(r.method, r.teacher, r.via, r.model): r.reference for r in plan.rows}
     t, im, st = "tiny-teacher-a", "tiny-intermediate", "tiny-student"
     assert references[("cmoe", t, im, "mixture:oracle")] == ("direct", t, "-", im)

@@ -11,7 +11,7 @@ from cmoe.cli import main
 from cmoe.config import load_config, preflight, validate_config
 from cmoe.core.errors import ConfigError
 
-DEMO = (ROOT / "config" / "demo.yaml").read_text("utf-8")
+DEMO = (ROOT / "config" / "demo_rummlu.yaml").read_text("utf-8")
 
 
 def _demo():
@@ -171,7 +171,7 @@ def test_cmoe_check_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("cmoe check: error: config key training.lr_scheduler: 'cosin'")
     assert len(err.splitlines()) == 1
-    assert main(["check", str(ROOT / "config" / "demo.yaml")]) == 0
+    assert main(["check", str(ROOT / "config" / "demo_rummlu.yaml")]) == 0
 
 
 def test_snakemake_stops_on_a_duplicated_key_before_any_job(tmp_path):

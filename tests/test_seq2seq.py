@@ -176,7 +176,7 @@ def test_loglik_scores_letters_as_decoder_continuations(tiny_t5_dir):
 def _demo_config():
     import yaml
 
-    return yaml.safe_load((ROOT / "config" / "demo.yaml").read_text("utf-8"))
+    return yaml.safe_load((ROOT / "config" / "demo_rummlu.yaml").read_text("utf-8"))
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,7 @@ def test_study_comparison_of_the_full_configs_plan(tmp_path):
 
 
 def test_study_comparison_says_plainly_when_the_models_are_not_the_studys(tmp_path):
-    config = load_config(CONFIG / "demo.yaml")
+    config = load_config(CONFIG / "demo_rummlu.yaml")
     plan = build_plan(config)
     scores = _scores_for(plan, tmp_path / "scores.csv")
     resolved = tmp_path / "config.json"

@@ -89,7 +89,7 @@ def test_schema_knows_the_new_train_keys():
     from cmoe.config import validate_config
     from cmoe.core.errors import ConfigError
 
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text("utf-8"))
+    config = yaml.safe_load((ROOT / "config" / "demo_rummlu.yaml").read_text("utf-8"))
     config.setdefault("training", {}).update(distributed="ddp", save_steps=0, save_total_limit=3)
     config["resources"]["train"] = {"gpu": 2}  # DDP needs at least 2 GPUs per training job
     validate_config(config)

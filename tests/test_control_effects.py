@@ -1,0 +1,73 @@
+"""The planted effects of the control tasks, recovered by the real workflow (tests/configs/
+control.yaml: teacher a's traces, the hub's pretrained 0.23M student; direct, cmoe and kard with
+their negative controls). Each assertion guards a mechanism: it fails when that mechanism is
+broken (the closing notes of the control-task work list the breakages tried).
+
+Thresholds are the margins measured on a 2-core CPU VM (see each), less a third or more, for
+other CPUs: scores of tiny models at high learning rates move by a few points between CPU types.
+"""
+
+import os
+
+import pytest
+import yaml
+from conftest import ROOT, run_snakemake
+
+from cmoe.core.io import read_jsonl
+
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
+
+CONTROL = ROOT / "data" / "control"
+
+
+@pytest.fixture(scope="module")
+def control_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("control")
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "control.yaml").read_text("utf-8"))
+    config["data"]["source"]["file"] = str(CONTROL / "control_tasks.jsonl")
+    config["knowledge"]["source"]["file"] = str(CONTROL / "knowledge.jsonl")
+    for entry in config["models"].values():
+        entry["path"] = str(ROOT / entry["path"])
+    path = workdir / "control.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
+    proc = run_snakemake(workdir, path, timeout=int(os.environ.get("CMOE_WORKFLOW_TIMEOUT", 1500)))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir / "results"
+
+
+def _accuracy(results, key, kind=None):
+    """Accuracy of one evaluation folder, on every question or on one kind of question
+    (the control tasks' meta.kind: "rule" or "knowledge")."""
+    records = read_jsonl(results / key / "predictions.jsonl")
+    if kind:
+        kinds = {
+            str(r["meta"]["id"]): r["meta"]["kind"]
+            for r in read_jsonl(CONTROL / "control_tasks.jsonl")
+        }
+        records = [r for r in records if kinds[r["id"]] == kind]
+    assert records
+    return sum(r["correct"] for r in records) / len(records)
+
+
+def test_the_direct_student_learns_the_rules_its_base_does_not_know(control_run):
+    base = _accuracy(control_run, "control/eval/base/student")
+    direct = _accuracy(control_run, "control/eval/student/direct/ta/st")
+    assert base < 0.4, base
+    assert direct - base >= 0.30, (direct, base)
+
+
+def test_routing_matters_oracle_beats_misrouted_specialists(control_run):
+    mixtures = "control/eval/mixture/ta/im"
+    oracle = _accuracy(control_run, f"{mixtures}/oracle", "rule")
+    misrouted = _accuracy(control_run, f"{mixtures}/misrouted", "rule")
+    learned = _accuracy(control_run, f"{mixtures}/learned", "rule")
+    assert oracle - misrouted >= 0.30, (oracle, misrouted)
+    assert learned >= oracle - 0.10, (learned, oracle)  # the router reads the rule's wording
+
+
+def test_kard_reads_the_facts_only_its_passages_hold(control_run):
+    right = _accuracy(control_run, "control/eval/student/kard/ta/st", "knowledge")
+    shuffled = _accuracy(control_run, "control/eval/student/kard-shuffled/ta/st", "knowledge")
+    direct = _accuracy(control_run, "control/eval/student/direct/ta/st", "knowledge")
+    assert right - shuffled >= 0.20, (right, shuffled)
+    assert right - direct >= 0.20, (right, direct)
