@@ -37,13 +37,18 @@ def fake_vllm(monkeypatch):
 
     class LLM:
         def __init__(self, **kw):
+            from transformers import AutoTokenizer
+
             calls["engine"] = kw
+            tokenizer = AutoTokenizer.from_pretrained(kw["model"])
+            self.answer = tokenizer("Ответ: B", add_special_tokens=False)["input_ids"]
+            calls["answer_ids"] = self.answer
 
         def generate(self, prompts, params, lora_request=None, use_tqdm=True):
             calls["generate"] = {"prompts": prompts, "params": params, "lora": lora_request}
             return [
                 types.SimpleNamespace(
-                    outputs=[types.SimpleNamespace(text="Ответ: B", token_ids=[1, 2, 3])]
+                    outputs=[types.SimpleNamespace(text="Ответ: B", token_ids=self.answer)]
                 )
                 for _ in prompts
             ]
@@ -78,17 +83,17 @@ def test_vllm_base_model_engine_tokens_and_seeds(fake_vllm, tiny_model_dir, demo
 
     # the same prompt tokens as the hf backend, as ids (no second BOS), one seed per request
     hf = make_generator(str(tiny_model_dir), GenerationSettings(max_new_tokens=1))
-    sent = fake_vllm["generate"]
+    sent, n_answer = fake_vllm["generate"], len(fake_vllm["answer_ids"])
     for rec, prompt in zip(records, sent["prompts"], strict=True):
         ids = hf.tokenizer(rec["prompt"], add_special_tokens=False)["input_ids"]
         assert prompt["prompt_token_ids"] == ids
-        assert rec["prompt_tokens"] == len(ids) and rec["completion_tokens"] == 3
+        assert rec["prompt_tokens"] == len(ids) and rec["completion_tokens"] == n_answer
         assert rec["answer"] == "B"
     seeds = [p.kw["seed"] for p in sent["params"]]
     assert len(set(seeds)) == 3
     assert all(p.kw["max_tokens"] == 32 and p.kw["temperature"] == 0.6 for p in sent["params"])
     assert sent["lora"] is None
-    assert gen.usage()["completion_tokens"] == 9
+    assert gen.usage()["completion_tokens"] == 3 * n_answer
 
 
 def test_vllm_serves_a_lora_adapter_without_merging(fake_vllm, tiny_model_dir, tmp_path):

@@ -17,7 +17,7 @@ base model, with no merge step: one adapter given as the model folder, or severa
 engine (``adapters``), each conversation naming its own. Prompts are rendered by the shared chat
 template (:func:`render_chat`) and passed as token ids, exactly as the hf backend tokenizes them,
 and generation stops where the hf backend stops (the template's end of turn), so the two
-backends see the same tokens and write the same record format. Each request carries its own
+backends see the same tokens and write the same text and record format. Each request carries its own
 seed, so an answer does not depend on what else is in the batch.
 
 On CPU the engine is set up to give the hf backend's answers: ``dtype: auto`` is float32 (vLLM's
@@ -232,7 +232,9 @@ class VLLMGenerator:
             best = out.outputs[0]
             completion = Completion(
                 prompt=prompt,
-                text=best.text,
+                # decoded as the hf backend decodes: vLLM's own text leaves out a last token
+                # that ends inside a UTF-8 character, which hf decodes as U+FFFD
+                text=self.tokenizer.decode(list(best.token_ids), skip_special_tokens=True),
                 prompt_tokens=len(token_prompt["prompt_token_ids"]),
                 completion_tokens=len(best.token_ids),
             )
