@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl
+from ..core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, iter_lines
 from ..core.errors import DataError
 
 LETTERS = ("A", "B", "C", "D")
@@ -202,12 +202,13 @@ def iter_source_rows(source: dict[str, Any], key: str = "data.source") -> Iterat
             for i, row in enumerate(ds):
                 yield f"{path} row {i}", row
         else:
-            # Read JSONL line by line ourselves so a broken line is reported with its number.
-            # utf-8-sig: a leading byte-order mark is dropped instead of breaking line 1.
-            with open(path, encoding="utf-8-sig") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if line.strip():
-                        yield f"{path}:{lineno}", line
+            # JSONL line by line, so a broken line is reported with its number
+            empty = True
+            for lineno, line in iter_lines(path):
+                empty = False
+                yield f"{path}:{lineno}", line
+            if empty:
+                raise DataError(f"{key}.file: {path} is empty")
     else:
         import datasets
 

@@ -1,6 +1,7 @@
 """KARD's checks: its sections parse and name `models` entries (every parse); before the first
-job, its knowledge input: an empty local knowledge base, an unreachable Qdrant server, and a
-server collection whose dense vectors do not fit the encoder."""
+job, its knowledge input: a local knowledge base that is empty or has a row the knowledge job
+could not read, an unreachable Qdrant server, and a server collection whose dense vectors do
+not fit the encoder."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import json
 from pathlib import Path
 
 from ...core.errors import ConfigError
-from .knowledge.passages import KnowledgeError
+from .knowledge.passages import KnowledgeError, documents
 from .settings import settings
 
 
 def check(config: dict) -> None:
     knowledge, kard = settings(config)
+    source = knowledge.source.get("file")
+    if source and not Path(source).expanduser().exists():
+        raise ConfigError(f"{source} does not exist", key="knowledge.source.file")
     named = [("kard.reranker.model", kard.reranker.model)]
     if knowledge.retriever != "bm25":
         named.append(("knowledge.encoder", knowledge.encoder))
@@ -28,13 +32,10 @@ def preflight(config: dict) -> None:
     knowledge, _ = settings(config)
     try:
         source = knowledge.source.get("file")
-        if source and not knowledge.distractors:
-            path = Path(source)
-            if not path.exists():
-                raise KnowledgeError(f"knowledge.source.file: {path} does not exist")
-            with open(path, encoding="utf-8-sig") as fh:
-                if not any(line.strip() for line in fh):
-                    raise KnowledgeError(f"knowledge.source.file: {path} is empty")
+        # every document the knowledge job will read: JSON, UTF-8, with its text field
+        read = sum(1 for _ in documents(knowledge)) if source else None
+        if read == 0 and not knowledge.distractors:
+            raise KnowledgeError(f"knowledge.source.file: {source} is empty")
         if knowledge.qdrant.url:
             client = connect(knowledge.qdrant)
             if knowledge.qdrant.collection and knowledge.retriever != "bm25":
