@@ -1,6 +1,6 @@
 """The data stage's checks of a schema-valid config: MMLU subject keys in `domain_map`, local
-question files (present, not empty, UTF-8), the MERA release against the hub ids, and the
-few-shot pool MERA's protocol needs."""
+question files (present, not empty, UTF-8), the MERA release against the hub ids, the
+few-shot pool MERA's protocol needs, and tiny model shapes their jobs can build."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..core.domains import subject_domains
 from ..core.errors import ConfigError, DataError
 from ..core.io import iter_lines
 from .questions import DataSettings, MERA_HUB
-from .tiny import TinyModelsSettings
+from .tiny import TinyModelSpec, TinyModelsSettings
 
 SECTIONS = {"data": DataSettings, "tiny_models": TinyModelsSettings}
 
@@ -28,6 +28,10 @@ def check(config: dict) -> None:
     for key in ("source", "fewshot_source"):
         _check_file((config["data"].get(key) or {}).get("file"), f"data.{key}.file")
     _check_mera(config)
+    for name, spec in (config.get("tiny_models") or {}).get("specs", {}).items():
+        problem = TinyModelSpec(**spec).shape_problem()
+        if problem:
+            raise ConfigError(problem, key=f"tiny_models.specs.{name}")
 
 
 def _check_file(file: str | None, key: str) -> None:

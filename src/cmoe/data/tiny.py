@@ -106,6 +106,24 @@ class TinyModelSpec:
                 f"family {self.family!r} is not one of {', '.join(FAMILIES)} (tiny model families)"
             )
 
+    def shape_problem(self) -> str | None:
+        """Why a model of this shape cannot be built or run, or None."""
+        heads, kv = self.num_attention_heads, self.num_key_value_heads
+        if self.hidden_size % heads:
+            return (
+                f"hidden_size {self.hidden_size} does not split into {heads} attention heads "
+                "(head dimension = hidden_size / num_attention_heads must be a whole number)"
+            )
+        head_dim = self.hidden_size // heads
+        if self.arch != "t5" and head_dim % 2:
+            return (
+                f"head dimension {self.hidden_size} / {heads} = {head_dim} is odd; rotary "
+                "position embeddings rotate pairs of dimensions and need an even one"
+            )
+        if self.arch != "t5" and heads % kv:
+            return f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}"
+        return None
+
 
 def corpus_texts(corpus: str | Path, extra: list[str] = ()) -> list[str]:
     """Every piece of text the demo will feed a model: questions, options, explanations."""
