@@ -4,6 +4,7 @@
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 # The workflow imports its own package (config validation, the plan), installed or not.
@@ -14,7 +15,17 @@ min_version("9.0")
 
 
 # The real study unless --configfile is given (a demo config must replace it, not extend it).
+# It is read strictly first: Snakemake's own loader names neither the file nor the line of a
+# YAML error. (Files given with --configfile Snakemake reads before this file runs:
+# `cmoe check FILE...` names the line.)
 if not config:
+    from cmoe.config import check_files
+    from cmoe.core.errors import CmoeError
+
+    try:
+        check_files(["config/config.yaml"])
+    except CmoeError as exc:
+        raise WorkflowError(f"Invalid workflow config: {exc}") from None
 
     configfile: "config/config.yaml"
 

@@ -77,7 +77,8 @@ def demo_questions():
 
 
 def run_snakemake(workdir, *configfiles, extra=(), timeout=900) -> subprocess.CompletedProcess:
-    """Run this repository's workflow in ``workdir`` as a user would, with this interpreter."""
+    """Run this repository's workflow in ``workdir`` as a user would, with this interpreter
+    (no ``configfiles``: the workflow's default, ``config/config.yaml`` in ``workdir``)."""
     env = dict(os.environ)
     # the rules call `python -m cmoe`: make this interpreter the `python` they find
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -91,8 +92,7 @@ def run_snakemake(workdir, *configfiles, extra=(), timeout=900) -> subprocess.Co
         str(workdir),
         "--cores",
         "2",
-        "--configfile",
-        *map(str, configfiles),
+        *(["--configfile", *map(str, configfiles)] if configfiles else []),
         *extra,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)

@@ -77,6 +77,19 @@ CASES = [
     ("Ответ: A. Нет, ответ: B", None),
     ("Правильный ответ — B, а не вариант A", None),
     ("Ответ: A или B\nОтвет: B", "B"),
+    # options dismissed before (or after) the answer on the same line are not statements
+    ("Вариант A неверен, вариант B неверен. Ответ: D", "D"),
+    ("… вариант B неверен … Ответ: D", "D"),
+    ("Рассуждаем.\nВариант B неверен, вариант C тоже не подходит, поэтому ответ: D", "D"),
+    ("Вариант B — неправильный. Ответ: (D)", "D"),
+    ("Ответ: D, вариант B ошибочен", "D"),
+    ("Option A is incorrect, option B is wrong. Answer: C", "C"),
+    ("Вариант А не верен; \\boxed{C}", "C"),
+    ("Вариант B неверен.", None),  # a rejected option is not the answer
+    ("Вариант B неверен, вариант C неверен", None),
+    # ... but only a word right after the letter dismisses it
+    ("Ответ: B, исключая остальные варианты", "B"),
+    ("Ответ: B исключительно по определению", "B"),
     # final bare letter
     ("Рассуждаем шаг за шагом.\nB", "B"),
     ("Рассуждения\n\n(C)", "C"),

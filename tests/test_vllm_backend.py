@@ -37,13 +37,18 @@ def fake_vllm(monkeypatch):
 
     class LLM:
         def __init__(self, **kw):
+            from transformers import AutoTokenizer
+
             calls["engine"] = kw
+            tokenizer = AutoTokenizer.from_pretrained(kw["model"])
+            self.answer = tokenizer("Ответ: B", add_special_tokens=False)["input_ids"]
+            calls["answer_ids"] = self.answer
 
         def generate(self, prompts, params, lora_request=None, use_tqdm=True):
             calls["generate"] = {"prompts": prompts, "params": params, "lora": lora_request}
             return [
                 types.SimpleNamespace(
-                    outputs=[types.SimpleNamespace(text="Ответ: B", token_ids=[1, 2, 3])]
+                    outputs=[types.SimpleNamespace(text="Ответ: B", token_ids=self.answer)]
                 )
                 for _ in prompts
             ]
@@ -78,17 +83,17 @@ def test_vllm_base_model_engine_tokens_and_seeds(fake_vllm, tiny_model_dir, demo
 
     # the same prompt tokens as the hf backend, as ids (no second BOS), one seed per request
     hf = make_generator(str(tiny_model_dir), GenerationSettings(max_new_tokens=1))
-    sent = fake_vllm["generate"]
+    sent, n_answer = fake_vllm["generate"], len(fake_vllm["answer_ids"])
     for rec, prompt in zip(records, sent["prompts"], strict=True):
         ids = hf.tokenizer(rec["prompt"], add_special_tokens=False)["input_ids"]
         assert prompt["prompt_token_ids"] == ids
-        assert rec["prompt_tokens"] == len(ids) and rec["completion_tokens"] == 3
+        assert rec["prompt_tokens"] == len(ids) and rec["completion_tokens"] == n_answer
         assert rec["answer"] == "B"
     seeds = [p.kw["seed"] for p in sent["params"]]
     assert len(set(seeds)) == 3
     assert all(p.kw["max_tokens"] == 32 and p.kw["temperature"] == 0.6 for p in sent["params"])
     assert sent["lora"] is None
-    assert gen.usage()["completion_tokens"] == 9
+    assert gen.usage()["completion_tokens"] == 3 * n_answer
 
 
 def test_vllm_serves_a_lora_adapter_without_merging(fake_vllm, tiny_model_dir, tmp_path):
@@ -105,7 +110,8 @@ def test_vllm_serves_a_lora_adapter_without_merging(fake_vllm, tiny_model_dir, t
     assert engine["model"] == str(tiny_model_dir)
     assert engine["enable_lora"] is True and engine["max_lora_rank"] == 32
     list(gen.generate([[{"role": "user", "content": "x"}]], True, [1]))
-    assert fake_vllm["generate"]["lora"].args == ("specialist", 1, str(adapter))
+    # named by its full path: vLLM tells adapters apart by name (two `specialist` folders)
+    assert fake_vllm["generate"]["lora"].args == (str(adapter.resolve()), 1, str(adapter))
     assert gen.model_name == str(adapter)
 
 
@@ -129,19 +135,28 @@ def _real_config():
     return load_config(ROOT / "config" / "config.yaml")
 
 
+NO_VENV = {"CMOE_VLLM_PYTHON": "/nonexistent/venv/bin/python"}
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
 def test_vllm_selected_but_absent_stops_the_workflow_at_start():
     config = _real_config()
-    with pytest.raises(ConfigError, match=r"teachers\.qwen3-235b\.generation\.backend: 'vllm'"):
-        check_runtime(config, uses_conda=False)
+    with pytest.raises(
+        ConfigError,
+        match=r"^config key teachers\.qwen3-235b\.generation\.backend: backend vllm: no vLLM "
+        r"environment at /nonexistent/venv/bin/python; build it .*--sdm conda$",
+    ):
+        check_runtime(config, uses_conda=False, environ=NO_VENV)
     check_runtime(config, uses_conda=True)  # the conda env brings vLLM
 
 
-def test_vllm_without_a_gpu_is_refused():
+def test_gpu_build_of_vllm_without_a_gpu_is_refused():
     config = _real_config()
     config["teachers"]["qwen3-235b"]["resources"]["gpu"] = 0
-    with pytest.raises(ConfigError, match=r"teachers\.qwen3-235b: the vllm backend needs a GPU"):
-        check_runtime(config, uses_conda=True)
+    with pytest.raises(
+        ConfigError, match=r"teachers\.qwen3-235b: this vLLM is a GPU build and needs a GPU"
+    ):
+        check_runtime(config, uses_conda=True)  # envs/generate-vllm.yaml: the GPU build
 
 
 def test_missing_api_key_variable_is_named_never_its_value():
@@ -193,10 +208,11 @@ def test_vllm_greedy_matches_hf_on_the_same_prompts(tiny_model_dir, demo_questio
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
-def test_workflow_stops_before_the_first_job_when_vllm_is_absent(tmp_path):
+def test_workflow_stops_before_the_first_job_when_vllm_is_absent(tmp_path, monkeypatch):
     from conftest import run_snakemake
 
+    monkeypatch.setenv("CMOE_VLLM_PYTHON", NO_VENV["CMOE_VLLM_PYTHON"])
     proc = run_snakemake(tmp_path, ROOT / "config" / "config.yaml", timeout=300)
     assert proc.returncode != 0
-    assert "'vllm' is selected but vLLM is not installed" in proc.stderr
+    assert "backend vllm: no vLLM environment at /nonexistent/venv/bin/python" in proc.stderr
     assert not (tmp_path / "results").exists()  # not even data preparation ran

@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         generation = getattr(args, "generation", None)
+        if generation is not None:
+            from ..generation.environment import hand_over
+
+            # backend vllm without vLLM here: the same command in the vLLM environment
+            hand_over(generation.backend, sys.argv[1:] if argv is None else list(argv))
         api = generation is not None and generation.backend == "openai"  # no config.json
         if getattr(args, "arch", None) and getattr(args, "model", None) and not api:
             from ..core.models import check_arch

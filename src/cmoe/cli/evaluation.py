@@ -8,6 +8,7 @@ from ..core.commands import command, json_object, model_arguments, set_threads, 
 from ..core.prompting import PromptSettings
 from ..data.questions import read_questions
 from ..generation.base import GenerationSettings
+from .generation import adapter_arguments, adapter_routing
 
 log = logging.getLogger("cmoe")
 
@@ -33,9 +34,12 @@ def _evaluate_args(p):
         help="k answers per question, sampled with seeds seed..seed+k-1 (avg@k, majority@k)",
     )
     p.add_argument("--specialist", help="CMoE: answer only the questions this group serves")
-    p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
+    adapter_arguments(p)  # --adapters, --groups
     p.add_argument(
-        "--routes", nargs="+", help="routes.json of `cmoe route` (and of `cmoe misroute`)"
+        "--routes",
+        nargs="+",
+        help="routes.json of `cmoe route` (and of `cmoe misroute`); with --adapters one file, "
+        "the learned routing (without: oracle)",
     )
     p.add_argument(
         "--max-length",
@@ -57,6 +61,16 @@ def evaluate(args) -> None:
             raise ValueError("--specialist needs --groups and --routes")
         routes = [load_routes(path) for path in args.routes]
         questions = questions_for_specialist(questions, args.specialist, args.groups, routes)
+    if args.adapters and args.specialist:
+        raise ValueError("--adapters serves every group: leave out --specialist")
+    routes = None
+    if args.adapters and args.routes:
+        from ..evaluation.subsets import load_routes
+
+        if len(args.routes) != 1:
+            raise ValueError("--adapters takes one --routes file (the learned routing)")
+        routes = load_routes(args.routes[0])
+    adapters, adapter_of = adapter_routing(args, routes)
     scores = evaluate(
         model=args.model,
         questions=questions,
@@ -67,6 +81,8 @@ def evaluate(args) -> None:
         trust_remote_code=args.trust_remote_code,
         max_length=args.max_length,
         samples=args.samples,
+        adapters=adapters,
+        adapter_of=adapter_of,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
 

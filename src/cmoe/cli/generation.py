@@ -7,7 +7,14 @@ import logging
 import time
 from pathlib import Path
 
-from ..core.commands import command, model_arguments, set_threads, settings, shard
+from ..core.commands import (
+    command,
+    json_object,
+    model_arguments,
+    set_threads,
+    settings,
+    shard,
+)
 from ..core.prompting import PromptSettings
 from ..data.questions import read_questions
 from ..generation.base import GenerationSettings
@@ -38,10 +45,35 @@ def _generate_args(p):
         metavar="I/N",
         help="answer only shard I of N (contiguous blocks of the question order; default 0/1)",
     )
+    adapter_arguments(p)
     p.add_argument(
         "--out", required=True, help="trace records (JSONL); a killed run resumes from OUT.partial"
     )
     p.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
+
+
+def adapter_arguments(p) -> None:
+    p.add_argument(
+        "--adapters",
+        type=json_object,
+        help="LoRA adapters of --model served together, {group: adapter folder}: each question "
+        "is answered by its group's adapter (with --groups; vLLM: one engine)",
+    )
+    p.add_argument("--groups", type=json_object, help="specialist groups: {group: [domains]}")
+
+
+def adapter_routing(args, routes=None):
+    """(adapters, question -> adapter) from --adapters and --groups, or (None, None)."""
+    if not args.adapters:
+        return None, None
+    from ..evaluation.subsets import router
+
+    if not args.groups:
+        raise ValueError("--adapters needs --groups (which domains each adapter serves)")
+    missing = sorted(set(args.groups) - set(args.adapters))
+    if missing:
+        raise ValueError(f"--adapters: no adapter for group {missing[0]} (--groups names it)")
+    return args.adapters, router(args.groups, routes)
 
 
 @command(
@@ -59,7 +91,8 @@ def generate(args) -> None:
     set_threads(args.threads)
     questions = shard_questions(read_questions(args.questions, args.domain), *args.shard)
     t0 = time.perf_counter()
-    generator = make_generator(args.model, args.generation, args.trust_remote_code)
+    adapters, adapter_of = adapter_routing(args)
+    generator = make_generator(args.model, args.generation, args.trust_remote_code, adapters)
     if hasattr(generator, "check_endpoint"):  # fail in seconds, not after the first timeout
         generator.check_endpoint()
     records = generate_resumable(
@@ -68,9 +101,14 @@ def generate(args) -> None:
         args.prompt,
         args.out,
         seed=args.generation.seed,
-        identity={"generation": asdict(args.generation), "prompt": asdict(args.prompt)},
+        identity={
+            "generation": asdict(args.generation),
+            "prompt": asdict(args.prompt),
+            **({"adapters": adapters, "groups": args.groups} if adapters else {}),
+        },
         desc=f"generate {args.shard[0]}/{args.shard[1]}",
         samples=args.generation.samples_per_question,
+        adapter_of=adapter_of,
     )
     if args.cost_out:
         cost = run_cost(records, time.perf_counter() - t0, generator.usage())

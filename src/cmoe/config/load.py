@@ -1,5 +1,6 @@
-"""Reading config files strictly: a syntax error or a key given twice names the file and line
-(PyYAML keeps the last of two equal keys silently: a duplicated teacher would vanish)."""
+"""Reading config files strictly: a syntax error, tab indentation, a key given twice, a byte that
+is not UTF-8 or a top level that is not a mapping names the file and line (PyYAML keeps the last
+of two equal keys silently: a duplicated teacher would vanish)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, DataError
+from ..core.io import iter_lines
 from ..core.settings import deep_merge
 
 
@@ -38,16 +40,33 @@ def load_yaml(path: str | Path) -> dict:
     """A config file as a mapping; syntax errors and duplicate keys name the file and line."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_StrictLoader) or {}
+            loader = _StrictLoader(fh)
+            try:
+                node = loader.get_single_node()  # as yaml.load, keeping the node's line
+                data = loader.construct_document(node) if node is not None else {}
+            finally:
+                loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    except UnicodeDecodeError:
+        try:
+            for _ in iter_lines(path):  # names the line
+                pass
+        except DataError as exc:
+            raise ConfigError(str(exc)) from None
+        raise
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        raise ConfigError(
+            f"{path}, line {node.start_mark.line + 1}: the top level must be a mapping of "
+            f"config keys, not a {type(data).__name__}"
+        )
     return data
 
 

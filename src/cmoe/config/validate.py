@@ -16,6 +16,7 @@ from ..core.paths import looks_like_path
 from ..core.prompting import check_template
 from ..data import checks as data
 from ..evaluation import checks as evaluation
+from ..generation import checks as generation
 from ..methods import REGISTRY
 from ..traces import checks as traces
 from ..training import checks as training
@@ -25,7 +26,7 @@ from .schema import check_schema
 # Entries an overlay may remove by setting them to null (e.g. `teachers: {qwen3-235b: null}`).
 REMOVABLE = ("models", "teachers", "students", "intermediates", "specialist_groups")
 # The stages' checks, in pipeline order (each module also declares the sections it owns).
-STAGE_CHECKS = (data, training, traces, evaluation)
+STAGE_CHECKS = (data, generation, training, traces, evaluation)
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:

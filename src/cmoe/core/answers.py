@@ -12,6 +12,10 @@ the usual final form of Qwen-family reasoning models). When there are several:
 - if that line names two different letters, the answer is ambiguous and reads ``None``: a
   statement listing letters ("Ответ: A или B", "Answer: A, B", ``\\boxed{A, B}``), or two
   statements that disagree ("Ответ: B, а не вариант A", "Ответ: A. Нет, ответ: B").
+
+A marker and letter that the text then dismisses ("вариант B неверен", "option C is wrong") name
+a rejected option, not a statement: "Вариант B неверен. Ответ: D" reads D, and a lone
+"Вариант B неверен." reads ``None``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,15 @@ _MARKED = re.compile(
     + r"(?:(?i:вариант|option)\s*)?"
     + rf"({_LETTER})",
     re.M,
+)
+# A letter the text goes on to dismiss ("вариант B неверен", "вариант C — тоже не подходит",
+# "option A is incorrect"): a statement followed by this names a rejected option, not the answer.
+# Only a word right after the letter dismisses it ("Ответ: B, исключая остальные" reads B).
+_DISMISSED = re.compile(
+    r"[ \t*_`\"»”'\)\]]*(?:[—–:-][ \t]*)?"
+    r"(?:(?i:тоже|также|явно|точно|очевидно|also|clearly)\s+)?"
+    r"(?i:не\s*вер|неправил|ошибоч|не\s+подход|не\s+явля|отпада|исключ(?!ительн)|отбрас"
+    r"|incorrect|wrong|is\s+not|can\s*not|cannot)"
 )
 # \boxed{...} with up to two levels of braces inside (\boxed{\text{B}}).
 _BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}")
@@ -64,6 +77,8 @@ def _statements(text: str) -> list[tuple[int, str | None]]:
     """Answer statements in ``text`` as (start, letter), in order; letter None if it lists two."""
     found = []
     for m in _MARKED.finditer(text):
+        if _DISMISSED.match(text, m.end(1)):  # "вариант B неверен": a rejected option
+            continue
         also = _ALSO.match(text, m.end(1))
         letters = {_normal(m.group(1))} | ({_normal(also.group(1))} if also else set())
         found.append((m.start(), letters.pop() if len(letters) == 1 else None))

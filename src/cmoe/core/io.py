@@ -64,19 +64,33 @@ def read_json(path: str | Path) -> Any:
         return json.load(fh)
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line_number, object) for each non-blank line; broken JSON raises DataError.
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield (line_number, text) for each non-blank line of a UTF-8 text file.
 
-    Read as ``utf-8-sig`` so a file starting with a UTF-8 byte-order mark parses normally.
+    A leading UTF-8 byte-order mark (as some Windows tools write) is dropped; bytes that are not
+    UTF-8 raise DataError naming the file, line and byte. Lines end at ``\n`` only.
     """
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
             try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: broken JSON ({exc.msg})") from exc
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x}, the line's byte "
+                    f"{exc.start + 1}); save the file as UTF-8"
+                ) from None
+            if line.strip():
+                yield lineno, line
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line_number, object) for each non-blank line (:func:`iter_lines`); broken JSON
+    raises DataError."""
+    for lineno, line in iter_lines(path):
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: broken JSON ({exc.msg})") from exc
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -168,8 +168,30 @@ def local_config(spec: dict):
         return None
 
 
-def module_names(model_config) -> set[str]:
-    """Every module name of a model built from its config on the meta device (no weights)."""
+def meta_model(model_config, auto=None):
+    """A model built from its config on the meta device (no weights): its modules, not its
+    numbers. ``auto``: the transformers auto class (default: the config's language model)."""
     with torch.device("meta"):
-        model = auto_class(config_arch(model_config)).from_config(model_config)
-    return {name for name, _ in model.named_modules()}
+        return (auto or auto_class(config_arch(model_config))).from_config(model_config)
+
+
+def check_lora_targets(targets, model, name: str, key: str) -> None:
+    """Raise ConfigError naming ``key`` for a LoRA target that matches no module of ``model``
+    as PEFT matches them (a module's full name or its last dotted parts): PEFT itself trains
+    the targets that exist and drops a misspelt one silently. A string ("all-linear", a
+    regular expression) is PEFT's to resolve."""
+    from .errors import ConfigError
+
+    if isinstance(targets, str):
+        return
+    modules = dict(model.named_modules())
+    unknown = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in modules)]
+    if unknown:
+        linear = sorted(
+            {n.rpartition(".")[2] for n, m in modules.items() if isinstance(m, torch.nn.Linear)}
+        )
+        raise ConfigError(
+            f"{', '.join(unknown)} not in model {name} (its linear layers: "
+            f"{', '.join(linear) or 'none found'})",
+            key=key,
+        )

@@ -1,5 +1,6 @@
-"""The data stage's checks of a schema-valid config: MMLU subject keys in `domain_map`, the
-MERA release against the hub ids, and the few-shot pool MERA's protocol needs."""
+"""The data stage's checks of a schema-valid config: MMLU subject keys in `domain_map`, local
+question files (present, not empty, UTF-8), the MERA release against the hub ids, the
+few-shot pool MERA's protocol needs, and tiny model shapes their jobs can build."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import difflib
 from pathlib import Path
 
 from ..core.domains import subject_domains
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, DataError
+from ..core.io import iter_lines
 from .questions import DataSettings, MERA_HUB
-from .tiny import TinyModelsSettings
+from .tiny import TinyModelSpec, TinyModelsSettings
 
 SECTIONS = {"data": DataSettings, "tiny_models": TinyModelsSettings}
 
@@ -23,7 +25,30 @@ def check(config: dict) -> None:
             raise ConfigError(
                 f"not an MMLU subject key{hint}", key=f"data.domain_map.{subject}"
             )
+    for key in ("source", "fewshot_source"):
+        _check_file((config["data"].get(key) or {}).get("file"), f"data.{key}.file")
     _check_mera(config)
+    for name, spec in (config.get("tiny_models") or {}).get("specs", {}).items():
+        problem = TinyModelSpec(**spec).shape_problem()
+        if problem:
+            raise ConfigError(problem, key=f"tiny_models.specs.{name}")
+
+
+def _check_file(file: str | None, key: str) -> None:
+    """A local source the data jobs read: it exists, and a JSONL one has a row and is UTF-8
+    throughout (read in full: a question file is a few megabytes)."""
+    if not file:
+        return
+    path = Path(file).expanduser()
+    if not path.exists():
+        raise ConfigError(f"{file} does not exist", key=key)
+    if path.suffix == ".parquet":
+        return
+    try:
+        if not sum(1 for _ in iter_lines(path)):
+            raise ConfigError(f"{file} is empty", key=key)
+    except DataError as exc:
+        raise ConfigError(str(exc), key=key) from None
 
 
 def _check_mera(config: dict) -> None:
@@ -47,5 +72,3 @@ def _check_mera(config: dict) -> None:
             f"{version}: {MERA_HUB[version][0]}, split {MERA_HUB[version][3]})",
             key="evaluation.loglik.enabled",
         )
-    if pool and "file" in pool and not Path(pool["file"]).expanduser().exists():
-        raise ConfigError(f"{pool['file']} does not exist", key="data.fewshot_source.file")

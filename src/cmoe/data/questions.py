@@ -3,17 +3,24 @@
 
 MERA row:  {instruction, inputs{text, option_a..option_d, subject}, outputs, meta{id, domain}}
 where ``meta.domain`` is the MMLU subject key. Question record written by this stage:
-    {id, subject, domain, question, options{A,B,C,D}, gold[, subject_name, instruction,
+    {id, subject, domain, question, options{A,B,C,D}, gold, inputs[, subject_name, instruction,
      explanation]}
-``subject_name`` is ``inputs.subject`` and ``instruction`` the row's own MERA instruction (a
-template over ``inputs``), both kept for MERA's protocol (cmoe.evaluation.loglik). MERA's few-shot pool
-(its ``train`` split) is read by :func:`prepare_fewshot` into a file of its own, never into the
-split that teachers answer.
+``question`` and ``options`` are the text with surrounding whitespace removed (what the
+chain-of-thought prompt shows and what duplicates are judged by); ``inputs`` is the row's
+``inputs`` exactly as stored (a real v1.2 row's ``text`` may end in a newline), and
+``instruction`` the row's own MERA instruction, a template over them: MERA's protocol
+(cmoe.evaluation.loglik) renders these byte for byte as lm-eval does. ``subject_name`` is
+``inputs.subject``. MERA's few-shot pool (its ``train`` split) is read by :func:`prepare_fewshot`
+into a file of its own, never into the split that teachers answer.
+
+A row whose ``outputs`` is empty is one of MERA's hidden rows (a closed test split): it has no
+answer to learn or score, and is reported as such.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import re
 import unicodedata
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl
+from ..core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, iter_lines
 from ..core.errors import DataError
 
 LETTERS = ("A", "B", "C", "D")
@@ -102,13 +109,16 @@ def _check_distinct_options(options: dict[str, str]) -> None:
 
 
 def _question_id(meta: dict) -> str:
-    """meta.id as text; null, missing, blank or non-scalar ids are errors (never the id 'None')."""
+    """meta.id as text (MERA's are JSON integers, int64 through `datasets`); null, missing,
+    blank or non-scalar ids are errors (never the id 'None')."""
     if "id" not in meta:
         raise ValueError("missing meta.id")
     value = meta["id"]
     if value is None:
         raise ValueError("meta.id is null")
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))  # a numpy/pandas int64 too
+    if not isinstance(value, str):
         raise ValueError(f"meta.id must be an integer or a string, got {value!r}")
     if isinstance(value, str) and not value.strip():
         raise ValueError("meta.id is empty")
@@ -144,6 +154,11 @@ def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
     options = {letter: _option_text(inputs, letter) for letter in LETTERS}
     _check_distinct_options(options)
     gold = row.get("outputs")
+    if gold == "":
+        raise ValueError(
+            "outputs is empty: a hidden row of MERA's closed test, with no answer (read the "
+            "split that publishes answers)"
+        )
     if not isinstance(gold, str) or gold.strip() not in LETTERS:
         raise ValueError(f"answer (outputs) must be one of A-D, got {gold!r}")
     subject = meta.get("domain")
@@ -160,6 +175,8 @@ def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
         "question": text.strip(),
         "options": options,
         "gold": gold.strip(),
+        # as stored, for MERA's protocol (which renders them as lm-eval does)
+        "inputs": {k: inputs[k] for k in INSTRUCTION_FIELDS if k in inputs},
     }
     if isinstance(inputs.get("subject"), str) and inputs["subject"].strip():
         question["subject_name"] = inputs["subject"].strip()
@@ -185,12 +202,13 @@ def iter_source_rows(source: dict[str, Any], key: str = "data.source") -> Iterat
             for i, row in enumerate(ds):
                 yield f"{path} row {i}", row
         else:
-            # Read JSONL line by line ourselves so a broken line is reported with its number.
-            # utf-8-sig: a leading byte-order mark is dropped instead of breaking line 1.
-            with open(path, encoding="utf-8-sig") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if line.strip():
-                        yield f"{path}:{lineno}", line
+            # JSONL line by line, so a broken line is reported with its number
+            empty = True
+            for lineno, line in iter_lines(path):
+                empty = False
+                yield f"{path}:{lineno}", line
+            if empty:
+                raise DataError(f"{key}.file: {path} is empty")
     else:
         import datasets
 

@@ -106,6 +106,24 @@ class TinyModelSpec:
                 f"family {self.family!r} is not one of {', '.join(FAMILIES)} (tiny model families)"
             )
 
+    def shape_problem(self) -> str | None:
+        """Why a model of this shape cannot be built or run, or None."""
+        heads, kv = self.num_attention_heads, self.num_key_value_heads
+        if self.hidden_size % heads:
+            return (
+                f"hidden_size {self.hidden_size} does not split into {heads} attention heads "
+                "(head dimension = hidden_size / num_attention_heads must be a whole number)"
+            )
+        head_dim = self.hidden_size // heads
+        if self.arch != "t5" and head_dim % 2:
+            return (
+                f"head dimension {self.hidden_size} / {heads} = {head_dim} is odd; rotary "
+                "position embeddings rotate pairs of dimensions and need an even one"
+            )
+        if self.arch != "t5" and heads % kv:
+            return f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}"
+        return None
+
 
 def corpus_texts(corpus: str | Path, extra: list[str] = ()) -> list[str]:
     """Every piece of text the demo will feed a model: questions, options, explanations."""
@@ -170,27 +188,64 @@ def train_tokenizer(texts: list[str], vocab_size: int, family: str = "qwen3"):
 TINY_ARCHS = ("qwen3", "t5")
 
 
+def tiny_config(spec: TinyModelSpec, vocab_size: int, tokenizer=None):
+    """The transformers config of a tiny model (its special token ids from ``tokenizer``, none
+    without one: enough to list its modules before the model is built)."""
+    import transformers
+
+    if spec.arch not in TINY_ARCHS:
+        raise ValueError(f"tiny_models.specs: arch {spec.arch!r} is not one of {TINY_ARCHS}")
+    ids = {
+        f"{t}_token_id": getattr(tokenizer, f"{t}_token_id", None) for t in ("eos", "pad", "bos")
+    }
+    if spec.arch == "t5":
+        return transformers.T5Config(
+            vocab_size=vocab_size,
+            d_model=spec.hidden_size,
+            d_kv=spec.hidden_size // spec.num_attention_heads,
+            d_ff=spec.intermediate_size,
+            num_layers=spec.num_hidden_layers,
+            num_decoder_layers=spec.num_hidden_layers,
+            num_heads=spec.num_attention_heads,
+            feed_forward_proj="gated-gelu",
+            tie_word_embeddings=True,
+            dropout_rate=0.0,
+            eos_token_id=ids["eos_token_id"],
+            pad_token_id=ids["pad_token_id"],
+            decoder_start_token_id=ids["pad_token_id"],  # T5's convention: the pad token
+        )
+    return getattr(transformers, FAMILIES[spec.family].config_class)(
+        vocab_size=vocab_size,
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        head_dim=spec.hidden_size // spec.num_attention_heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        **ids,
+    )
+
+
+def entry_config(config: dict, name: str):
+    """The transformers config of the `models` entry ``name`` when it is known before any job:
+    a tiny spec's, a local folder's or a cached hub model's; None for a hub id not downloaded."""
+    from ..core.models import local_config
+
+    spec = config["models"][name]
+    if "tiny" not in spec:
+        return local_config(spec)
+    tiny = config["tiny_models"]
+    return tiny_config(TinyModelSpec(**tiny["specs"][spec["tiny"]]), tiny.get("vocab_size", 2048))
+
+
 def build_tiny_t5(tokenizer, spec: TinyModelSpec):
     import torch
-    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+    from transformers import GenerationConfig, T5ForConditionalGeneration
 
     torch.manual_seed(spec.seed)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=spec.hidden_size,
-        d_kv=spec.hidden_size // spec.num_attention_heads,
-        d_ff=spec.intermediate_size,
-        num_layers=spec.num_hidden_layers,
-        num_decoder_layers=spec.num_hidden_layers,
-        num_heads=spec.num_attention_heads,
-        feed_forward_proj="gated-gelu",
-        tie_word_embeddings=True,
-        dropout_rate=0.0,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,  # T5's convention: the pad token
-    )
-    model = T5ForConditionalGeneration(config)
+    model = T5ForConditionalGeneration(tiny_config(spec, len(tokenizer), tokenizer))
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -204,8 +259,7 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec):
     import transformers
     from transformers import GenerationConfig
 
-    if spec.arch not in TINY_ARCHS:
-        raise ValueError(f"tiny_models.specs: arch {spec.arch!r} is not one of {TINY_ARCHS}")
+    config = tiny_config(spec, len(tokenizer), tokenizer)
     if spec.arch == "t5":
         return build_tiny_t5(tokenizer, spec)
 
@@ -213,20 +267,6 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec):
     torch.manual_seed(spec.seed)
     # As the real checkpoints: generation stops at the end of a turn or of the text.
     stop = [tokenizer.convert_tokens_to_ids(t) for t in dict.fromkeys([fam.eos, fam.end_of_text])]
-    config = getattr(transformers, fam.config_class)(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads,
-        num_key_value_heads=spec.num_key_value_heads,
-        head_dim=spec.hidden_size // spec.num_attention_heads,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
     model = getattr(transformers, fam.model_class)(config)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,

@@ -29,11 +29,15 @@ def evaluate(
     trust_remote_code: bool = False,
     max_length: int | None = None,
     samples: int = 1,
+    adapters: dict[str, str] | None = None,
+    adapter_of=None,
 ) -> dict:
     """Answer every question once (``samples`` 1, as configured: greedy by default), or k times
     with sampling, sample i seeded from ``generation.seed + i`` (see :func:`combine_samples`).
     Questions carrying retrieved ``knowledge`` (KARD) have it cut first so that prompt and
-    answer fit in ``max_length``."""
+    answer fit in ``max_length``. ``adapters`` ({name: LoRA adapter folder of ``model``}) are
+    served together, ``adapter_of(question)`` naming the one that answers each question (a
+    routed mixture of specialists on one engine)."""
     if samples > 1 and generation.temperature <= 0:
         raise ValueError(f"{samples} samples per question need temperature > 0 (greedy repeats)")
     t0 = time.perf_counter()
@@ -42,11 +46,16 @@ def evaluate(
         questions, extra["knowledge"] = fit_questions_knowledge(
             questions, model, prompt, max_length - generation.max_new_tokens, trust_remote_code
         )
-    generator = make_generator(model, generation, trust_remote_code)
+    generator = make_generator(model, generation, trust_remote_code, adapters)
     runs = [
         list(
             answer_questions(
-                questions, generator, prompt, desc=f"evaluate {i + 1}/{samples}", seed=seed
+                questions,
+                generator,
+                prompt,
+                desc=f"evaluate {i + 1}/{samples}",
+                seed=seed,
+                adapter_of=adapter_of,
             )
         )
         for i, seed in enumerate(range(generation.seed, generation.seed + samples))

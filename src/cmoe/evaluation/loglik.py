@@ -36,14 +36,17 @@ class ProtocolError(DataError):
 
 
 def mera_inputs(question: dict) -> dict[str, str]:
-    """A question record as MERA's ``inputs``: text, option_a..option_d, subject."""
+    """A question record as MERA's ``inputs``: text, option_a..option_d, subject, exactly as
+    the row stored them (``inputs``: whitespace, a trailing newline included), else from the
+    record's cleaned fields."""
     options = question["options"]
-    return {
+    derived = {
         "text": question["question"],
         **{f"option_{x.lower()}": options[x] for x in LETTERS},
         # subject_name is inputs.subject (the Russian generalisation); fall back to the key
         "subject": question.get("subject_name") or question["subject"],
     }
+    return {**derived, **question.get("inputs", {})}
 
 
 def mera_block(question: dict) -> str:
@@ -62,20 +65,25 @@ def mera_instruction(question: dict) -> str:
     return instruction.format(**mera_inputs(question)).strip()
 
 
-def mera_prompt(question: dict, shots: list[dict]) -> str:
+def mera_prompt(question: dict, shots: list[dict], k: int | None = None) -> str:
     """MERA's ruMMLU prompt (lm-eval ``multiple_choice``, ``target_delimiter`` " ",
     ``fewshot_delimiter`` "\\n\\n"): the first shot with its own instruction followed by
-    " X", every later shot and the target as the instruction-free block; zero-shot, the
-    target's own instruction."""
-    if not shots:
+    " X", every later shot and the target as the instruction-free block; zero-shot (``k`` 0,
+    by default the number of shots), the target's own instruction. A k-shot question whose
+    every shot was dropped (the pool held only the question itself) is the block alone, as in
+    lm-eval."""
+    if (len(shots) if k is None else k) == 0:
         return mera_instruction(question)
+    if not shots:
+        return mera_block(question)
     solved = [f"{mera_instruction(shots[0])} {shots[0]['gold']}"]
     solved += [f"{mera_block(s)} {s['gold']}" for s in shots[1:]]
     return "\n\n".join([*solved, mera_block(question)])
 
 
 def _same_item(a: dict, b: dict) -> bool:
-    return (a["id"], a["question"], a["options"]) == (b["id"], b["question"], b["options"])
+    """The same row (lm-eval compares whole documents)."""
+    return (a["id"], mera_inputs(a), a.get("gold")) == (b["id"], mera_inputs(b), b.get("gold"))
 
 
 class ShotSampler:
@@ -84,9 +92,10 @@ class ShotSampler:
     One generator, seeded once (lm-eval's ``--seed``), is drawn from question after question in
     the order they are scored: for each, ``random.sample`` of k rows of the pool with the same
     ``meta.domain`` (the MMLU subject key), in pool order. When the pool is the split being
-    scored (``same_split``), k + 1 are drawn and the question itself is dropped; otherwise the
-    pool never holds it. Zero-shot draws nothing. A question's shots therefore depend on the
-    questions scored before it, exactly as in lm-eval.
+    scored (``same_split``), k + 1 are drawn and the question itself is dropped; otherwise k
+    are drawn, and the question, should the pool hold it, is dropped too (one shot fewer).
+    Zero-shot draws nothing. A question's shots therefore depend on the questions scored
+    before it, exactly as in lm-eval.
     """
 
     def __init__(self, pool: list[dict], seed: int, same_split: bool = False):
@@ -123,7 +132,7 @@ def mera_prompts(
 ) -> list[str]:
     """Every question's prompt; raises ProtocolError before any model is loaded."""
     shots = draw_all_shots(questions, pool, k, seed, same_split)
-    return [mera_prompt(q, s) for q, s in zip(questions, shots, strict=True)]
+    return [mera_prompt(q, s, k) for q, s in zip(questions, shots, strict=True)]
 
 
 def first_letter(text: str) -> str | None:

@@ -32,5 +32,16 @@ def questions_for_specialist(
     ]
 
 
+def router(groups: dict[str, list[str]], routes: dict[str, str] | None = None):
+    """question -> the group that answers it: its own domain's (oracle routing), or, with
+    ``routes``, the group of the domain the learned router sends it to."""
+
+    def route(question: dict) -> str:
+        domain = routes[question["id"]] if routes is not None else question["domain"]
+        return specialist_for(domain, groups)
+
+    return route
+
+
 def load_routes(path: str | Path) -> dict[str, str]:
     return read_json(path)["routes"]

@@ -38,6 +38,7 @@ class VLLMSettings:
     tensor_parallel_size: int | None = None  # default: the job's resources.gpu
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_memory_bytes: int | None = None  # default on CPU: 1 GiB (VLLM_CPU_KVCACHE_SPACE)
     max_num_seqs: int | None = None
     max_lora_rank: int | None = None  # default: the adapter's rank
     enforce_eager: bool | None = None
@@ -75,12 +76,17 @@ class Generator(Protocol):
     chunk_size: int
 
     def generate(
-        self, conversations: Sequence[list[dict]], enable_thinking: bool, seeds: Sequence[int]
+        self,
+        conversations: Sequence[list[dict]],
+        enable_thinking: bool,
+        seeds: Sequence[int],
+        adapters: Sequence[str | None] | None = None,
     ) -> Iterator[Completion]:
         """Yield one Completion per conversation, in input order, as they become ready.
 
         ``seeds[i]`` seeds conversation i; for the same conversations, seeds and settings the
-        output is the same on every call."""
+        output is the same on every call. ``adapters[i]`` names the LoRA adapter (of those the
+        generator was built with) that answers conversation i; None: the base model."""
         ...
 
     def usage(self) -> dict:

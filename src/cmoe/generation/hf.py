@@ -15,10 +15,21 @@ class HFGenerator:
     A batch shares one random stream, seeded by its first conversation's seed; resumable runs
     hand over whole batches (``chunk_size == batch_size``), so batches, and output, repeat."""
 
-    def __init__(self, model_path: str, settings: GenerationSettings, trust_remote_code=False):
+    def __init__(
+        self,
+        model_path: str,
+        settings: GenerationSettings,
+        trust_remote_code=False,
+        adapters: dict[str, str] | None = None,
+    ):
         from ..core.models import load_causal_lm, load_tokenizer
 
         self.model_name = str(model_path)
+        # LoRA adapters of this model, each merged into its own copy when first asked for (the
+        # merged path, against which vLLM's unmerged adapters on one engine are compared)
+        self.adapters = dict(adapters or {})
+        self.trust_remote_code = trust_remote_code
+        self._merged: dict[str, object] = {}
         self.settings = settings
         self.chunk_size = settings.batch_size
         self.tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
@@ -46,7 +57,38 @@ class HFGenerator:
     def usage(self) -> dict:
         return dict(self._usage)
 
-    def generate(self, conversations, enable_thinking, seeds):
+    def _model_for(self, adapter: str | None):
+        if adapter is None:
+            return self.model
+        if adapter not in self.adapters:
+            served = ", ".join(self.adapters) or "none"
+            raise ValueError(f"no adapter {adapter!r} here (adapters: {served})")
+        if adapter not in self._merged:
+            from ..core.models import load_causal_lm
+
+            self._merged[adapter] = load_causal_lm(
+                self.adapters[adapter], self.settings.dtype, self.trust_remote_code
+            )
+        return self._merged[adapter]
+
+    def generate(self, conversations, enable_thinking, seeds, adapters=None):
+        if adapters is None:
+            yield from self._generate(self.model, conversations, enable_thinking, seeds)
+            return
+        # each adapter's conversations in their own batches, answers back in input order
+        done: dict[int, Completion] = {}
+        for adapter in dict.fromkeys(adapters):
+            idx = [i for i, a in enumerate(adapters) if a == adapter]
+            completions = self._generate(
+                self._model_for(adapter),
+                [conversations[i] for i in idx],
+                enable_thinking,
+                [seeds[i] for i in idx],
+            )
+            done.update(zip(idx, completions, strict=True))
+        yield from (done[i] for i in range(len(conversations)))
+
+    def _generate(self, model, conversations, enable_thinking, seeds):
         import torch
 
         s = self.settings
@@ -61,9 +103,9 @@ class HFGenerator:
             prompts = [render_chat(self.tokenizer, m, enable_thinking) for m in batch]
             enc = self.tokenizer(
                 prompts, return_tensors="pt", padding=True, add_special_tokens=self.seq2seq
-            ).to(self.model.device)
+            ).to(model.device)
             with torch.inference_mode():
-                out = self.model.generate(
+                out = model.generate(
                     **enc,
                     max_new_tokens=s.max_new_tokens,
                     eos_token_id=self.eos_ids,

@@ -21,6 +21,7 @@ class Backend:
     requires: str | None = None  # an optional package it needs, probed without importing it
     missing: str = ""  # what to do when ``requires`` is not installed
     trust_remote_code: bool = True  # whether the class takes ``trust_remote_code``
+    adapters: bool = True  # whether it serves LoRA adapters named per conversation
 
     def load(self) -> type:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.cls)
@@ -35,7 +36,7 @@ REGISTRY: dict[str, Backend] = {
     "hf": Backend("hf", "HFGenerator"),
     "vllm": Backend("vllm", "VLLMGenerator", requires="vllm", missing=VLLM_MISSING),
     # The server applies the chat template: no local tokenizer, no remote code.
-    "openai": Backend("openai", "OpenAIGenerator", trust_remote_code=False),
+    "openai": Backend("openai", "OpenAIGenerator", trust_remote_code=False, adapters=False),
 }
 BACKENDS = tuple(REGISTRY)
 
@@ -49,8 +50,13 @@ def backend_available(backend: str) -> bool:
 
 
 def make_generator(
-    model_path: str, settings: GenerationSettings, trust_remote_code: bool = False
+    model_path: str,
+    settings: GenerationSettings,
+    trust_remote_code: bool = False,
+    adapters: dict[str, str] | None = None,
 ) -> Generator:
+    """A backend's generator for a model; ``adapters`` ({name: LoRA adapter folder of
+    ``model_path``}) lets each conversation name the adapter that answers it."""
     entry = REGISTRY.get(settings.backend)
     if entry is None:
         raise ValueError(
@@ -61,6 +67,9 @@ def make_generator(
             f"generation backend {settings.backend!r} is selected but {entry.missing}"
         )
     cls = entry.load()
+    if adapters and not entry.adapters:
+        raise ValueError(f"generation backend {settings.backend!r} cannot serve LoRA adapters")
+    extra = {"adapters": adapters} if adapters else {}
     if entry.trust_remote_code:
-        return cls(model_path, settings, trust_remote_code)
-    return cls(model_path, settings)
+        return cls(model_path, settings, trust_remote_code, **extra)
+    return cls(model_path, settings, **extra)

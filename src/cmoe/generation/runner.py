@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -69,16 +69,25 @@ def answer_questions(
     seed: int = 0,
     show_progress: bool = True,
     samples: int = 1,
+    adapter_of: Callable[[dict], str] | None = None,
 ) -> Iterator[dict]:
     """Yield ``samples`` trace records per question, in question then sample order, each
-    seeded by (question, sample index)."""
+    seeded by (question, sample index); ``adapter_of(question)``: the LoRA adapter (of those
+    the generator serves) that answers it, recorded as ``adapter``."""
     jobs = [(q, k) for q in questions for k in range(samples)]
     conversations = [build_messages(q, prompt) for q, _ in jobs]
     seeds = [sample_seed(seed, q["id"], k) for q, k in jobs]
-    completions = generator.generate(conversations, prompt.enable_thinking, seeds)
+    if adapter_of is None:
+        completions = generator.generate(conversations, prompt.enable_thinking, seeds)
+    else:
+        adapters = [adapter_of(q) for q, _ in jobs]
+        completions = generator.generate(conversations, prompt.enable_thinking, seeds, adapters)
     pairs = zip(jobs, completions, strict=True)
     for (q, k), c in tqdm(pairs, total=len(jobs), desc=desc, disable=not show_progress):
-        yield _record(q, generator, c, k if samples > 1 else None)
+        record = _record(q, generator, c, k if samples > 1 else None)
+        if adapter_of is not None:
+            record["adapter"] = adapter_of(q)
+        yield record
 
 
 def shard_questions(questions: list[dict], index: int, count: int) -> list[dict]:
@@ -139,12 +148,14 @@ def generate_resumable(
     identity: dict | None = None,
     desc: str = "generate",
     samples: int = 1,
+    adapter_of: Callable[[dict], str] | None = None,
 ) -> list[dict]:
     """Answer ``questions`` ``samples`` times each into ``out`` (JSONL, question then sample
     order), resuming from ``out.partial``.
 
     ``identity`` is anything else that must match for a partial file to be reused (sampling
-    settings, prompt); the model, chunking, sample count and question ids always are.
+    settings, prompt, the adapters serving ``adapter_of``); the model, chunking, sample count
+    and question ids always are.
     """
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
@@ -175,7 +186,13 @@ def generate_resumable(
             new = [
                 rec
                 for rec in answer_questions(
-                    chunk, generator, prompt, seed=seed, show_progress=False, samples=samples
+                    chunk,
+                    generator,
+                    prompt,
+                    seed=seed,
+                    show_progress=False,
+                    samples=samples,
+                    adapter_of=adapter_of,
                 )
                 if _key(rec) not in done
             ]

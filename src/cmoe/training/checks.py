@@ -2,7 +2,9 @@
 
 :func:`check` runs on every parse (dry runs included): encoder-decoders only where the trainer
 can take them, and distributed training only over the GPUs its jobs ask for. :func:`preflight`
-runs before the first job: scheduler names and the LoRA target modules of local models.
+runs before the first job: scheduler names and the LoRA target modules of every model whose
+modules are known here (a tiny spec, a local folder, a cached hub model); the training job
+checks a hub model's on loading it.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ SECTIONS = {"training": TrainSettings, "wandb": WandbSettings}
 
 
 def training_entries(config: dict):
-    """(config key, effective training settings, model entry or None) of every training."""
-    yield "training", train_settings(config), None
+    """(config key, effective training settings, model entry or None, resources stage) of every
+    training: the `training` section alone, students, intermediates, teachers' warm-ups."""
+    yield "training", train_settings(config), None, "train"
     for role in ("students", "intermediates"):
         for name, entry in config.get(role, {}).items():
             overrides = [s.get("train") for s in entry.get("specialists", {}).values()]
             for override in [None, *overrides]:
-                yield f"{role}.{name}", train_settings(config, entry.get("train"), override), entry
+                settings = train_settings(config, entry.get("train"), override)
+                yield f"{role}.{name}", settings, entry, "train"
     for name, entry in config["teachers"].items():
         if "warmup" in entry:
-            yield f"teachers.{name}.warmup", train_settings(config, entry["warmup"]), None
+            settings = train_settings(config, entry["warmup"])
+            yield f"teachers.{name}.warmup", settings, entry, "warmup"
 
 
 def check(config: dict) -> None:
@@ -42,11 +47,11 @@ def check(config: dict) -> None:
     for name, m in models.items():
         if m.get("special_tokens") and m.get("arch", "causal") != "seq2seq":
             raise ConfigError("only for arch: seq2seq models", key=f"models.{name}.special_tokens")
-    for key, settings, entry in training_entries(config):
+    for key, settings, entry, stage in training_entries(config):
         if entry is None:
             continue
         distributed = settings.get("distributed", "none")
-        gpus = stage_resources(config, "train", entry)["gpu"]
+        gpus = stage_resources(config, stage, entry)["gpu"]
         if distributed != "none" and gpus < 2:
             raise ConfigError(
                 f"training.distributed is {distributed!r} but its training jobs ask for "
@@ -64,7 +69,7 @@ def _check_schedulers(config: dict) -> None:
     from transformers.trainer_utils import SchedulerType
 
     names = sorted(s.value for s in SchedulerType)
-    for key, settings, _ in training_entries(config):
+    for key, settings, *_ in training_entries(config):
         if settings["lr_scheduler"] not in names:
             raise ConfigError(
                 f"{settings['lr_scheduler']!r} is not a transformers scheduler (one of: "
@@ -74,27 +79,18 @@ def _check_schedulers(config: dict) -> None:
 
 
 def _check_lora_targets(config: dict) -> None:
-    from ..core.models import local_config, module_names
+    from ..core.models import check_lora_targets, meta_model
+    from ..data.tiny import entry_config
 
-    checked: dict[str, set] = {}
-    for key, settings, entry in training_entries(config):
+    models: dict = {}  # a `models` key -> its meta model, or None when not on this machine
+    for key, settings, entry, _ in training_entries(config):
         if not entry or settings["method"] != "lora":
             continue
-        targets = settings["lora"]["target_modules"]
+        targets, name = settings["lora"]["target_modules"], entry["model"]
         if isinstance(targets, str):
             continue  # "all-linear" (or a regular expression): PEFT resolves it
-        spec = config["models"][entry["model"]]
-        model_config = local_config(spec)
-        if model_config is None:
-            continue
-        if entry["model"] not in checked:
-            checked[entry["model"]] = {n.rsplit(".", 1)[-1] for n in module_names(model_config)}
-        names = checked[entry["model"]]
-        unknown = [t for t in targets if t not in names]
-        if unknown:
-            linear = sorted(n for n in names if n.endswith("_proj"))
-            raise ConfigError(
-                f"{', '.join(unknown)} not in model {entry['model']} (its projections: "
-                f"{', '.join(linear) or 'none found'})",
-                key=f"{key}.lora.target_modules",
-            )
+        if name not in models:
+            model_config = entry_config(config, name)
+            models[name] = None if model_config is None else meta_model(model_config)
+        if models[name] is not None:
+            check_lora_targets(targets, models[name], name, f"{key}.lora.target_modules")

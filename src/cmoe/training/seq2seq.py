@@ -161,6 +161,9 @@ def step_by_step_loss(model, inputs: dict, alpha: float):
 def _lora_config(lora, tokens_added: bool, model):
     from peft import LoraConfig
 
+    from ..core.models import check_lora_targets
+
+    check_lora_targets(lora.target_modules, model, model.name_or_path, "lora.target_modules")
     modules_to_save = list(lora.modules_to_save or [])
     if tokens_added:
         # The new tokens' embedding rows start random: LoRA alone could not train them.

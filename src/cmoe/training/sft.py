@@ -46,7 +46,7 @@ def build_trainer(
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from ..core.models import check_arch, load_tokenizer, resolve_dtype
+    from ..core.models import check_arch, check_lora_targets, load_tokenizer, resolve_dtype
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")
@@ -65,6 +65,8 @@ def build_trainer(
     peft_config = None
     if settings.method == "lora":
         lora = settings.lora
+        # a hub model's modules are first known here (the preflight checks the others)
+        check_lora_targets(lora.target_modules, model, model_path, "lora.target_modules")
         peft_config = LoraConfig(
             r=lora.r,
             lora_alpha=lora.alpha,

@@ -1,19 +1,22 @@
 """KARD's checks: its sections parse and name `models` entries (every parse); before the first
-job, its knowledge input: an empty local knowledge base, an unreachable Qdrant server, and a
-server collection whose dense vectors do not fit the encoder."""
+job, the reranker's LoRA targets and the knowledge input: a local knowledge base that is empty
+or has a row the knowledge job could not read, an unreachable Qdrant server, and a server
+collection whose dense vectors do not fit the encoder."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ...core.errors import ConfigError
-from .knowledge.passages import KnowledgeError
+from .knowledge.passages import KnowledgeError, documents
 from .settings import settings
 
 
 def check(config: dict) -> None:
     knowledge, kard = settings(config)
+    source = knowledge.source.get("file")
+    if source and not Path(source).expanduser().exists():
+        raise ConfigError(f"{source} does not exist", key="knowledge.source.file")
     named = [("kard.reranker.model", kard.reranker.model)]
     if knowledge.retriever != "bm25":
         named.append(("knowledge.encoder", knowledge.encoder))
@@ -29,16 +32,14 @@ def check(config: dict) -> None:
 def preflight(config: dict) -> None:
     from .knowledge.index import check_collection, connect
 
-    knowledge, _ = settings(config)
+    knowledge, kard = settings(config)
+    _check_reranker_lora(config, kard.reranker)
     try:
         source = knowledge.source.get("file")
-        if source and not knowledge.distractors:
-            path = Path(source)
-            if not path.exists():
-                raise KnowledgeError(f"knowledge.source.file: {path} does not exist")
-            with open(path, encoding="utf-8-sig") as fh:
-                if not any(line.strip() for line in fh):
-                    raise KnowledgeError(f"knowledge.source.file: {path} is empty")
+        # every document the knowledge job will read: JSON, UTF-8, with its text field
+        read = sum(1 for _ in documents(knowledge)) if source else None
+        if read == 0 and not knowledge.distractors:
+            raise KnowledgeError(f"knowledge.source.file: {source} is empty")
         if knowledge.qdrant.url:
             client = connect(knowledge.qdrant)
             if knowledge.qdrant.collection and knowledge.retriever != "bm25":
@@ -50,12 +51,25 @@ def preflight(config: dict) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def _check_reranker_lora(config: dict, reranker) -> None:
+    """The reranker's LoRA targets against its encoder's modules, when they are known here (a
+    tiny spec, a local folder, a cached hub model); the reranker job checks the others."""
+    from transformers import AutoModel
+
+    from ...core.models import check_lora_targets, meta_model
+    from ...data.tiny import entry_config
+
+    if not reranker.lora or isinstance(reranker.lora_target_modules, str):
+        return
+    model_config = entry_config(config, reranker.model)
+    if model_config is not None:
+        encoder = meta_model(model_config, AutoModel)
+        key = "kard.reranker.lora_target_modules"
+        check_lora_targets(reranker.lora_target_modules, encoder, reranker.model, key)
+
+
 def _encoder_dim(config: dict, name: str) -> int | None:
-    """The encoder's hidden size: a tiny spec's, a local folder's config, or None."""
-    spec = config["models"].get(name, {})
-    if "tiny" in spec:
-        return config["tiny_models"]["specs"][spec["tiny"]].get("hidden_size")
-    config_file = Path(spec.get("path", "")) / "config.json"
-    if config_file.exists():
-        return json.loads(config_file.read_text("utf-8")).get("hidden_size")
-    return None
+    """The encoder's hidden size when its config is known here (see :func:`entry_config`)."""
+    from ...data.tiny import entry_config
+
+    return getattr(entry_config(config, name), "hidden_size", None)

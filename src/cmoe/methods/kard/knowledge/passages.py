@@ -8,14 +8,13 @@ knowledge-base-size ablation, and the benchmark's corpus.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ....core.errors import CmoeError, DataError
-from ....core.io import atomic_write_jsonl
+from ....core.errors import CmoeError
+from ....core.io import atomic_write_jsonl, iter_jsonl
 from .settings import KnowledgeSettings
 
 _PARAGRAPHS = re.compile(r"\n\s*\n|\n")
@@ -32,13 +31,8 @@ def iter_documents(settings: KnowledgeSettings) -> Iterator[tuple[str, dict]]:
         path = Path(source["file"])
         if not path.exists():
             raise KnowledgeError(f"knowledge.source.file: {path} does not exist")
-        with open(path, encoding="utf-8-sig") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield f"{path}:{lineno}", json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{path}:{lineno}: broken JSON ({exc.msg})") from None
+        for lineno, row in iter_jsonl(path):
+            yield f"{path}:{lineno}", row
     elif "hub" in source:
         import datasets
 
@@ -63,8 +57,9 @@ def split_paragraphs(text: str, chunk_words: int, min_words: int) -> list[str]:
     return pieces
 
 
-def document_passages(settings: KnowledgeSettings) -> Iterator[dict]:
-    n = 0
+def documents(settings: KnowledgeSettings) -> Iterator[tuple[str, dict, str]]:
+    """(location, row, text) of each document the knowledge base is cut from (the first
+    `max_documents`); a row without its text field raises KnowledgeError naming its line."""
     for docs, (location, row) in enumerate(iter_documents(settings)):
         if settings.max_documents and docs >= settings.max_documents:
             break
@@ -73,6 +68,12 @@ def document_passages(settings: KnowledgeSettings) -> Iterator[dict]:
             raise KnowledgeError(
                 f"{location}: no text field {settings.text_field!r} (knowledge.text_field)"
             )
+        yield location, row, text
+
+
+def document_passages(settings: KnowledgeSettings) -> Iterator[dict]:
+    n = 0
+    for _, row, text in documents(settings):
         title = str(row.get(settings.title_field) or "")
         for paragraph in split_paragraphs(text, settings.chunk_words, settings.min_words):
             yield {"id": n, "title": title, "text": paragraph}

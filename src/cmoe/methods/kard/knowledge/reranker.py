@@ -146,13 +146,15 @@ def build_model(path: str, settings: RerankerSettings) -> LateInteraction:
     import torch
     from transformers import AutoModel
 
-    from ....core.models import load_tokenizer
+    from ....core.models import check_lora_targets, load_tokenizer
 
     torch.manual_seed(settings.seed)
     encoder = AutoModel.from_pretrained(path)
     if settings.lora:
         from peft import LoraConfig, get_peft_model
 
+        key = "kard.reranker.lora_target_modules"
+        check_lora_targets(settings.lora_target_modules, encoder, path, key)
         config = LoraConfig(
             r=settings.lora_r,
             lora_alpha=settings.lora_alpha,
