@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...core.errors import ConfigError
-from .aligner import CrossVocabAligner
+from ...core.errors import SettingsError
+from .aligner import CrossVocabAligner, CrossVocabCollator
 from .alignment import (
     ADDED_MODES,
     UNIT_CONTROL,
@@ -35,7 +35,7 @@ from .alignment import (
     find_content,
 )
 from .losses import LOSSES, cross_vocab_kd_loss
-from .spans import ADDED, CONTROL, NORMAL, TokenSpans, TokenTable, spans_from_text
+from .spans import ADDED, CONTROL, NORMAL, TokenSpans, TokenTable, nfc_rows, spans_from_text
 from .units import XV_KEYS, place_units, unit_teacher_targets
 from .vocab_map import EXCLUDED, NO_MATCH, VocabMap
 
@@ -51,13 +51,13 @@ class CrossVocabSettings:
 
     def __post_init__(self):
         if self.loss not in LOSSES:
-            raise ConfigError(
+            raise SettingsError(
                 f"{self.loss!r}, expected one of {', '.join(LOSSES)}", key="kd.cross_vocab.loss"
             )
         if self.uld_weight < 0:
-            raise ConfigError(f"{self.uld_weight} < 0", key="kd.cross_vocab.uld_weight")
+            raise SettingsError(f"{self.uld_weight} < 0", key="kd.cross_vocab.uld_weight")
         if self.added not in ADDED_MODES:
-            raise ConfigError(
+            raise SettingsError(
                 f"{self.added!r}, expected one of {', '.join(ADDED_MODES)}",
                 key="kd.cross_vocab.added",
             )
@@ -76,6 +76,7 @@ __all__ = [
     "XV_KEYS",
     "Alignment",
     "CrossVocabAligner",
+    "CrossVocabCollator",
     "CrossVocabSettings",
     "TokenSpans",
     "TokenTable",
@@ -83,6 +84,7 @@ __all__ = [
     "align",
     "cross_vocab_kd_loss",
     "find_content",
+    "nfc_rows",
     "place_units",
     "spans_from_text",
     "unit_teacher_targets",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from .alignment import Alignment, align, find_content
 from .spans import TokenTable
@@ -95,3 +96,27 @@ class CrossVocabAligner:
         self.counts["aligned_bytes"] += alignment.common_bytes
         for reason, n in alignment.dropped.items():
             self.counts[f"dropped_{reason}"] += n
+
+
+class CrossVocabCollator:
+    """TRL's SFT collator, plus the loss targets of each row's stored teacher scores in another
+    vocabulary (:data:`.units.XV_KEYS`), aligned with its labels. Rows carry ``kd_key`` (their
+    scores' key) and ``kd_content`` (their assistant message)."""
+
+    def __init__(self, base, scores, aligner: CrossVocabAligner):
+        self.base, self.scores, self.aligner = base, scores, aligner
+
+    def __call__(self, examples):
+        keys = [e["kd_key"] for e in examples]
+        contents = [e["kd_content"] for e in examples]
+        for key in keys:
+            if key not in self.scores:
+                raise ValueError(
+                    f"training example {key} has no stored teacher scores: were the scores made "
+                    "from the same traces, prompt and student format?"
+                )
+        drop = ("kd_key", "kd_content")
+        batch = self.base([{k: v for k, v in e.items() if k not in drop} for e in examples])
+        stored = [partial(self.scores.get_row, key) for key in keys]
+        batch.update(self.aligner.batch(batch["labels"], stored, contents, keys))
+        return batch

@@ -219,3 +219,15 @@ def _close_gaps(spans: np.ndarray, inserted: np.ndarray, size: int) -> None:
             spans[cur, 0] = spans[prev, 1]
             spans[cur, 1] = max(spans[cur, 1], spans[cur, 0])
     spans[real[-1], 1] = max(spans[real[-1], 1], size)
+
+
+def nfc_rows(rows: list[dict]) -> list[dict]:
+    """Chat rows with every message's text in Unicode NFC. Qwen's tokenizers normalise to NFC,
+    Llama's do not: on a decomposed letter their token bytes would part, and the alignment
+    would stop there. Scoring and training both read the rows this way."""
+    import unicodedata
+
+    def norm(messages):
+        return [{**m, "content": unicodedata.normalize("NFC", m["content"])} for m in messages]
+
+    return [{**r, "prompt": norm(r["prompt"]), "completion": norm(r["completion"])} for r in rows]
