@@ -172,7 +172,9 @@ def load_extractor(path: str | None) -> Callable[[str], str | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--module", help="path of an answers.py to measure instead of cmoe.core.answers", default=None
+        "--module",
+        help="path of an answers.py to measure instead of cmoe.core.answers",
+        default=None,
     )
     args = parser.parse_args()
     extract = load_extractor(args.module)
