@@ -200,6 +200,15 @@ def _real_study_models(config: dict) -> int:
     trained = students * teachers * len(causal_methods)  # one causal student per method
     on_policy = config.get("kd", {}).get("on_policy", {}).get("enabled", True)
     trained += students * teachers * ("cmoe-kd" in config["methods"] and on_policy)
+    # direct-kd: one student per scorer of a teacher's traces (kd.direct_teacher)
+    if "direct-kd" in config["methods"]:
+        from cmoe.methods.kd.settings import direct_scorers, settings
+
+        kd = settings(config)
+        for teacher in config["teachers"]:
+            scorers = direct_scorers(kd, teacher)
+            per_student = intermediates * ("generalist" in scorers) + ("teacher" in scorers)
+            trained += students * (per_student - 1)  # one is counted with the methods
     trained += teachers * intermediates * (1 + groups)  # generalist + specialists
     # seq2seq students: each format on the teachers' traces, one on the specialists' traces
     trained += len(seq2seq) * teachers * (len(config["seq2seq"]["formats"]) + intermediates)
@@ -391,20 +400,21 @@ def test_mera_version_sets_the_shots_and_a_pool_equal_to_the_source_excludes_its
 
 
 def test_a_student_listing_its_methods_is_trained_by_those_alone(tmp_path):
-    """The CI config's Llama student lists direct and cmoe: no cascade, KARD or KD rows (its
-    vocabulary differs from the Qwen3 teachers', so a KD pair would be a config error)."""
+    """The CI config's Llama student lists direct, cmoe and direct-kd: no cascade, KARD or
+    cmoe-kd rows (its direct-kd row crosses vocabularies: test_kd_cross_vocab.py)."""
     from cmoe.config import validate_config
     from cmoe.core.errors import ConfigError
 
     config = load_config(ROOT / "tests" / "configs" / "ci.yaml")
     plan = build_plan(config)
     sl = {r.method for r in plan.rows if r.model == "sl"}
-    assert sl == {"direct", "cmoe"}
+    assert sl == {"direct", "cmoe", "direct-kd (cross-vocab)"}
     assert {"cascade", "kard", "direct-kd"} <= {r.method for r in plan.rows if r.model == "st"}
     assert not any("/sl" in key for key in plan.jobs_of("retrieve"))
     config["students"]["sl"]["methods"] = ["direct", "cascade-kd"]
     with pytest.raises(ConfigError, match=r"students\.sl\.methods: 'cascade-kd' is not a method"):
         validate_config(config)
-    del config["students"]["sl"]["methods"]  # every method, KD included: another vocabulary
-    with pytest.raises(ConfigError, match="tokenizers differ"):
+    # every method: cmoe-kd's on-policy student cannot cross vocabularies
+    del config["students"]["sl"]["methods"]
+    with pytest.raises(ConfigError, match="on-policy KD needs one vocabulary"):
         validate_config(config)
