@@ -17,15 +17,18 @@ def demo_questions() -> list[dict]:
     return questions
 
 
-def tiny_model(hidden_size: int, layers: int, seed: int = 0) -> str:
+def tiny_model(
+    hidden_size: int, layers: int, seed: int = 0, family: str = "qwen3", vocab_size: int = 2048
+) -> str:
     from cmoe.data.tiny import TinyModelSpec, make_tiny_model
 
     out = Path(tempfile.mkdtemp(prefix="cmoe-bench-")) / "model"
     spec = TinyModelSpec(
+        family=family,
         hidden_size=hidden_size,
         num_hidden_layers=layers,
         intermediate_size=3 * hidden_size,
         seed=seed,
     )
-    make_tiny_model(DEMO_DATA, out, spec, vocab_size=2048)
+    make_tiny_model(DEMO_DATA, out, spec, vocab_size=vocab_size)
     return str(out)

@@ -4,10 +4,13 @@ and the size on disk of the stored scores.
 CPU (default): a random tiny Qwen3 teacher scores the 272 demo questions as reference traces
 (`cmoe.training.teacher_scores.score_rows`, the `score_teacher` rule's code) at each --top-k;
 then a student of the same size trains one epoch with the project's trainer
-(`cmoe.training.build_trainer`): plain SFT, and offline KD from the stored scores.
+(`cmoe.training.build_trainer`): plain SFT, and offline KD from the stored scores. With
+--cross-vocab, also a random tiny Llama 3 teacher of another vocabulary (BPE of 3,072 tokens
+against the student's 2,048) scores the same rows in the student's format (format 2), and the
+student trains from those scores with each cross-vocabulary loss.
 
     python perf/bench_kd.py [--hidden 128 --layers 4 --top-k 8 20 --threads 2
-                                   --examples 0 --repeats 1]
+                                   --examples 0 --repeats 1 --cross-vocab]
 
 On a GPU, with real-size models (a Qwen3-4B teacher scoring for a Qwen3-1.7B student):
 `bench_gpu_realsize.py --kd --kd-path qwen3-4b`.
@@ -44,21 +47,31 @@ def cpu(args) -> None:
     teacher = tiny_model(args.hidden, args.layers, seed=1)
     student = tiny_model(args.hidden, args.layers, seed=2)
     work = Path(tempfile.mkdtemp(prefix="cmoe-bench-kd-"))
+    scorers = [("", teacher, None)]
+    if args.cross_vocab:
+        llama = tiny_model(args.hidden, args.layers, seed=1, family="llama3", vocab_size=3072)
+        scorers.append(("xv-", llama, student))
     sizes = []
-    for k in args.top_k:
-        t0 = time.perf_counter()
-        index = score_rows(
-            teacher, rows, work / f"scores-{k}", ScoreSettings(top_k=k, max_length=1024)
-        )["index"]
-        sizes.append(
-            {
-                "top_k": k,
-                "tokens": index["tokens"],
-                "bytes": index["bytes"],
-                "bytes_per_1000_tokens": index["bytes_per_1000_tokens"],
-                "score_s": round(time.perf_counter() - t0, 2),
-            }
-        )
+    for prefix, scorer, cross_for in scorers:
+        for k in args.top_k:
+            t0 = time.perf_counter()
+            index = score_rows(
+                scorer,
+                rows,
+                work / f"scores-{prefix}{k}",
+                ScoreSettings(top_k=k, max_length=1024),
+                cross_vocab_for=cross_for,
+            )["index"]
+            sizes.append(
+                {
+                    "scores": "format 2, another vocabulary" if cross_for else "same vocabulary",
+                    "top_k": k,
+                    "tokens": index["tokens"],
+                    "bytes": index["bytes"],
+                    "bytes_per_1000_tokens": index["bytes_per_1000_tokens"],
+                    "score_s": round(time.perf_counter() - t0, 2),
+                }
+            )
     runs = []
     settings = TrainSettings(
         method="full",
@@ -74,6 +87,21 @@ def cpu(args) -> None:
         (f"offline KD, top-{k}", KDRun(KDSettings(top_k=k), scores=[str(work / f"scores-{k}")]))
         for k in args.top_k
     ]
+    if args.cross_vocab:
+        from cmoe.training.cross_vocab import CrossVocabSettings
+
+        variants += [
+            (
+                f"offline KD, another vocabulary, {loss}, top-{k}",
+                KDRun(
+                    KDSettings(top_k=k),
+                    scores=[str(work / f"scores-xv-{k}")],
+                    cross_vocab=CrossVocabSettings(loss=loss),
+                ),
+            )
+            for k in args.top_k
+            for loss in ("hybrid", "uld")
+        ]
     # Rounds interleave the variants, and each reports its median: a machine shared with other
     # work slows whatever runs at that moment, not one variant.
     times: dict[str, list[float]] = {name: [] for name, _ in variants}
@@ -110,12 +138,15 @@ def cpu(args) -> None:
             f"{r['tokens_per_s'] / sft:.2f}x |"
         )
     print()
-    print("| top-k | trace tokens scored | bytes on disk | bytes per 1,000 tokens | scoring s |")
-    print("|---|---|---|---|---|")
+    print(
+        "| scores | top-k | trace tokens scored | bytes on disk | bytes per 1,000 tokens | "
+        "scoring s |"
+    )
+    print("|---|---|---|---|---|---|")
     for s in sizes:
         print(
-            f"| {s['top_k']} | {s['tokens']} | {s['bytes']} | {s['bytes_per_1000_tokens']} | "
-            f"{s['score_s']} |"
+            f"| {s['scores']} | {s['top_k']} | {s['tokens']} | {s['bytes']} | "
+            f"{s['bytes_per_1000_tokens']} | {s['score_s']} |"
         )
     print(json.dumps({"runs": runs, "sizes": sizes}), file=sys.stderr)
 
@@ -130,6 +161,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", type=int, default=0, help="the first N demo questions (0: all)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved rounds (median)")
+    p.add_argument(
+        "--cross-vocab",
+        action="store_true",
+        help="also a teacher of another vocabulary (format-2 scores, both cross-vocabulary losses)",
+    )
     args = p.parse_args()
     cpu(args)
 

@@ -1,6 +1,5 @@
-"""MERA's ruMMLU log-likelihood protocol (`cmoe.evaluation.loglik`) against
-lm-evaluation-harness running MERA's task definition (tests/lmeval_tasks/rummlu_mera), on the
-same model and items.
+"""MERA's ruMMLU log-likelihood protocol (`cmoe.evaluation.loglik`) against lm-evaluation-harness
+running MERA's task definition (tests/lmeval_tasks/rummlu_mera), on the same model and items.
 
 Usage: python perf/bench_loglik.py [--hidden 128 --layers 4 --vocab 2048 --threads 2]
 The demo's test split (136 questions, seed 13) with the demo's few-shot pool, MERA v1.2's

@@ -21,7 +21,7 @@ def _raw(path):
 
 
 CI = ROOT / "tests" / "configs" / "ci.yaml"
-DEMO = ROOT / "config" / "demo.yaml"
+DEMO = ROOT / "config" / "demo_rummlu.yaml"
 
 
 def _check(capsys, *files) -> str:

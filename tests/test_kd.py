@@ -325,7 +325,7 @@ def _config(methods=("direct-kd", "cmoe-kd"), **kd):
 
     config = yaml.safe_load((ROOT / "tests" / "configs" / "ci.yaml").read_text("utf-8"))
     config["methods"] = ["direct", *methods]
-    # sl, the CI config's Llama 3 student, has another vocabulary: left out unless asked for
+    # sl, the CI config's Llama 3 student, has another vocabulary (test_kd_cross_vocab.py)
     config["kd"] = {"top_k": 8, "students": ["st"], **kd}
     return config
 
@@ -398,58 +398,7 @@ def test_bad_kd_settings_stop_validation(kd, message):
         validate_config(_config(**kd))
 
 
-def test_vocabulary_check_names_both_models(tmp_path):
-    """Two tokenizers of different vocabularies: a KD pair between them stops at start."""
-    from conftest import DEMO_DATA
-
-    from cmoe.config import preflight, validate_config
-    from cmoe.core.errors import ConfigError
-    from cmoe.data.tiny import corpus_texts, train_tokenizer
-
-    texts = corpus_texts(DEMO_DATA)
-    for name, size in (("big-teacher", 900), ("small-student", 600)):
-        train_tokenizer(texts, size).save_pretrained(tmp_path / name)
-    config = _config(methods=("direct-kd",), direct_teacher="teacher")
-    config["models"]["big-teacher"] = {"path": str(tmp_path / "big-teacher")}
-    config["models"]["small-student"] = {"path": str(tmp_path / "small-student")}
-    config["teachers"]["ta"]["model"] = "big-teacher"
-    del config["teachers"]["ta"]["warmup"]
-    config["students"]["st"]["model"] = "small-student"
-    config["kd"]["teachers"] = ["ta"]
-    config = validate_config(config)  # nothing in the config alone tells them apart
-    with pytest.raises(ConfigError) as err:
-        preflight(config)
-    message = str(err.value)
-    assert "'big-teacher'" in message and "'small-student'" in message
-    assert "tokenizers differ" in message and "direct-kd" in message
-
-    # the same tokenizer under two names passes
-    config["models"]["small-student"] = {"path": str(tmp_path / "big-teacher")}
-    preflight(config)
-
-    # a tiny model and a `path` model: known to differ before the tiny model is built
-    config = _config(methods=("cmoe-kd",))
-    config["models"]["s-model"] = {"path": str(tmp_path / "small-student")}
-    config = validate_config(config)
-    with pytest.raises(ConfigError, match="'i-model' into model 's-model'"):
-        preflight(config)
-
-
-def test_vocabulary_check_fires_for_qwen3_teachers_and_a_llama_student():
-    """Tiny models of two families (another tokenizer and chat template) are told apart from
-    their specs alone, at validation; leaving the Llama student out of KD (kd.students) passes."""
-    from cmoe.config import validate_config
-    from cmoe.core.errors import ConfigError
-
-    config = _config(students=None)
-    del config["students"]["sl"]["methods"]  # the CI config keeps it out of KD this way
-    with pytest.raises(ConfigError) as err:
-        validate_config(config)
-    message = str(err.value)
-    assert "'i-model'" in message and "'l-model'" in message and "tokenizers differ" in message
-    validate_config(_config(students=["st"]))
-    with pytest.raises(ConfigError, match="kd.students: 'nobody' is not defined in students"):
-        validate_config(_config(students=["nobody"]))
+# KD pairs of two vocabularies (the cross-vocabulary path): tests/test_kd_cross_vocab.py
 
 
 def test_on_policy_rows_take_their_trace_files_teacher(tmp_path):

@@ -36,9 +36,10 @@ def test_demo_plan_has_every_job_of_the_study():
     plan = plan_of(CONFIG / "demo_rummlu.yaml")
     kinds = Counter(key.split("/")[2] for key in plan.trains if key.startswith("main/"))
     # per teacher: one direct student, one generalist, a specialist per domain, two chained,
-    # one KARD student; for teacher a only, 3 KD students (direct-kd, cmoe-kd, on-policy) and
-    # the seq2seq student in two formats
-    assert kinds == {"student": 2 * 4 + 3 + 2, "generalist": 2, "specialist": 2 * len(DOMAINS)}
+    # one KARD student; for teacher a only, 3 KD students (direct-kd, cmoe-kd, on-policy), the
+    # Llama student's direct-kd across vocabularies and the seq2seq student in two formats
+    kd = 3 + 1
+    assert kinds == {"student": 2 * 4 + kd + 2, "generalist": 2, "specialist": 2 * len(DOMAINS)}
     assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
         "models/warmup/tiny-teacher-a",
         "models/warmup/tiny-teacher-b",
@@ -46,13 +47,14 @@ def test_demo_plan_has_every_job_of_the_study():
     # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
     assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
     assert len(plan.gathers) == 2 * len(DOMAINS)
-    # + KARD's two rows, + 3 KD rows, + the two seq2seq rows
-    assert len(plan.evaluations) == 1 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + 3 + 2
+    # two base rows (the Qwen3 and the Llama student), + KARD's two rows, + the KD rows, + the
+    # two seq2seq rows
+    assert len(plan.evaluations) == 2 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + kd + 2
     assert len(plan.jobs_of("mixture")) == 2 * 2
     # MERA's protocol and its generative variant, each once per row it scores
     n_rows = len([r for r in plan.rows if r.loglik])
     protocols = Counter(job.protocol for job in plan.logliks.values())
-    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 14
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 16
     mera = plan.logliks["main/eval_loglik/base/tiny-student"]
     gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
     assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
@@ -71,9 +73,16 @@ def test_demo_plan_has_every_job_of_the_study():
 def test_rows_carry_their_labels_as_fields():
     plan = plan_of(CONFIG / "demo_rummlu.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
-    assert len(labels) == len(plan.rows) == 22
+    assert len(labels) == len(plan.rows) == 24
     for method in ("direct-kd", "cmoe-kd", "cmoe-kd (on-policy)"):
         assert (method, "tiny-teacher-a", "tiny-intermediate", "tiny-student") in labels
+    # the Llama student (students.tiny-llama-student.methods): its base and one KD row, from
+    # the Qwen3 generalist's scores in the generalist's own vocabulary
+    xv = ("direct-kd (cross-vocab)", "tiny-teacher-a", "tiny-intermediate", "tiny-llama-student")
+    assert {x for x in labels if x[3] == "tiny-llama-student"} == {
+        ("base", "-", "-", "tiny-llama-student"),
+        xv,
+    }
     assert ("base", "-", "-", "tiny-student") in labels
     for t in ("tiny-teacher-a", "tiny-teacher-b"):
         assert ("direct", t, "-", "tiny-student") in labels
@@ -200,6 +209,15 @@ def _real_study_models(config: dict) -> int:
     trained = students * teachers * len(causal_methods)  # one causal student per method
     on_policy = config.get("kd", {}).get("on_policy", {}).get("enabled", True)
     trained += students * teachers * ("cmoe-kd" in config["methods"] and on_policy)
+    # direct-kd: one student per scorer of a teacher's traces (kd.direct_teacher)
+    if "direct-kd" in config["methods"]:
+        from cmoe.methods.kd.settings import direct_scorers, settings
+
+        kd = settings(config)
+        for teacher in config["teachers"]:
+            scorers = direct_scorers(kd, teacher)
+            per_student = intermediates * ("generalist" in scorers) + ("teacher" in scorers)
+            trained += students * (per_student - 1)  # one is counted with the methods
     trained += teachers * intermediates * (1 + groups)  # generalist + specialists
     # seq2seq students: each format on the teachers' traces, one on the specialists' traces
     trained += len(seq2seq) * teachers * (len(config["seq2seq"]["formats"]) + intermediates)
@@ -391,22 +409,23 @@ def test_mera_version_sets_the_shots_and_a_pool_equal_to_the_source_excludes_its
 
 
 def test_a_student_listing_its_methods_is_trained_by_those_alone(tmp_path):
-    """The CI config's Llama student lists direct and cmoe: no cascade, KARD or KD rows (its
-    vocabulary differs from the Qwen3 teachers', so a KD pair would be a config error)."""
+    """The CI config's Llama student lists direct, cmoe and direct-kd: no cascade, KARD or
+    cmoe-kd rows (its direct-kd row crosses vocabularies: test_kd_cross_vocab.py)."""
     from cmoe.config import validate_config
     from cmoe.core.errors import ConfigError
 
     config = load_config(ROOT / "tests" / "configs" / "ci.yaml")
     plan = build_plan(config)
     sl = {r.method for r in plan.rows if r.model == "sl"}
-    assert sl == {"direct", "cmoe"}
+    assert sl == {"direct", "cmoe", "direct-kd (cross-vocab)"}
     assert {"cascade", "kard", "direct-kd"} <= {r.method for r in plan.rows if r.model == "st"}
     assert not any("/sl" in key for key in plan.jobs_of("retrieve"))
     config["students"]["sl"]["methods"] = ["direct", "cascade-kd"]
     with pytest.raises(ConfigError, match=r"students\.sl\.methods: 'cascade-kd' is not a method"):
         validate_config(config)
-    del config["students"]["sl"]["methods"]  # every method, KD included: another vocabulary
-    with pytest.raises(ConfigError, match="tokenizers differ"):
+    # every method: cmoe-kd's on-policy student cannot cross vocabularies
+    del config["students"]["sl"]["methods"]
+    with pytest.raises(ConfigError, match="on-policy KD needs one vocabulary"):
         validate_config(config)
 
 

@@ -80,9 +80,12 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
         ]
         for s in ("st", "sl"):  # the Qwen3 and the Llama 3 student (students.sl.methods)
             expected += [("cmoe", t, "im", s), ("direct", t, "-", s)]
-    # logit distillation, for teacher ta and the Qwen3 student only (kd.teachers; sl's methods)
+    # logit distillation, for teacher ta only (kd.teachers): the Qwen3 student from the
+    # generalist and the specialists; the Llama student from the generalist's scores in its
+    # own vocabulary (sl's methods)
     expected += [
         ("direct-kd", "ta", "im", "st"),
+        ("direct-kd (cross-vocab)", "ta", "im", "sl"),
         ("cmoe-kd", "ta", "im", "st"),
         ("cmoe-kd (on-policy)", "ta", "im", "st"),
     ]
@@ -115,7 +118,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
     # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
-    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 20
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 21
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
     base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
@@ -131,6 +134,13 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
         shown = [r["knowledge"] for r in records]
         assert all(len(k) <= 1 for k in shown) and sum(map(len, shown)) > len(records) / 2
         assert all({"pid", "text", "score"} <= set(p) for k in shown for p in k)
+    # the Llama student's teacher scores: the Qwen3 generalist's, stored in its own vocabulary
+    scores = workdir / "results/ci/kd/scores/direct/ta/im-xv-sl"
+    index = json.loads((scores / "index.json").read_text())
+    assert index["format"] == 2 and index["cross_vocab"]["vocab_size"] == 1026
+    student = workdir / "results/ci/models/student/direct-kd/ta/im/sl"
+    alignment = json.loads((student / "train_metrics.json").read_text())["kd_alignment"]
+    assert alignment["units"] > 0.5 * alignment["student_tokens"]
     recall = json.loads((workdir / "results/ci/knowledge/reranker/ta/recall.json").read_text())
     assert set(recall["reranker"]) == {"recall@1", "recall@3", "recall@5"}
 
@@ -323,7 +333,7 @@ TABLES_ONLY = {**REPORT, "loglik_table": 1}
         ("evaluation.bootstrap.resamples", 500, TABLES_ONLY),
         # MERA's shot seed: every model's log-likelihood job and the tables (all tables read
         # one resolved config, so the generative table is rebuilt too, with the same numbers)
-        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 19, **TABLES_ONLY}),
+        ("evaluation.loglik.seed", 7, {"evaluate_loglik": 20, **TABLES_ONLY}),
         # the control: a training setting re-runs that model and what depends on it
         ("students.st.train.learning_rate", 1.0e-3, None),
     ],

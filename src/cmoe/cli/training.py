@@ -47,8 +47,9 @@ def _train_args(p):
         "--kd",
         type=json_object,
         default=None,
-        help="logit distillation (JSON): settings, and stored teacher scores (folders) or, "
-        "on-policy, teachers (model folders) with data_teacher: the teacher of each --data file",
+        help="logit distillation (JSON): settings, and stored teacher scores (folders; with "
+        "cross_vocab, scores in another vocabulary) or, on-policy, teachers (model folders) "
+        "with data_teacher: the teacher of each --data file",
     )
     p.add_argument("--out", required=True, help="folder for the model or adapter")
 
@@ -122,9 +123,19 @@ def _kd_run(spec: dict, data: list[str]):
     from ..training.kd import KDRun, KDSettings
 
     settings = from_dict(KDSettings, spec.get("settings"), "kd.settings")
+    cross = None
+    if spec.get("cross_vocab") is not None:
+        from ..training.cross_vocab import CrossVocabSettings
+
+        cross = from_dict(CrossVocabSettings, spec["cross_vocab"], "kd.cross_vocab")
     run = KDRun(
-        settings, scores=list(spec.get("scores", [])), teachers=list(spec.get("teachers", []))
+        settings,
+        scores=list(spec.get("scores", [])),
+        teachers=list(spec.get("teachers", [])),
+        cross_vocab=cross,
     )
+    if run.on_policy and cross is not None:
+        raise ValueError("--kd: on-policy distillation needs the student's own vocabulary")
     if run.on_policy:
         which = spec.get("data_teacher")
         if not isinstance(which, list) or len(which) != len(data):

@@ -72,6 +72,11 @@ def _check_references(config: dict) -> None:
             raise ConfigError(
                 f"{m['tiny']!r} is not in tiny_models.specs", key=f"models.{name}.tiny"
             )
+        if "tiny" in m and "vocabulary" in m:
+            raise ConfigError(
+                "a tiny model's vocabulary follows its spec (family and vocab_size)",
+                key=f"models.{name}.vocabulary",
+            )
         if "tiny" in m:
             # a tiny T5 is an encoder-decoder, a tiny Qwen3 is not: the entry must say which
             built = "seq2seq" if specs[m["tiny"]].get("arch", "qwen3") == "t5" else "causal"

@@ -99,6 +99,9 @@ class TinyModelSpec:
     # "qwen3" (decoder-only) or "t5" (encoder-decoder, gated-GELU like T5 v1.1 and FRED-T5;
     # num_hidden_layers in each stack, num_key_value_heads unused)
     arch: str = "qwen3"
+    # this model's BPE vocabulary size (None: tiny_models.vocab_size): two specs of different
+    # sizes have different vocabularies even within a family
+    vocab_size: int | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -279,8 +282,10 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec):
 def make_tiny_model(
     corpus: str | Path, out: str | Path, spec: TinyModelSpec, vocab_size: int
 ) -> int:
-    """Write tokenizer + random model to ``out`` atomically; return the parameter count."""
-    tokenizer = train_tokenizer(corpus_texts(corpus), vocab_size, spec.family)
+    """Write tokenizer + random model to ``out`` atomically; return the parameter count.
+    ``vocab_size``: the BPE's size unless the spec sets its own."""
+    size = spec.vocab_size or vocab_size
+    tokenizer = train_tokenizer(corpus_texts(corpus), size, spec.family)
     if spec.arch == "t5":
         tokenizer.chat_template = PLAIN_TEMPLATE
     model = build_tiny_model(tokenizer, spec)

@@ -18,24 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.errors import ConfigError
+from .divergence import DIVERGENCES, divergence_beta
 
-DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
-
-
-def divergence_beta(divergence: str, beta: float = 0.5) -> float:
-    """TRL's ``beta`` for a named divergence (its 0 and 1 are the two KLs)."""
-    if divergence == "forward_kl":
-        return 0.0
-    if divergence == "reverse_kl":
-        return 1.0
-    if divergence == "jsd":
-        if not 0.0 < beta < 1.0:
-            raise ConfigError(f"the generalised JSD needs 0 < beta < 1, got {beta}", key="kd.beta")
-        return float(beta)
-    raise ConfigError(
-        f"{divergence!r}, expected one of {', '.join(DIVERGENCES)}", key="kd.divergence"
-    )
+__all__ = ["DIVERGENCES", "divergence_beta"]
 
 
 def topk_kd_loss(
@@ -123,6 +108,9 @@ class KDRun:
     scores: list[str] = field(default_factory=list)
     teachers: list[str] = field(default_factory=list)
     row_teacher: list[int] = field(default_factory=list)
+    # scores in another vocabulary than the student's: how they are aligned and compared
+    # (a CrossVocabSettings; None: its defaults, used only for scores of format 2)
+    cross_vocab: object | None = None
 
     @property
     def on_policy(self) -> bool:
@@ -185,22 +173,69 @@ def _sft_trainer_class():
         teacher's stored top-k log-probs (:func:`topk_kd_loss`); everything else -- data
         preparation, LoRA, checkpoints, distributed launch -- is SFTTrainer's."""
 
-        def __init__(self, *args, kd: KDSettings, scores, **kwargs):
+        def __init__(self, *args, kd: KDSettings, scores, cross_vocab=None, **kwargs):
             super().__init__(*args, **kwargs)
-            self.kd = kd
-            self.data_collator = KDCollator(self.data_collator, scores)
+            self.kd, self.cross_vocab = kd, cross_vocab
+            if cross_vocab is None:
+                self.data_collator = KDCollator(self.data_collator, scores)
+                return
+            from ..core.models import load_tokenizer
+            from .cross_vocab import CrossVocabAligner, CrossVocabCollator
+
+            self.aligner = CrossVocabAligner.from_tokenizers(
+                load_tokenizer(scores.tokenizer_dir), self.processing_class, added=cross_vocab.added
+            )
+            self.data_collator = CrossVocabCollator(self.data_collator, scores, self.aligner)
+            self._student_unmatched = None
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
-            if "kd_key" not in self._signature_columns:
-                self._signature_columns = [*self._signature_columns, "kd_key"]
+            extra = ["kd_key"] + (["kd_content"] if self.cross_vocab is not None else [])
+            self._signature_columns += [c for c in extra if c not in self._signature_columns]
+
+        def kd_summary(self) -> dict:
+            """What the alignment kept and dropped, summed over the examples (train_metrics)."""
+            if self.cross_vocab is None:
+                return {}
+            return {"kd_alignment": dict(sorted(self.aligner.counts.items()))}
+
+        def _cross_vocab_loss(self, logits, targets, xv: dict, tokens, mode: str):
+            """The divergence to a teacher of another vocabulary, summed over aligned units and
+            normalised like cross-entropy (per completion token)."""
+            import torch
+
+            from .cross_vocab import cross_vocab_kd_loss
+
+            if self._student_unmatched is None:
+                unmatched = self.aligner.vocab_map.student_unmatched
+                self._student_unmatched = torch.as_tensor(unmatched, device=logits.device)
+            xv = {k: v[:, 1:].to(logits.device) for k, v in xv.items()}  # shifted as the labels
+            units = xv["xv_mask"].sum() / (targets != -100).sum().clamp(min=1)
+            self._metrics[mode]["kd_units_per_token"].append(units.item())
+            kd = cross_vocab_kd_loss(
+                logits.float(),
+                targets,
+                xv,
+                loss=self.cross_vocab.loss,
+                divergence=self.kd.divergence,
+                beta=self.kd.beta,
+                uld_weight=self.cross_vocab.uld_weight,
+                student_unmatched=self._student_unmatched,
+                temperature=self.kd.temperature,
+                reduction="sum",
+            )
+            return kd / tokens
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
             import torch.nn.functional as F
 
-            teacher_ids = inputs.pop("teacher_ids")
-            teacher_logprobs = inputs.pop("teacher_logprobs")
+            from .cross_vocab import XV_KEYS
+
+            xv = {k: inputs.pop(k) for k in XV_KEYS if k in inputs}
+            if not xv:
+                teacher_ids = inputs.pop("teacher_ids")
+                teacher_logprobs = inputs.pop("teacher_logprobs")
             labels = inputs.pop("labels")
             outputs = model(**inputs, use_cache=False)
             logits = outputs.logits[:, :-1]
@@ -217,19 +252,22 @@ def _sft_trainer_class():
                 )
                 / tokens
             )
-            kd = topk_kd_loss(
-                logits.float(),
-                teacher_ids[:, 1:].to(logits.device),
-                teacher_logprobs[:, 1:].to(logits.device),
-                mask,
-                self.kd.divergence,
-                self.kd.beta,
-                self.kd.temperature,
-            ) * (mask.sum().clamp(min=1) / tokens)  # a sum over tokens, normalised like ce
+            mode = "train" if model.training else "eval"
+            if xv:
+                kd = self._cross_vocab_loss(logits, targets, xv, tokens, mode)
+            else:
+                kd = topk_kd_loss(
+                    logits.float(),
+                    teacher_ids[:, 1:].to(logits.device),
+                    teacher_logprobs[:, 1:].to(logits.device),
+                    mask,
+                    self.kd.divergence,
+                    self.kd.beta,
+                    self.kd.temperature,
+                ) * (mask.sum().clamp(min=1) / tokens)  # a sum over tokens, normalised like ce
             loss = mixed_loss(ce, kd, self.kd.alpha)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
-            mode = "train" if model.training else "eval"
             self._metrics[mode]["ce_loss"].append(ce.item())
             self._metrics[mode]["kd_loss"].append(kd.item())
             return (loss, outputs) if return_outputs else loss
@@ -311,6 +349,14 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
                 "group_by_length, not padding_free"
             )
         scores = TeacherScores(run.scores)
+        cross = None
+        if scores.cross_vocab is not None:  # the teacher's vocabulary is not the student's
+            from .cross_vocab import CrossVocabSettings, nfc_rows
+
+            cross = run.cross_vocab or CrossVocabSettings()
+            rows = [
+                {**row, "kd_content": row["completion"][-1]["content"]} for row in nfc_rows(rows)
+            ]
         data = Dataset.from_list([{**row, "kd_key": row_key(row)} for row in rows])
         return _sft_trainer_class()(
             model=model,
@@ -320,6 +366,7 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
             peft_config=peft_config,
             kd=settings,
             scores=scores,
+            cross_vocab=cross,
         )
 
     from transformers import AutoModelForCausalLM

@@ -223,6 +223,8 @@ def train(
             "final_train_loss": final_loss,
             "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 3),
             **(extra_metrics or {}),
+            # a trainer's own account of its run (what a cross-vocabulary alignment dropped)
+            **(trainer.kd_summary() if hasattr(trainer, "kd_summary") else {}),
             "trainable_params": trainable,
             "total_params": total,
             "device": torch.cuda.get_device_name(0) if cuda else "cpu",

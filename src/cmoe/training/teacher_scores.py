@@ -12,6 +12,16 @@ and ``logprobs`` (tokens, k), ``targets`` (tokens,), ``offsets`` (examples + 1,)
 ``index.json`` (keys per part, k, teacher, token counts, bytes). Parts are written atomically
 into ``<out>.partial/`` as they are done; a killed job starts again after its last complete
 part, and the folder is renamed into place when every part is there.
+
+Format 2, for a student of another vocabulary (``cross_vocab``): the same, with the ids in the
+teacher's own vocabulary and, per token, ``target_logprobs`` (float32: the log-prob of the token
+that is there, which the merging rule's chain needs) and ``spans`` (int32 (tokens, 2): its UTF-8
+byte range in the completion text its tokens spell, :mod:`.cross_vocab.spans`); ``index.json``
+gains ``format: 2`` and a ``cross_vocab`` block (the teacher vocabulary's digest and size), and
+the teacher's tokenizer is saved in ``teacher_tokenizer/``, so the student's trainer aligns the
+scores without the teacher's weights. The rows are the student's (its chat format), rendered by
+the teacher's template; the teacher is cut at twice ``max_length`` of its own tokens, not at the
+student's count (the aligner stops where the shorter side does).
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from .examples import example_token_ids
 log = logging.getLogger(__name__)
 
 INDEX = "index.json"
+TOKENIZER = "teacher_tokenizer"
+CROSS_KEYS = ("target_logprobs", "spans")
 
 
 def row_key(row: dict) -> str:
@@ -51,21 +63,28 @@ def _part_name(i: int) -> str:
     return f"part-{i:05d}.safetensors"
 
 
-def _fingerprint(keys: list[str], model_path: str, settings: ScoreSettings) -> str:
-    payload = dumps({"keys": keys, "model": str(model_path), "settings": settings.__dict__})
+def _fingerprint(
+    keys: list[str], model_path: str, settings: ScoreSettings, extra: dict | None = None
+) -> str:
+    what = {"keys": keys, "model": str(model_path), "settings": settings.__dict__}
+    payload = dumps({**what, **extra} if extra else what)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _score_chunk(model, tokenizer, rows, settings: ScoreSettings, device) -> dict:
-    """Top-k log-probs of the teacher at every completion position of ``rows``."""
+def _score_chunk(model, tokenizer, rows, settings: ScoreSettings, device, table=None) -> dict:
+    """Top-k log-probs of the teacher at every completion position of ``rows``; with ``table``
+    (the teacher's :class:`.cross_vocab.TokenTable`) also each token's own log-prob and byte
+    span (format 2)."""
     import numpy as np
     import torch
 
     ids_out, lps_out, targets_out, lengths = [], [], [], []
+    own_out, spans_out = [], []
+    limit = settings.max_length * (2 if table is not None else 1)
     for start in range(0, len(rows), settings.batch_size):
         batch = rows[start : start + settings.batch_size]
         encoded = [example_token_ids(tokenizer, row) for row in batch]
-        encoded = [(ids[: settings.max_length], begin) for ids, begin in encoded]
+        encoded = [(ids[:limit], begin) for ids, begin in encoded]
         width = max(len(ids) for ids, _ in encoded)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
@@ -86,15 +105,24 @@ def _score_chunk(model, tokenizer, rows, settings: ScoreSettings, device) -> dic
             lps_out.append(top.values.to(torch.float16).cpu().numpy())
             targets_out.append(np.asarray(ids[max(begin, 1) :], dtype=np.int32))
             lengths.append(len(targets_out[-1]))
+            if table is not None:
+                there = torch.from_numpy(targets_out[-1]).long().to(logprobs.device)
+                own = logprobs.gather(-1, there[:, None])[:, 0]
+                own_out.append(own.cpu().numpy().astype(np.float32))
+                spans_out.append(table.spans(targets_out[-1]).spans)
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(lengths)
     k = settings.top_k
-    return {
+    arrays = {
         "ids": np.concatenate(ids_out) if ids_out else np.zeros((0, k), np.int32),
         "logprobs": np.concatenate(lps_out) if lps_out else np.zeros((0, k), np.float16),
         "targets": np.concatenate(targets_out) if targets_out else np.zeros(0, np.int32),
         "offsets": offsets,
     }
+    if table is not None:
+        arrays["target_logprobs"] = np.concatenate(own_out) if own_out else np.zeros(0, np.float32)
+        arrays["spans"] = np.concatenate(spans_out) if spans_out else np.zeros((0, 2), np.int32)
+    return arrays
 
 
 def _write_part(path: Path, arrays: dict) -> None:
@@ -113,10 +141,12 @@ def score_rows(
     settings: ScoreSettings,
     trust_remote_code: bool = False,
     teacher: str | None = None,
+    cross_vocab_for: str | None = None,
 ) -> dict:
     """Score ``rows`` with the teacher at ``model_path`` into the folder ``out``; return the index.
 
     Resumes from ``<out>.partial/`` when it was made for the same rows, teacher and settings.
+    ``cross_vocab_for``: the student of another vocabulary the rows were written for (format 2).
     """
     import torch
 
@@ -130,7 +160,14 @@ def score_rows(
         # the same trace twice: score it once (a student would learn it twice either way)
         unique = dict(zip(keys, rows, strict=True))
         keys, rows = list(unique), list(unique.values())
-    fingerprint = _fingerprint(keys, model_path, settings)
+    tokenizer = table = extra = None
+    if cross_vocab_for is not None:
+        from .cross_vocab import TokenTable
+
+        tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
+        table = TokenTable.from_tokenizer(tokenizer)
+        extra = {"cross_vocab": {"student": str(cross_vocab_for), "vocab": table.digest()}}
+    fingerprint = _fingerprint(keys, model_path, settings, extra)
     meta = partial / "fingerprint.json"
     if partial.exists() and (not meta.exists() or read_json(meta)["fingerprint"] != fingerprint):
         log.warning("%s: made for other rows, teacher or settings; starting over", partial)
@@ -146,13 +183,13 @@ def score_rows(
             "%s: resuming, %d of %d parts already scored", out, len(chunks) - len(todo), len(chunks)
         )
     if todo:
-        tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
+        if tokenizer is None:
+            tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
         model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
         where = model.device
         for i, sl in todo:
-            _write_part(
-                partial / _part_name(i), _score_chunk(model, tokenizer, rows[sl], settings, where)
-            )
+            arrays = _score_chunk(model, tokenizer, rows[sl], settings, where, table)
+            _write_part(partial / _part_name(i), arrays)
         del model
     tokens = 0
     for i, _ in chunks:
@@ -171,6 +208,15 @@ def score_rows(
         "bytes_per_1000_tokens": round(1000 * size_bytes / tokens, 1) if tokens else None,
         "parts": [{"file": _part_name(i), "keys": keys[sl]} for i, sl in chunks],
     }
+    if table is not None:
+        index |= {"format": 2, "student": str(cross_vocab_for)}
+        index["cross_vocab"] = {
+            "spans": "utf-8 byte range of each completion token in its tokens' concatenation",
+            "vocab_digest": table.digest(),
+            "vocab_size": len(table),
+            "tokenizer": TOKENIZER,
+        }
+        tokenizer.save_pretrained(partial / TOKENIZER)
     atomic_write_json(partial / INDEX, index)
     meta.unlink()
     if out.exists():
@@ -188,13 +234,17 @@ def score_rows(
 
 
 class TeacherScores:
-    """Stored top-k scores of one or more teachers, looked up by :func:`row_key`."""
+    """Stored top-k scores of one or more teachers, looked up by :func:`row_key`. Folders of
+    format 2 (another vocabulary than the student's) all share one teacher vocabulary."""
 
     def __init__(self, folders):
         from safetensors.numpy import load_file
 
         self.top_k: int | None = None
-        self._rows: dict[str, tuple] = {}
+        self.cross_vocab: dict | None = None  # format 2: the index's cross_vocab block
+        self.tokenizer_dir: Path | None = None  # format 2: the teacher's saved tokenizer
+        self._rows: dict[str, dict] = {}
+        formats = set()
         for folder in folders:
             folder = Path(folder)
             index = read_json(folder / INDEX)
@@ -203,16 +253,24 @@ class TeacherScores:
                     f"{folder}: top_k={index['top_k']}, but other scores have top_k={self.top_k}"
                 )
             self.top_k = index["top_k"]
+            formats.add(index.get("format", 1))
+            if "cross_vocab" in index:
+                digest = index["cross_vocab"]["vocab_digest"]
+                if self.cross_vocab not in (None,) and self.cross_vocab["vocab_digest"] != digest:
+                    raise ValueError(
+                        f"{folder}: scored in another teacher vocabulary than the rest"
+                    )
+                self.cross_vocab = index["cross_vocab"]
+                self.tokenizer_dir = folder / index["cross_vocab"]["tokenizer"]
+            if len(formats) > 1:
+                raise ValueError(f"{folder}: scores of one student mix formats {sorted(formats)}")
+            keys = ("ids", "logprobs", "targets", *(CROSS_KEYS if "cross_vocab" in index else ()))
             for part in index["parts"]:
                 arrays = load_file(str(folder / part["file"]))
                 offsets = arrays["offsets"]
                 for j, key in enumerate(part["keys"]):
                     a, b = int(offsets[j]), int(offsets[j + 1])
-                    self._rows[key] = (
-                        arrays["ids"][a:b],
-                        arrays["logprobs"][a:b],
-                        arrays["targets"][a:b],
-                    )
+                    self._rows[key] = {name: arrays[name][a:b] for name in keys}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -222,4 +280,9 @@ class TeacherScores:
 
     def get(self, key: str) -> tuple:
         """(ids (n, k) int32, logprobs (n, k) float16, targets (n,) int32) of one example."""
+        row = self._rows[key]
+        return row["ids"], row["logprobs"], row["targets"]
+
+    def get_row(self, key: str) -> dict:
+        """One example's arrays by name; format 2 adds ``target_logprobs`` and ``spans``."""
         return self._rows[key]

@@ -4,9 +4,12 @@ from all of them.
 
 - ``cmoe-kd``: each specialist scores its own kept traces once (stored top-k log-probs); the
   student trains on the union with cross-entropy plus the divergence to each trace's specialist.
+  Specialists of another vocabulary than the student's score the traces in the student's chat
+  format and store their scores in their own vocabulary with byte spans, once per student
+  vocabulary (rows ``cmoe-kd (cross-vocab)``).
 - ``cmoe-kd (on-policy)`` (``kd.on_policy.enabled``): GKD -- on a fraction ``kd.on_policy.lmbda``
   of the steps the student writes the completion itself, and the routed specialists, loaded
-  during training, score whatever the student saw.
+  during training, score whatever the student saw (one vocabulary only: checked at validation).
 
 Rows' cost chains: the specialists' branches (teacher traces, training, their traces), the
 scoring passes (offline), and the student.
@@ -29,36 +32,45 @@ def plan(b) -> None:
         for intermediate in b.intermediates:
             planned = specialists(b, teacher, intermediate, evaluate=False)
             traces = [s["traces"] for s in planned]
-            scored = []
-            for s in planned:
-                key = paths.join(b.ns, "kd", "scores", "cmoe", teacher, intermediate, s["group"])
-                scored.append(distill.score(b, key, s["model"], [s["traces"]], kd))
-            offline = {
-                "par": [
-                    {"seq": [*s["branch"], c]} for s, (_, c) in zip(planned, scored, strict=True)
-                ]
-            }
-            online = {"par": [{"seq": s["branch"]} for s in planned]}
             parts = [teacher, intermediate]
-            for student in distill.kd_students(b, kd):
-                labels = {"teacher": teacher, "via": intermediate, "model": student}
-                run = {"settings": kd.job_settings, "scores": [d for d, _ in scored]}
-                model = distill.student(
-                    b, NAME, parts, student, traces, run, [d for d, _ in scored]
-                )
-                key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
-                b.row(key, model, {"method": NAME, **labels}, {"seq": [offline, model.path]})
-                if not kd.on_policy.enabled:
-                    continue
-                teachers = [s["model"].path for s in planned]
-                run = {
-                    "settings": kd.job_settings,
-                    "teachers": teachers,
-                    # the trace file at data[i] is scored by teachers[data_teacher[i]]
-                    "data_teacher": list(range(len(planned))),
+            students = distill.kd_students(b, kd)
+            online = {"par": [{"seq": s["branch"]} for s in planned]}
+            scorer = planned[0]["model"]  # every specialist is an `intermediate` model
+            for group, members in distill.vocabulary_groups(b, scorer, students):
+                scored = []
+                for s in planned:
+                    where = intermediate + (f"-xv-{group}" if group else "")
+                    key = paths.join(b.ns, "kd", "scores", "cmoe", teacher, where, s["group"])
+                    scored.append(distill.score(b, key, s["model"], [s["traces"]], kd, members))
+                offline = {
+                    "par": [
+                        {"seq": [*s["branch"], c]}
+                        for s, (_, c) in zip(planned, scored, strict=True)
+                    ]
                 }
-                model = distill.student(
-                    b, f"{NAME}-on-policy", parts, student, traces, run, teachers
-                )
-                key = paths.evaluation(b.ns, f"student/{NAME}-on-policy", *parts, student)
-                b.row(key, model, {"method": ON_POLICY, **labels}, {"seq": [online, model.path]})
+                folders = [d for d, _ in scored]
+                run = distill.run(kd, folders, bool(group))
+                method = NAME + (distill.CROSS_VOCAB if group else "")
+                for student in members:
+                    labels = {"teacher": teacher, "via": intermediate, "model": student}
+                    model = distill.student(b, NAME, parts, student, traces, run, folders)
+                    key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
+                    b.row(key, model, {"method": method, **labels}, {"seq": [offline, model.path]})
+                    if not kd.on_policy.enabled:
+                        continue
+                    on_policy_student(b, parts, student, planned, kd, labels, online)
+
+
+def on_policy_student(b, parts, student, planned, kd, labels, online) -> None:
+    """The on-policy row: the routed specialists loaded beside the student (GKD)."""
+    teachers = [s["model"].path for s in planned]
+    run = {
+        "settings": kd.job_settings,
+        "teachers": teachers,
+        # the trace file at data[i] is scored by teachers[data_teacher[i]]
+        "data_teacher": list(range(len(planned))),
+    }
+    traces = [s["traces"] for s in planned]
+    model = distill.student(b, f"{NAME}-on-policy", parts, student, traces, run, teachers)
+    key = paths.evaluation(b.ns, f"student/{NAME}-on-policy", *parts, student)
+    b.row(key, model, {"method": ON_POLICY, **labels}, {"seq": [online, model.path]})

@@ -1,14 +1,16 @@
 """direct-kd's checks: the `kd` section and its vocabularies; a generalist to score with unless
-the teacher scores its own traces."""
+every teacher scores its own traces."""
 
 from ..base import require_intermediates
 from ..kd import checks as kd
-from ..kd.settings import settings
+from ..kd.settings import direct_scorers, selected, settings
 
 
 def check(config: dict) -> None:
     kd.check(config)
-    if settings(config).direct_teacher == "generalist":
+    chosen = settings(config)
+    teachers = selected(config["teachers"], chosen.teachers)
+    if any("generalist" in direct_scorers(chosen, t) for t in teachers):
         require_intermediates(config, "direct-kd")
 
 

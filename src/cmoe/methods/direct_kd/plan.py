@@ -1,9 +1,11 @@
 """direct-kd: each student learns a teacher's traces from the text and from a teacher's logits.
 
 The logits come from the generalist intermediate (``kd.direct_teacher: generalist``, one row per
-intermediate) or from the teacher itself (``teacher``), which must share the student's
-vocabulary (checked at start). The teacher scores the traces once (stored top-k log-probs);
-the row's cost chain adds that scoring pass to the traces and the training.
+intermediate) or from the teacher itself (``teacher``), or both; a mapping picks per teacher.
+The scorer scores the traces once (stored top-k log-probs) for the students of its vocabulary,
+and once more for each other vocabulary among the students (the cross-vocabulary path, rows
+labelled ``direct-kd (cross-vocab)``). The row's cost chain adds that scoring pass to the traces
+and the training.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from ...core import paths
 from ..direct.plan import generalist_row
 from ..kd import plan as distill
-from ..kd.settings import settings
+from ..kd.settings import direct_scorers, settings
 
 NAME = "direct-kd"
 
@@ -20,21 +22,28 @@ def plan(b) -> None:
     kd = settings(b.config)
     for teacher in distill.kd_teachers(b, kd):
         traces = b.teacher_traces(teacher)
-        if kd.direct_teacher == "teacher":
-            sources = [("-", b.teacher_model(teacher), {"par": b.teacher_costs(teacher)})]
-        else:
-            sources = [
-                (intermediate, *generalist_row(b, teacher, intermediate))
+        sources = []
+        if "teacher" in direct_scorers(kd, teacher):
+            chain = {"par": b.teacher_costs(teacher)}
+            entry = b.config["teachers"][teacher]  # its resources: a 70B needs its GPUs
+            sources.append(("-", b.teacher_model(teacher), chain, entry))
+        if "generalist" in direct_scorers(kd, teacher):
+            sources += [
+                (intermediate, *generalist_row(b, teacher, intermediate), None)
                 for intermediate in b.intermediates
             ]
-        for via, scorer, chain in sources:
-            where = (teacher, via if via != "-" else "teacher")
-            key = paths.join(b.ns, "kd", "scores", "direct", *where)
-            scores, cost = distill.score(b, key, scorer, traces, kd)
-            run = {"settings": kd.job_settings, "scores": [scores]}
+        students = distill.kd_students(b, kd)
+        for via, scorer, chain, entry in sources:
+            where = [teacher, via if via != "-" else "teacher"]
             parts = [teacher] if via == "-" else [teacher, via]
-            for student in distill.kd_students(b, kd):
-                model = distill.student(b, NAME, parts, student, traces, run, [scores])
-                labels = {"method": NAME, "teacher": teacher, "via": via, "model": student}
-                key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
-                b.row(key, model, labels, {"seq": [chain, cost, model.path]})
+            for group, members in distill.vocabulary_groups(b, scorer, students):
+                suffix = f"-xv-{group}" if group else ""
+                key = paths.join(b.ns, "kd", "scores", "direct", *where) + suffix
+                scores, cost = distill.score(b, key, scorer, traces, kd, members, entry)
+                run = distill.run(kd, [scores], bool(group))
+                method = NAME + (distill.CROSS_VOCAB if group else "")
+                for student in members:
+                    model = distill.student(b, NAME, parts, student, traces, run, [scores])
+                    labels = {"method": method, "teacher": teacher, "via": via, "model": student}
+                    key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
+                    b.row(key, model, labels, {"seq": [chain, cost, model.path]})

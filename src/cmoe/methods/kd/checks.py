@@ -1,19 +1,25 @@
-"""The KD methods' checks. Logits only compare across one vocabulary, so every (teacher,
-student) pair a KD method plans must share a tokenizer: checked when the config is validated
-(tiny models, by their specs) and before the first job (models with a `path`, by loading their
-tokenizers). KD students align the teacher's scores with one example per row: no packing."""
+"""The KD methods' checks. A (teacher, student) pair whose tokenizers differ takes the
+cross-vocabulary path (:mod:`.vocabulary` decides from the config; preflight checks the
+decision against the tokenizers of `path` models). Cross-vocabulary KD compares stored scores
+at temperature 1 and is offline only. KD students align the teacher's scores with one example
+per row: no packing."""
 
 from __future__ import annotations
 
+import logging
+
 from ...core.errors import ConfigError
 from ...training.settings import train_settings
-from .settings import KD_METHODS, causal_students, selected, settings
+from .settings import KD_METHODS, causal_students, direct_scorers, selected, settings
+from .vocabulary import cross_vocab, vocabulary
+
+log = logging.getLogger(__name__)
 
 
 def check(config: dict) -> None:
     settings(config)
     check_students(config)
-    check_vocabularies_static(config)
+    check_cross_vocab(config)
 
 
 def preflight(config: dict) -> None:
@@ -34,15 +40,9 @@ def check_students(config: dict) -> None:
             )
 
 
-# --- the vocabulary check ------------------------------------------------------------------------
-
-# Tiny-spec keys that size a model; any other key (a family, a template) may change its tokenizer.
-_SIZE_KEYS = {"hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"}
-_SIZE_KEYS |= {"intermediate_size", "seed"}
-
-
 def kd_pairs(config: dict) -> list[tuple[str, str, str]]:
-    """(method, teacher's `models` key, student's `models` key) of every KD pair a config plans."""
+    """(method, teacher's `models` key, student's `models` key) of every KD pair a config plans;
+    the method ``cmoe-kd (on-policy)`` for the pairs its on-policy students distil."""
     if not set(KD_METHODS) & set(config["methods"]):
         return []
     kd = settings(config)
@@ -55,48 +55,48 @@ def kd_pairs(config: dict) -> list[tuple[str, str, str]]:
 
     pairs = []
     if "direct-kd" in config["methods"]:
-        if kd.direct_teacher == "teacher":
-            sources = [config["teachers"][t]["model"] for t in teachers]
-        else:
-            sources = intermediates
-        pairs += [("direct-kd", t, s) for t in sources for s in students("direct-kd")]
-    if "cmoe-kd" in config["methods"]:
-        pairs += [("cmoe-kd", t, s) for t in intermediates for s in students("cmoe-kd")]
+        for teacher in teachers:
+            sources = []
+            if "teacher" in direct_scorers(kd, teacher):
+                sources.append(config["teachers"][teacher]["model"])
+            if "generalist" in direct_scorers(kd, teacher):
+                sources += intermediates
+            pairs += [("direct-kd", t, s) for t in sources for s in students("direct-kd")]
+    if "cmoe-kd" in config["methods"] and teachers:
+        methods = ["cmoe-kd"] + (["cmoe-kd (on-policy)"] if kd.on_policy.enabled else [])
+        pairs += [(m, t, s) for m in methods for t in intermediates for s in students("cmoe-kd")]
     return list(dict.fromkeys(pairs))
 
 
-def _tiny_tokenizer(config: dict, name: str):
-    spec = config.get("tiny_models", {}).get("specs", {}).get(config["models"][name]["tiny"], {})
-    return tuple(sorted((k, str(v)) for k, v in spec.items() if k not in _SIZE_KEYS))
-
-
-def _vocabulary_error(method: str, teacher: str, student: str, why: str) -> ConfigError:
-    return ConfigError(
-        f"{method} distils the logits of model {teacher!r} into model {student!r}, but their "
-        f"tokenizers differ ({why}); logit distillation needs one vocabulary: use a teacher "
-        "with the student's tokenizer, or drop the pair (kd.teachers, kd.students)",
-        key="methods",
-    )
-
-
-def check_vocabularies_static(config: dict) -> None:
-    """Without loading anything: two tiny models built from specs that differ in more than
-    their sizes."""
-    models = config["models"]
+def check_cross_vocab(config: dict) -> None:
+    """Pairs of two vocabularies: scores at temperature 1 only, and no on-policy student."""
+    kd = settings(config)
     for method, teacher, student in kd_pairs(config):
-        tiny = "tiny" in models[teacher] and "tiny" in models[student]
-        if tiny and _tiny_tokenizer(config, teacher) != _tiny_tokenizer(config, student):
-            raise _vocabulary_error(method, teacher, student, "other tiny specs")
+        if not cross_vocab(config, teacher, student):
+            continue
+        if method.endswith("(on-policy)"):
+            raise ConfigError(
+                f"cmoe-kd's on-policy student would distil model {teacher!r} into model "
+                f"{student!r}, whose vocabularies differ; on-policy KD needs one vocabulary: "
+                "set kd.on_policy.enabled: false, or leave the student out (kd.students, or "
+                "the student's methods)",
+                key="kd.on_policy.enabled",
+            )
+        if kd.temperature != 1.0:
+            raise ConfigError(
+                f"{kd.temperature}: {method} distils model {teacher!r} into model {student!r} "
+                "across vocabularies, which compares stored scores at temperature 1",
+                key="kd.temperature",
+            )
 
 
 def check_vocabularies(config: dict) -> None:
-    """Before the first job: a tiny model paired with a model from a `path` (a tiny tokenizer
-    is trained on `tiny_models.corpus`), and two `path` models whose tokenizers, loaded from a
-    local folder or the hub cache, differ. A tokenizer that cannot be loaded is left to the
-    hub check."""
+    """Before the first job: two `path` models the config takes to share a vocabulary (the same
+    `vocabulary` name) whose tokenizers, loaded from a local folder or the hub cache, differ. A
+    tokenizer that cannot be loaded is left to the hub check; two that the config tells apart
+    but that are the same only cost the cross-vocabulary path."""
     from ...core.models import load_tokenizer
 
-    check_vocabularies_static(config)
     models = config["models"]
     cache: dict[str, dict | None] = {}
 
@@ -111,13 +111,26 @@ def check_vocabularies(config: dict) -> None:
         return cache[name]
 
     for method, teacher, student in kd_pairs(config):
-        tiny = ["tiny" in models[teacher], "tiny" in models[student]]
-        if all(tiny) or models[teacher] == models[student]:
-            continue
-        if any(tiny):
-            why = "a tiny model and a `path` model"
-            raise _vocabulary_error(method, teacher, student, why)
+        if "tiny" in models[teacher] or "tiny" in models[student]:
+            continue  # tiny vocabularies are told apart by their specs
         a, b = vocab(teacher), vocab(student)
-        if a is not None and b is not None and a != b:
+        if a is None or b is None:
+            continue
+        if cross_vocab(config, teacher, student):
+            if a == b:
+                log.warning(
+                    "%s: models %r and %r have one tokenizer but different `vocabulary` names: "
+                    "their KD rows take the cross-vocabulary path",
+                    method,
+                    teacher,
+                    student,
+                )
+            continue
+        if a != b:
             why = f"{len(a)} and {len(b)} tokens" if len(a) != len(b) else "same size, other ids"
-            raise _vocabulary_error(method, teacher, student, why)
+            raise ConfigError(
+                f"{method} distils the logits of model {teacher!r} into model {student!r} as one "
+                f"vocabulary ({vocabulary(config, teacher)!r}), but their tokenizers differ "
+                f"({why}): give one of them its own `vocabulary` name",
+                key=f"models.{student}.vocabulary",
+            )

@@ -4,6 +4,7 @@ completion token, stored) so that KD students train without loading it."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from ...core.commands import command, model_arguments, set_threads, settings
 from ...core.prompting import PromptSettings
@@ -22,6 +23,16 @@ def _score_args(p):
         default=ScoreSettings(),
         help="top_k, batch_size, chunk_examples, max_length, dtype (JSON)",
     )
+    p.add_argument(
+        "--student",
+        help="a student of another vocabulary: score the rows in its chat format and store the "
+        "teacher's scores in the teacher's vocabulary with byte spans (format 2)",
+    )
+    p.add_argument(
+        "--student-trust-remote-code",
+        action="store_true",
+        help="trust the student tokenizer's own code (as the models entry says)",
+    )
     p.add_argument("--out", required=True, help="folder for the stored scores")
     p.add_argument("--cost", required=True, help="cost file (wall time, device)")
 
@@ -33,18 +44,32 @@ def _score_args(p):
 )
 def score_teacher(args) -> None:
     from ...core.io import atomic_write_json, read_jsonl
+    from ...core.models import load_tokenizer
     from ...training import load_training_rows
+    from ...training.cross_vocab import nfc_rows
     from ...training.teacher_scores import score_rows
 
     set_threads(args.threads)
     # A specialist may keep none of its own traces (tiny runs): its scores are then empty, and
     # the student learns from the other specialists' traces.
     kept = sum(bool(r.get("correct")) for path in args.data for r in read_jsonl(path))
-    rows = load_training_rows(args.data, args.prompt, "traces") if kept else []
+    # the rows the student's trainer reads: its chat format decides the reasoning's tags
+    student = None
+    if args.student:
+        student = partial(load_tokenizer, args.student, args.student_trust_remote_code)
+    rows = load_training_rows(args.data, args.prompt, "traces", student) if kept else []
+    if args.student:
+        rows = nfc_rows(rows)
     if not rows:
         log.warning("no correct traces in %s: writing empty scores", ", ".join(args.data))
     result = score_rows(
-        args.model, rows, args.out, args.settings, args.trust_remote_code, teacher=args.model
+        args.model,
+        rows,
+        args.out,
+        args.settings,
+        args.trust_remote_code,
+        teacher=args.model,
+        cross_vocab_for=args.student,
     )
     atomic_write_json(args.cost, result["cost"])
     index = result["index"]

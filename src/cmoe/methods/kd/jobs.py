@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from ...core.jobs import Model
@@ -15,3 +16,18 @@ class ScoreJob:
     prompt: dict
     settings: dict  # ScoreSettings
     resources: dict
+    # a student of another vocabulary: the rows are written in its chat format and the scores
+    # stored in the teacher's vocabulary with byte spans (None: the student's own vocabulary)
+    student: Model | None = None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the job reads besides its traces: the teacher, and the student's tokenizer."""
+        return self.model.inputs + (self.student.inputs if self.student else ())
+
+    @property
+    def student_flags(self) -> str:
+        if self.student is None:
+            return ""
+        flags = f"--student {shlex.quote(self.student.path)}"
+        return flags + (" --student-trust-remote-code" if self.student.trust_remote_code else "")

@@ -1,7 +1,12 @@
 """What the logit-distillation methods (direct-kd, cmoe-kd) plan alike: a teacher's scoring of
 training traces (rule `score_teacher`, `cmoe score-teacher`: its top-k log-probs per completion
 token, stored), and the KD student that trains on the text and those scores without loading the
-teacher (:mod:`cmoe.training.kd`)."""
+teacher (:mod:`cmoe.training.kd`).
+
+A student whose vocabulary differs from its teacher's (:mod:`.vocabulary`) takes the
+cross-vocabulary path: the teacher scores the rows in that student's chat format and stores its
+scores in its own vocabulary with byte spans; students of one vocabulary share those scores.
+Their rows carry the method's label with `` (cross-vocab)``."""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from ...training.settings import train_settings
 from ...training.teacher_scores import ScoreSettings
 from .jobs import ScoreJob
 from .settings import KDConfig, selected, settings
+from .vocabulary import cross_vocab, vocabulary
+
+CROSS_VOCAB = " (cross-vocab)"  # the row label's suffix
 
 
 def kd_teachers(b, kd: KDConfig) -> list[str]:
@@ -24,13 +32,42 @@ def kd_students(b, kd: KDConfig) -> list[str]:
     return selected(b.students, kd.students)
 
 
-def score(b, key: str, model: Model, traces: list[str], kd: KDConfig) -> tuple[str, str]:
-    """Plan a teacher's scoring of ``traces``; return (scores folder, its cost file).
+def vocabulary_groups(b, scorer: Model, students: list[str]) -> list[tuple[str, list[str]]]:
+    """``students`` grouped by vocabulary, in order: ("", those of the scorer's vocabulary)
+    first if any, then (the first student's name, the students of each other vocabulary)."""
+    groups: dict[str, list[str]] = {}
+    for student in students:
+        model = b.config["students"][student]["model"]
+        groups.setdefault(vocabulary(b.config, model), []).append(student)
+    own = groups.pop(vocabulary(b.config, scorer.name), None)
+    return ([("", own)] if own else []) + [(g[0], g) for g in groups.values()]
+
+
+def is_cross(b, scorer: Model, student: str) -> bool:
+    return cross_vocab(b.config, scorer.name, b.config["students"][student]["model"])
+
+
+def score(
+    b,
+    key: str,
+    model: Model,
+    traces: list[str],
+    kd: KDConfig,
+    students: list[str],
+    entry: dict | None = None,
+) -> tuple[str, str]:
+    """Plan a teacher's scoring of ``traces`` for ``students`` (one vocabulary); return (scores
+    folder, its cost file). Students of another vocabulary than the scorer's get the
+    cross-vocabulary scores, in the first one's chat format. The job asks for the `evaluate`
+    stage's resources, with ``entry``'s own over them (a 70B teacher's GPUs).
 
     Scored up to the longest max_length of the students: a student with a shorter one uses the
     first tokens of each example, as its trainer truncates them.
     """
-    max_length = max(_student_max_length(b, s, kd) for s in kd_students(b, kd))
+    max_length = max(_student_max_length(b, s, kd) for s in students)
+    student = None
+    if is_cross(b, model, students[0]):
+        student = b.model(b.config["students"][students[0]]["model"])
     job_settings = ScoreSettings(
         top_k=kd.top_k,
         batch_size=kd.score.batch_size,
@@ -44,7 +81,8 @@ def score(b, key: str, model: Model, traces: list[str], kd: KDConfig) -> tuple[s
         tuple(traces),
         b.prompt(),
         asdict(job_settings),
-        b.resources("evaluate"),
+        b.resources("evaluate", entry),
+        student,
     )
     b.add_job("score_teacher", job)
     return results_path(key), f"{results_path(key)}.cost.json"
@@ -53,6 +91,13 @@ def score(b, key: str, model: Model, traces: list[str], kd: KDConfig) -> tuple[s
 def _student_max_length(b, student: str, kd: KDConfig) -> int:
     entry = b.config["students"][student]
     return train_settings(b.config, entry.get("train"), kd.train)["max_length"]
+
+
+def run(kd: KDConfig, scores: list[str], cross: bool) -> dict:
+    """An offline KD student's `--kd` option: its settings and scores (and, across
+    vocabularies, how they are aligned and compared)."""
+    spec = {"settings": kd.job_settings, "scores": scores}
+    return {**spec, "cross_vocab": asdict(kd.cross_vocab)} if cross else spec
 
 
 def student(b, method: str, parts: list[str], student: str, data, kd: dict, kd_inputs) -> Model:

@@ -6,7 +6,7 @@ SCORE_TEACHER = PLAN.jobs_of("score_teacher")
 
 rule score_teacher:
     input:
-        model=per_job(SCORE_TEACHER, lambda job: job.model.inputs),
+        model=per_job(SCORE_TEACHER, lambda job: job.inputs),
         data=per_job(SCORE_TEACHER, lambda job: job.data),
     output:
         scores=directory("results/{job}"),
@@ -27,7 +27,10 @@ rule score_teacher:
         model=lambda wc: SCORE_TEACHER[wc.job].model.path,
         settings=per_job(SCORE_TEACHER, lambda job: js(job.settings)),
         prompt=per_job(SCORE_TEACHER, lambda job: js(job.prompt)),
-        flags=per_job(SCORE_TEACHER, lambda job: model_flags(job.model)),
+        flags=per_job(
+            SCORE_TEACHER,
+            lambda job: f"{model_flags(job.model)} {job.student_flags}".strip(),
+        ),
     shell:
         "python -m cmoe score-teacher --model {params.model:q} --data {input.data:q}"
         " --settings {params.settings:q} --prompt {params.prompt:q} --threads {threads}"

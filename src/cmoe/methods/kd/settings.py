@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ...core.errors import ConfigError
 from ...core.settings import from_dict
+from ...training.cross_vocab import CrossVocabSettings
 from ...training.kd import KDSettings, OnPolicySettings
 
 KD_METHODS = ("direct-kd", "cmoe-kd")
+SCORERS = ("generalist", "teacher")
 
 
 @dataclass
@@ -30,12 +32,14 @@ class KDConfig:
     top_k: int = 20
     on_policy: OnPolicySettings = field(default_factory=OnPolicySettings)
     # direct-kd's teacher: the generalist intermediate ("generalist") or the teacher itself
-    direct_teacher: str = "generalist"
+    # ("teacher"), or both (a list); a mapping gives each teacher its own (unlisted: generalist)
+    direct_teacher: str | list | dict = "generalist"
     # teachers whose traces get KD rows (null: every teacher)
     teachers: list | None = None
-    # students that get KD rows (null: every student); a student of another family (another
-    # tokenizer) cannot learn a teacher's logits and is left out here
+    # students that get KD rows (null: every student)
     students: list | None = None
+    # a teacher and a student of two vocabularies: how the scores are aligned and compared
+    cross_vocab: CrossVocabSettings = field(default_factory=CrossVocabSettings)
     # overrides of the students' training settings for KD students
     train: dict = field(default_factory=dict)
     score: ScoreJobSettings = field(default_factory=ScoreJobSettings)
@@ -48,10 +52,16 @@ class KDConfig:
 
 def settings(config: dict) -> KDConfig:
     kd = from_dict(KDConfig, config.get("kd"), "kd")
-    if kd.direct_teacher not in ("generalist", "teacher"):
-        raise ConfigError(
-            f"{kd.direct_teacher!r}, expected generalist or teacher", key="kd.direct_teacher"
-        )
+    by_teacher = kd.direct_teacher if isinstance(kd.direct_teacher, dict) else {}
+    for name in by_teacher:
+        if name not in config["teachers"]:
+            raise ConfigError(f"{name!r} is not defined in teachers", key="kd.direct_teacher")
+    for teacher in config["teachers"]:
+        scorers = direct_scorers(kd, teacher)
+        if not scorers or any(s not in SCORERS for s in scorers):
+            raise ConfigError(
+                f"{scorers!r}, expected generalist, teacher or both", key="kd.direct_teacher"
+            )
     from ...training.kd import divergence_beta
 
     divergence_beta(kd.divergence, kd.beta)
@@ -62,6 +72,14 @@ def settings(config: dict) -> KDConfig:
         if name not in config["students"]:
             raise ConfigError(f"{name!r} is not defined in students", key="kd.students")
     return kd
+
+
+def direct_scorers(kd: KDConfig, teacher: str) -> list[str]:
+    """Who scores ``teacher``'s traces for direct-kd: "generalist", "teacher" or both."""
+    choice = kd.direct_teacher
+    if isinstance(choice, dict):
+        choice = choice.get(teacher, "generalist")
+    return [choice] if isinstance(choice, str) else list(choice)
 
 
 def selected(names, chosen: list | None) -> list[str]:
