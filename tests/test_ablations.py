@@ -12,7 +12,8 @@ DEMO_OVERLAYS = {"vllm_cpu"}
 
 
 def base_of(overlay):
-    return ROOT / "config" / ("demo_rummlu.yaml" if overlay.stem in DEMO_OVERLAYS else "config.yaml")
+    base = "demo_rummlu.yaml" if overlay.stem in DEMO_OVERLAYS else "config.yaml"
+    return ROOT / "config" / base
 
 
 def test_at_least_the_four_required_ablations_exist():
