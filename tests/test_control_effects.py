@@ -18,6 +18,10 @@ from cmoe.core.io import read_jsonl
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 CONTROL = ROOT / "data" / "control"
+# Margins in accuracy (0-1), each the measured one less a third or more (see the docstring)
+DIRECT_MARGIN = 0.20  # the direct student over its base, all questions
+ROUTING_MARGIN = 0.20  # oracle over misrouted specialists, rule questions
+KARD_MARGIN = 0.10  # right over shuffled passages (and over no passage), knowledge questions
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,7 @@ def test_the_direct_student_learns_the_rules_its_base_does_not_know(control_run)
     base = _accuracy(control_run, "control/eval/base/student")
     direct = _accuracy(control_run, "control/eval/student/direct/ta/st")
     assert base < 0.4, base
-    assert direct - base >= 0.30, (direct, base)
+    assert direct - base >= DIRECT_MARGIN, (direct, base)
 
 
 def test_routing_matters_oracle_beats_misrouted_specialists(control_run):
@@ -61,13 +65,15 @@ def test_routing_matters_oracle_beats_misrouted_specialists(control_run):
     oracle = _accuracy(control_run, f"{mixtures}/oracle", "rule")
     misrouted = _accuracy(control_run, f"{mixtures}/misrouted", "rule")
     learned = _accuracy(control_run, f"{mixtures}/learned", "rule")
-    assert oracle - misrouted >= 0.30, (oracle, misrouted)
+    assert oracle - misrouted >= ROUTING_MARGIN, (oracle, misrouted)
     assert learned >= oracle - 0.10, (learned, oracle)  # the router reads the rule's wording
 
 
 def test_kard_reads_the_facts_only_its_passages_hold(control_run):
-    right = _accuracy(control_run, "control/eval/student/kard/ta/st", "knowledge")
+    # the retriever's passages (BM25 names the entity), unshuffled and shuffled: the same
+    # student, the same passages, only who gets which differs
+    right = _accuracy(control_run, "control/eval/student/kard-no-reranker/ta/st", "knowledge")
     shuffled = _accuracy(control_run, "control/eval/student/kard-shuffled/ta/st", "knowledge")
     direct = _accuracy(control_run, "control/eval/student/direct/ta/st", "knowledge")
-    assert right - shuffled >= 0.20, (right, shuffled)
-    assert right - direct >= 0.20, (right, direct)
+    assert right - shuffled >= KARD_MARGIN, (right, shuffled)
+    assert right - direct >= KARD_MARGIN, (right, direct)

@@ -442,7 +442,7 @@ def test_control_demo_plans_every_method_its_controls_and_its_comparisons():
     pairs = [p.name for p in plan.comparisons.pairs]
     assert any("oracle − misrouted" in p for p in pairs)
     assert any("learned − oracle" in p for p in pairs)
-    assert any("kard − kard (shuffled passages)" in p for p in pairs)
+    assert any("kard (no reranker) − kard (shuffled passages)" in p for p in pairs)
     # every trained causal student row is compared with its untrained base
     students = [
         r for r in plan.rows if r.model == "tiny-student" and r.method not in ("base", "teacher")

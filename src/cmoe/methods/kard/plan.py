@@ -113,13 +113,14 @@ class KnowledgeBase:
                 f"{sub}/test/reranked/{teacher}", [TEST_SPLIT], "question", n_knowledge, reranker
             )
             shuffled = None
-            if self.shuffled_control:  # the same passages, each given to another question
+            if self.shuffled_control:
+                # the retriever's own passages, each given to another question: against the
+                # `kard (no reranker)` row it isolates reading from the reranker's quality
                 shuffled = self.retrieve(
                     f"{sub}/test/shuffled/{teacher}",
                     [TEST_SPLIT],
                     "question",
                     n_knowledge,
-                    reranker,
                     shuffle=self.seed,
                 )
             for student in b.students:
@@ -139,10 +140,10 @@ class KnowledgeBase:
                     (without_rr, plain, [trained], f"{NAME}-no-reranker"),
                 ]
                 if shuffled:
-                    rows.append((SHUFFLED, shuffled, rows[0][2], f"{NAME}-shuffled"))
+                    rows.append((SHUFFLED, shuffled, [trained], f"{NAME}-shuffled"))
                     b.pair(
-                        f"{student}: {NAME} − {SHUFFLED} ({teacher})",
-                        (NAME, teacher, "-", student),
+                        f"{student}: {NO_RERANKER} − {SHUFFLED} ({teacher})",
+                        (NO_RERANKER, teacher, "-", student),
                         (SHUFFLED, teacher, "-", student),
                         control=True,
                     )
