@@ -132,6 +132,8 @@ def test_uncached_hub_id_offline_says_how_to_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = _demo()
     config["models"]["tiny-student"] = {"path": "nobody/no-such-model"}
+    # a path student and tiny intermediates cross vocabularies: no on-policy KD between them
+    config["kd"]["on_policy"]["enabled"] = False
     message = _error(lambda: preflight(validate_config(config)))
     assert "hub id 'nobody/no-such-model' is not in the local cache and HF_HUB_OFFLINE" in message
     assert "huggingface-cli download nobody/no-such-model" in message

@@ -91,7 +91,8 @@ def test_schema_knows_the_new_train_keys():
 
     config = yaml.safe_load((ROOT / "config" / "demo_rummlu.yaml").read_text("utf-8"))
     config.setdefault("training", {}).update(distributed="ddp", save_steps=0, save_total_limit=3)
-    config["resources"]["train"] = {"gpu": 2}  # DDP needs at least 2 GPUs per training job
+    # DDP needs at least 2 GPUs per training job (the teachers' warm-ups are training jobs)
+    config["resources"]["train"] = config["resources"]["warmup"] = {"gpu": 2}
     validate_config(config)
     config["training"]["distributed"] = "deepspeed"
     with pytest.raises(ConfigError, match="training.distributed"):

@@ -1,14 +1,9 @@
 """Tiny random models of the study's families and byte-level BPE tokenizers trained on the corpus.
 
-Decoder-only models copy a family (below); ``arch: t5`` builds an encoder-decoder (the seq2seq
-students: FRED-T5, ruT5, VikhrT5) with the same tokenizer and a plain-text prompt template.
-
-A family is what a real checkpoint of it ships: the architecture (``Qwen3ForCausalLM``,
-``LlamaForCausalLM``), the special tokens, the end-of-turn token that is also EOS, and the
-published chat template, kept verbatim in ``cmoe/templates/``. The result is an ordinary model
-folder: everything downstream loads it with ``from_pretrained(path)`` and renders prompts with
-``apply_chat_template``, exactly as it loads ``Qwen/Qwen3-4B`` or
-``meta-llama/Llama-3.3-70B-Instruct`` from the hub.
+Decoder-only models copy a family: its architecture, special tokens, end-of-turn token (also EOS)
+and published chat template (verbatim in ``cmoe/templates/``); ``arch: t5`` builds an
+encoder-decoder (the seq2seq students) with a plain-text template. The result is an ordinary
+model folder, loaded with ``from_pretrained(path)`` as ``Qwen/Qwen3-4B`` is from the hub.
 """
 
 from __future__ import annotations
