@@ -1,7 +1,7 @@
 """The planted effects of the control tasks, recovered by the real workflow (tests/configs/
 control.yaml: teacher a's traces, the hub's pretrained 0.23M student; direct, cmoe and kard with
 their negative controls). Each assertion guards a mechanism: it fails when that mechanism is
-broken (the closing notes of the control-task work list the breakages tried).
+broken (the README's "What CI asserts" lists the breakages tried and what each did).
 
 Thresholds are the margins measured on a 2-core CPU VM (see each), less a third or more, for
 other CPUs: scores of tiny models at high learning rates move by a few points between CPU types.
