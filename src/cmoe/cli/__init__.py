@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
             # A causal model declared seq2seq (or the reverse) fails here, when its job starts.
             check_arch(args.model, args.arch, args.trust_remote_code)
+        from .probe import arm
+
+        arm(args.command)  # CMOE_STARTUP_PROBE=1: stop at the first real work (perf/)
         args.func(args)
     except (CmoeError, OSError, ValueError, RuntimeError) as exc:
         # One line, no traceback (an endpoint, a hub id, a file): -v shows the traceback.
