@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from cmoe.config import defaults as config_defaults
 from cmoe.core.prompting import PromptSettings
-from cmoe.core.resources import ResourceSettings
+from cmoe.core.resources import ResourceSettings, StartupSettings
 from cmoe.core.scoring import BootstrapSettings
 from cmoe.core.tracking import WandbSettings
 from cmoe.data.questions import DataSettings
@@ -45,6 +45,7 @@ TABLES = {
     "`evaluation.benchmarks` —": BenchmarkSettings,
     "`evaluation.bootstrap`": BootstrapSettings,
     "## `wandb`": WandbSettings,
+    "## `startup`": StartupSettings,
     "## `curation`": CurationSettings,
     "## `resources`": ResourceSettings,
     "## `knowledge`": KnowledgeSettings,

@@ -11,6 +11,7 @@ from cmoe.core.domains import DOMAINS
 from cmoe.core.errors import CmoeError
 from cmoe.core.io import canonical_json as js
 from cmoe.core.paths import FEWSHOT_POOL
+from cmoe.core.resources import startup_exports
 from cmoe.config import (
     check_files,
     check_runtime,
@@ -55,6 +56,7 @@ shell.prefix(
     + shlex.quote(str(SRC))
     + "${{PYTHONPATH:+:$PYTHONPATH}}; "
     + wandb_exports(config).replace("{", "{{").replace("}", "}}")
+    + startup_exports(config)
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ..core.prompting import PromptSettings
+from ..core.resources import StartupSettings
 from ..core.settings import from_dict
 from ..data import checks as data
 from ..evaluation import checks as evaluation
@@ -25,6 +26,7 @@ SECTIONS: dict[str, type] = {
     **training.SECTIONS,
     **evaluation.SECTIONS,
     **traces.SECTIONS,
+    "startup": StartupSettings,
 }
 
 

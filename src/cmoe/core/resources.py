@@ -20,6 +20,25 @@ class ResourceSettings:
     slurm_partition: str = ""  # empty: the cluster's default
 
 
+@dataclass
+class StartupSettings:
+    """`startup`: how jobs start. Like resources, it changes no result and re-runs nothing."""
+
+    # Jobs fork from one warm process that has imported torch, transformers, PEFT and TRL once
+    # (cmoe.cli.warm) instead of importing them each: on tiny models most of a job's time.
+    # Only on one machine; a Slurm job always starts cold.
+    warm: bool = False
+    idle_s: int = 120  # an idle warm process exits after this many seconds
+
+
+def startup_exports(config: dict) -> str:
+    """Shell exports that turn warm start on for every job of a run (nothing when off)."""
+    settings = StartupSettings(**config.get("startup", {}))
+    if not settings.warm:
+        return ""
+    return f"export CMOE_WARM=1; export CMOE_WARM_IDLE_S={int(settings.idle_s)}; "
+
+
 def stage_resources(config: dict, stage: str, entry: dict | None = None) -> dict:
     """A job's resources: ResourceSettings' defaults, `resources.default`, `resources.<stage>`,
     then the model entry's own `resources` (so a 235B teacher asks for 8 GPUs and a student

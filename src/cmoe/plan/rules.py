@@ -20,7 +20,7 @@ from ..core.io import canonical_json, digest
 from ..core.jobs import TrainJob
 
 # Config sections that never change a result file: how jobs run and where they log.
-RUNTIME_SECTIONS = ("resources", "wandb")
+RUNTIME_SECTIONS = ("resources", "wandb", "startup")
 RESOURCE_KEYS = ("mem_mb", "runtime", "gpu", "gpu_model", "slurm_partition")
 
 
