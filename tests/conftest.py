@@ -131,7 +131,12 @@ def ci_run(tmp_path_factory):
     # the whole graph, about 210 jobs on 2 cores: a hang guard, not a budget (a busy machine
     # may need more: CMOE_WORKFLOW_TIMEOUT, in seconds)
     proc = run_snakemake(
-        workdir, config, timeout=int(os.environ.get("CMOE_WORKFLOW_TIMEOUT", 1500))
+        workdir,
+        config,
+        extra=["--printshellcmds"],
+        timeout=int(os.environ.get("CMOE_WORKFLOW_TIMEOUT", 1500)),
     )
+    # Snakemake's own log, every job's command in it (tests/test_startup.py runs some again)
+    (workdir / "snakemake.log").write_text(proc.stderr, "utf-8")
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir, config
