@@ -1,6 +1,6 @@
 """Start-up of every rule kind: from process start to the job's first real work.
 
-Usage: python perf/bench_startup.py WORKDIR SNAKEMAKE_LOG [--repeats 3] [--out FILE]
+Usage: python perf/bench_startup.py WORKDIR SNAKEMAKE_LOG [--repeats 3] [--warm] [--out FILE]
 
 WORKDIR is a checkout whose run has finished; SNAKEMAKE_LOG is that run's Snakemake output
 (the local profile prints every job's shell command). For each rule, the first job's command
@@ -9,7 +9,8 @@ before it reads or writes anything, at the first time its handler opens one of t
 files. The wall time of that process, as the workflow starts it (`bash -c`, the checkout's
 ``src`` on PYTHONPATH), is its start-up. The table also lists the heavy libraries the job had
 imported by then, and the median wall time of the rule's jobs in that run where the rule writes
-a `benchmark:` file.
+a `benchmark:` file. With --warm, jobs start as `startup.warm: true` starts them: forked from
+the warm server (src/cmoe/cli/warm.py), which the first job starts and later jobs reuse.
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ def job_walls(workdir: Path, rule: str) -> list[float]:
     return walls
 
 
-def probe(workdir: Path, command: str) -> tuple[float, str]:
+def probe(workdir: Path, command: str, warm: bool) -> tuple[float, str]:
     env = {**os.environ, "CMOE_STARTUP_PROBE": "1", "PYTHONPATH": str(workdir / "src")}
+    env.pop("CMOE_WARM", None)
+    if warm:
+        env["CMOE_WARM"] = "1"
     env.pop("VIRTUAL_ENV_PROMPT", None)
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -70,6 +74,7 @@ def main() -> None:
     p.add_argument("workdir", type=Path)
     p.add_argument("log", type=Path)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warm", action="store_true", help="jobs fork from the warm server")
     p.add_argument("--out", type=Path, help="also write the table here")
     args = p.parse_args()
     workdir = args.workdir.resolve()
@@ -79,8 +84,10 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for rule, commands in shell_commands(args.log).items():
+        if not commands[0].startswith("python -m cmoe "):
+            continue  # `all` and any rule that runs no stage
         count = len(commands)
-        runs = [probe(workdir, commands[0]) for _ in range(args.repeats)]
+        runs = [probe(workdir, commands[0], args.warm) for _ in range(args.repeats)]
         startup = statistics.median(s for s, _ in runs)
         walls = job_walls(workdir, rule)
         wall = f"{statistics.median(walls):.1f}" if walls else "-"

@@ -44,8 +44,9 @@ IDLE_VARIABLE = "CMOE_WARM_IDLE_S"
 # A job runs cold where a warm server cannot help or must not be used: a Slurm job (its own
 # allocation, usually its own node), a distributed worker, a command already handed over.
 COLD_WHEN_SET = ("SLURM_JOB_ID", "LOCAL_RANK", "CMOE_VLLM_HANDED_OVER")
-# Variables that differ between otherwise identical shells; left out of the server's key.
-VOLATILE = ("_", "PWD", "OLDPWD", "SHLVL")
+# Variables that differ between otherwise identical shells (and pytest's name of the running
+# test), read by nothing at import time; left out of the server's key.
+VOLATILE = ("_", "PWD", "OLDPWD", "SHLVL", "PYTEST_CURRENT_TEST")
 # What every model job imports: "module" or "module:attribute" (the libraries load lazily).
 PRELOAD = (
     "torch",
@@ -267,10 +268,13 @@ def _kill(pid: int) -> None:
 def _start(conn, listener, running, wake) -> int | None:
     """Read one job's request and fork its process; the pid, or None for a bad request."""
     conn.settimeout(10)
+    header, fds = b"", []
     try:
-        header, fds = b"", []
         while len(header) < 8:
             data, got, _, _ = socket.recv_fds(conn, 8 - len(header), 3)
+            if not data and not header:  # a connection that only checked the server is there
+                conn.close()
+                return None
             if not data:
                 raise ConnectionError("request ended early")
             header, fds = header + data, fds + got
