@@ -166,11 +166,10 @@ def _rule(comment: str) -> str:
     return re.fullmatch(r"rule_(\w+?)(?:_wildcards_.*)?", comment).group(1)
 
 
-def _light_rules() -> set[str]:
-    """The rules profiles/slurm/config.yaml puts in the group `light`."""
+def _grouped_rules() -> dict[str, str]:
+    """{rule: group} of profiles/slurm/config.yaml: the small jobs that share submissions."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text("utf-8"))
-    groups = dict(entry.split("=") for entry in profile["groups"])
-    return {rule for rule, group in groups.items() if group == "light"}
+    return dict(entry.split("=") for entry in profile["groups"])
 
 
 def test_small_jobs_share_submissions_and_every_other_job_is_its_own(runs, cluster):
@@ -185,15 +184,17 @@ def test_small_jobs_share_submissions_and_every_other_job_is_its_own(runs, clust
         assert job["Partition"] == "debug", job  # resources.default.slurm_partition
         assert job["Comment"].startswith("rule_"), job
     planned = runs["planned"] - Counter({"all": runs["planned"]["all"]})  # 'all' runs locally
-    light = _light_rules()
-    grouped = [job for job in jobs if _rule(job["Comment"]).startswith("light_")]
+    groups = _grouped_rules()
+    # a group job's comment is rule_<group>_<its rules>
+    prefixes = tuple(f"{group}_" for group in set(groups.values()))
+    grouped = [job for job in jobs if _rule(job["Comment"]).startswith(prefixes)]
     alone = Counter(_rule(job["Comment"]) for job in jobs if job not in grouped)
     # every job of another rule is a Slurm job of its own, rule by rule
-    assert alone == Counter({r: n for r, n in planned.items() if r not in light})
-    # the light jobs of one chain share one: fewer submissions than jobs, none of them lost
+    assert alone == Counter({r: n for r, n in planned.items() if r not in groups})
+    # the small jobs of one chain share one: half as many submissions or fewer, none lost
     # (their outputs are compared with the local run's below)
-    light_jobs = sum(n for r, n in planned.items() if r in light)
-    assert light_jobs >= 10 and 0 < len(grouped) < light_jobs / 2, (len(grouped), light_jobs)
+    small = sum(n for r, n in planned.items() if r in groups)
+    assert small >= 10 and 0 < len(grouped) <= small / 2, (len(grouped), small)
     print(f"\n{len(jobs)} Slurm submissions for {sum(planned.values())} jobs", file=sys.stderr)
     assert cluster.queue() == []
     # and each left its own log under slurm-logdir, named by its job id
