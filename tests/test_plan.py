@@ -434,9 +434,12 @@ def test_control_demo_plans_every_method_its_controls_and_its_comparisons():
     methods = {r.method for r in plan.rows}
     assert {"base", "teacher", *REGISTRY} <= {m.partition(" (")[0] for m in methods}
     assert "kard (shuffled passages)" in methods
-    # the hub's models are trained as they are: no warm-up; only the random T5 is built
+    # the hub's models are trained as they are: no warm-up; only the random T5 and the Llama 3
+    # student with a vocabulary of its own (direct-kd across vocabularies) are built
     assert not any(k.startswith("models/warmup/") for k in plan.trains)
-    assert all("/tiny/" not in t.model.path for t in plan.trains.values() if "t5" not in t.key)
+    built = {t.key for t in plan.trains.values() if "/tiny/" in t.model.path}
+    assert built and all("t5" in k or "llama" in k for k in built)
+    assert "direct-kd (cross-vocab)" in methods
     mixtures = {r.model for r in plan.rows if r.method == "cmoe" and ":" in r.model}
     assert mixtures == {"mixture:oracle", "mixture:learned", "mixture:misrouted"}
     pairs = [p.name for p in plan.comparisons.pairs]

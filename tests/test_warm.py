@@ -82,7 +82,7 @@ def _server_pid(path: str) -> int:
             argv = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"cmoe.cli.warm" in argv and path.encode() in argv:
+        if b"cmoe.cli.warm_server" in argv and path.encode() in argv:
             return int(cmdline.parent.name)
     raise AssertionError(f"no server process for {path}")
 
