@@ -191,10 +191,13 @@ def test_small_jobs_share_submissions_and_every_other_job_is_its_own(runs, clust
     alone = Counter(_rule(job["Comment"]) for job in jobs if job not in grouped)
     # every job of another rule is a Slurm job of its own, rule by rule
     assert alone == Counter({r: n for r, n in planned.items() if r not in groups})
-    # the small jobs of one chain share one: half as many submissions or fewer, none lost
-    # (their outputs are compared with the local run's below)
+    # the small jobs of one chain share one: fewer submissions than jobs, none lost (their
+    # outputs are compared with the local run's below); a filter whose traces need no gather
+    # is a group of one
     small = sum(n for r, n in planned.items() if r in groups)
-    assert small >= 10 and 0 < len(grouped) <= small / 2, (len(grouped), small)
+    assert small >= 10 and 0 < len(grouped) < small, (len(grouped), small)
+    # ... and some group job ran jobs of several rules (its comment names them all)
+    assert any(len(_rule(job["Comment"]).split("_")) > 2 for job in grouped)
     print(f"\n{len(jobs)} Slurm submissions for {sum(planned.values())} jobs", file=sys.stderr)
     assert cluster.queue() == []
     # and each left its own log under slurm-logdir, named by its job id
