@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..core.resources import StartupSettings
+
 VARIABLE = "CMOE_WARM"
 IDLE_VARIABLE = "CMOE_WARM_IDLE_S"
 # A job runs cold where a warm server cannot help or must not be used: a Slurm job (its own
@@ -45,9 +47,6 @@ COLD_WHEN_SET = ("SLURM_JOB_ID", "LOCAL_RANK", "CMOE_VLLM_HANDED_OVER")
 # test), read by nothing at import time; left out of the server's key.
 VOLATILE = ("_", "PWD", "OLDPWD", "SHLVL", "PYTEST_CURRENT_TEST")
 CONNECT_WAIT_S = 30.0
-
-
-# ---- the job's side ------------------------------------------------------------------------
 
 
 def run(argv: list[str]) -> int | None:
@@ -121,7 +120,7 @@ def connect(path: str) -> socket.socket | None:
 
 
 def _spawn(path: str) -> None:
-    idle = os.environ.get(IDLE_VARIABLE, "120")
+    idle = os.environ.get(IDLE_VARIABLE, str(StartupSettings.idle_s))
     with open(f"{path}.log", "a") as log:
         subprocess.Popen(
             [sys.executable, "-m", f"{__package__}.warm_server", path, idle],
@@ -136,9 +135,8 @@ def socket_path() -> str:
     """The socket of the server this process may use: one per interpreter, installed packages,
     environment and project source."""
     package = Path(__file__).resolve().parents[1]
-    sources = sorted(
-        (str(p), s.st_size, s.st_mtime_ns) for p in package.rglob("*.py") if (s := p.stat())
-    )
+    stats = {str(p): p.stat() for p in package.rglob("*.py")}
+    sources = sorted((p, s.st_size, s.st_mtime_ns) for p, s in stats.items())
     purelib = Path(sysconfig.get_paths()["purelib"])
     env = {k: v for k, v in os.environ.items() if k not in VOLATILE}
     key = json.dumps(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .settings import from_dict
+
 STAGES = ("train", "generate", "warmup", "evaluate")  # stages a model entry's resources override
 
 
@@ -33,7 +35,7 @@ class StartupSettings:
 
 def startup_exports(config: dict) -> str:
     """Shell exports that turn warm start on for every job of a run (nothing when off)."""
-    settings = StartupSettings(**config.get("startup", {}))
+    settings = from_dict(StartupSettings, config.get("startup"), "startup")
     if not settings.warm:
         return ""
     return f"export CMOE_WARM=1; export CMOE_WARM_IDLE_S={int(settings.idle_s)}; "
