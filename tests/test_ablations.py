@@ -7,13 +7,15 @@ from cmoe.config import load_config
 from cmoe.reporting.tables import compare_namespaces
 
 OVERLAYS = sorted((ROOT / "config" / "ablations").glob("*.yaml"))
-# overlays of the demo (the rest are of the real study, config/config.yaml)
-DEMO_OVERLAYS = {"vllm_cpu"}
+# overlays of the demo, and what each goes on top of (the rest are of config/config.yaml)
+DEMO_OVERLAYS = {
+    "vllm_cpu": ("demo_rummlu.yaml",),
+    "vllm_cpu_hf": ("demo_rummlu.yaml", "ablations/vllm_cpu.yaml"),
+}
 
 
 def base_of(overlay):
-    base = "demo_rummlu.yaml" if overlay.stem in DEMO_OVERLAYS else "config.yaml"
-    return ROOT / "config" / base
+    return [ROOT / "config" / f for f in DEMO_OVERLAYS.get(overlay.stem, ("config.yaml",))]
 
 
 def test_at_least_the_four_required_ablations_exist():
@@ -23,7 +25,7 @@ def test_at_least_the_four_required_ablations_exist():
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.stem)
 def test_overlay_is_valid_and_namespaced(overlay):
-    config = load_config(base_of(overlay), overlay)
+    config = load_config(*base_of(overlay), overlay)
     assert config["namespace"] != "main"
 
 
@@ -34,6 +36,31 @@ def test_overlays_change_what_they_say():
     assert list(load_config(base, abl / "specialist_size.yaml")["intermediates"]) == ["qwen3-8b"]
     assert list(load_config(base, abl / "teacher_swap.yaml")["teachers"]) == ["llama3.3-70b"]
     assert len(load_config(base, abl / "merged_domains.yaml")["specialist_groups"]) == 2
+
+
+def _backends(node, where=""):
+    """{key path: backend} of every generation section, and the config without them."""
+    found, rest = {}, {}
+    for k, v in node.items() if isinstance(node, dict) else ():
+        if k == "backend":
+            found[where] = v
+        elif isinstance(v, dict):
+            sub_found, rest[k] = _backends(v, f"{where}.{k}")
+            found.update(sub_found)
+        else:
+            rest[k] = v
+    return found, rest
+
+
+def test_vllm_cpu_hf_changes_only_the_backends_to_hf():
+    """The hf control of the vLLM overlay: every vLLM generation becomes hf; nothing else
+    (models, prompts, seeds, decoding) changes, so the two runs' answers can be compared."""
+    base = base_of(ROOT / "config/ablations/vllm_cpu_hf.yaml")
+    vllm_found, vllm_rest = _backends(load_config(*base))
+    hf_found, hf_rest = _backends(load_config(*base, ROOT / "config/ablations/vllm_cpu_hf.yaml"))
+    flipped = {k for k, v in vllm_found.items() if v == "vllm"}
+    assert flipped and all(hf_found[k] == "hf" for k in flipped)
+    assert hf_found.keys() == vllm_found.keys() and hf_rest == vllm_rest
 
 
 @pytest.mark.slow
