@@ -92,9 +92,7 @@ def write_jsonl(path, rows):
 def hub(tmp_path_factory):
     """Local copies of the three hub datasets, each checked to load with the hub's features."""
     root = tmp_path_factory.mktemp("hub")
-    # `datasets` caches a local folder with a `configs:` block under the folder's name and the
-    # config's file patterns, not the files' content: a cache of its own, or another copy
-    # named MERA would be read instead
+    # a cache of its own, so that the tests neither read nor fill the user's
     patch = pytest.MonkeyPatch()
     patch.setattr(datasets.config, "HF_DATASETS_CACHE", root / "cache")
     mera = root / "MERA"
@@ -222,3 +220,24 @@ def test_t_wix_through_a_hub_extra_source(hub, tmp_path):
     want = r"^extra source t-wix, .*/T-Wix-broken\[None/train\] row 1: field 'messages' must be"
     with pytest.raises(SystemExit, match=want):
         main(argv)
+
+
+def test_a_local_copy_is_read_as_it_is_now_not_from_a_stale_cache(tmp_path, monkeypatch):
+    """Two local copies of one name, then one of them edited in place, loaded in one cache:
+    each load reads the rows there now (`datasets` alone caches a local folder by its name and
+    file patterns, and read the first copy's rows all three times)."""
+    from cmoe.data.questions import iter_source_rows
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    files = [{"split": "test", "path": "data/rummlu/test.jsonl"}]
+
+    def copy(folder, rows):
+        write_jsonl(folder / "data" / "rummlu" / "test.jsonl", rows)
+        (folder / "README.md").write_text(readme([{"config_name": "rummlu", "data_files": files}]))
+        source = {"hub": {"path": str(folder), "name": "rummlu", "split": "test"}}
+        return [row["meta"]["id"] for _, row in iter_source_rows(source)]
+
+    first, second = ROWS[:1], ROWS[1:]
+    assert copy(tmp_path / "a" / "MERA", first) == [r["meta"]["id"] for r in first]
+    assert copy(tmp_path / "b" / "MERA", second) == [r["meta"]["id"] for r in second]
+    assert copy(tmp_path / "a" / "MERA", second) == [r["meta"]["id"] for r in second]

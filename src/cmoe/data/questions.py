@@ -210,10 +210,10 @@ def iter_source_rows(source: dict[str, Any], key: str = "data.source") -> Iterat
             if empty:
                 raise DataError(f"{key}.file: {path} is empty")
     else:
-        import datasets
+        from .hub import load_hub_split
 
         hub = source["hub"]
-        ds = datasets.load_dataset(hub["path"], hub.get("name"), split=hub.get("split", "test"))
+        ds = load_hub_split(hub)
         for i, row in enumerate(ds):
             yield f"{hub['path']}[{hub.get('name')}/{hub.get('split', 'test')}] row {i}", row
 
