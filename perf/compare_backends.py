@@ -1,7 +1,7 @@
 """Where two runs of one config that differ only in their generation backend (vLLM against hf)
 give different answers, job by job.
 
-    python perf/compare_backends.py RUN_A LOG_A RUN_B [--out FILE.md]
+    python perf/compare_backends.py RUN_A LOG_A RUN_B [--namespaces NS_A:NS_B] [--out FILE.md]
 
 RUN_A and RUN_B are two finished checkouts of the same config (config/ablations/vllm_cpu.yaml,
 and the same with config/ablations/vllm_cpu_hf.yaml on top); LOG_A is RUN_A's Snakemake log
@@ -10,7 +10,8 @@ job and its model are read. A job's outputs are compared record by record (quest
 sample) only where its model's weights are byte-identical in both runs: otherwise the two
 backends answered with different models (e.g. students trained on differently sampled traces),
 and only their accuracies are shown. Greedy jobs should agree; sampled ones draw from different
-random streams, so only their accuracies are comparable.
+random streams, so only their accuracies are comparable. Where the two configs have different
+result namespaces (an overlay against its base config), ``--namespaces`` maps A's to B's.
 """
 
 from __future__ import annotations
@@ -89,13 +90,20 @@ def kind(job: dict) -> str:
     )
 
 
-def compare(run_a: Path, log_a: Path, run_b: Path) -> dict:
+def compare(run_a: Path, log_a: Path, run_b: Path, namespaces: tuple[str, str] | None) -> dict:
+    def in_b(path: str) -> str:
+        if namespaces:
+            ns_a, ns_b = namespaces
+            return path.replace(f"results/{ns_a}/", f"results/{ns_b}/", 1)
+        return path
+
     table: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
     for job in jobs(log_a):
-        a, b = run_a / job["output"], run_b / job["output"]
+        a, b = run_a / job["output"], run_b / in_b(job["output"])
         if not (a.is_file() and b.is_file()):
             continue
-        same_model = weights_digest(run_a, job["model"]) == weights_digest(run_b, job["model"])
+        digest_b = weights_digest(run_b, in_b(job["model"]))
+        same_model = weights_digest(run_a, job["model"]) == digest_b
         basis = ("same model, " if same_model else "different model, ") + (
             "greedy" if job["greedy"] else "sampled"
         )
@@ -138,9 +146,18 @@ def main() -> None:
     p.add_argument("run_a", type=Path, help="checkout of the first run (e.g. vLLM)")
     p.add_argument("log_a", type=Path, help="its Snakemake log, with shell commands")
     p.add_argument("run_b", type=Path, help="checkout of the second run (e.g. hf)")
+    p.add_argument(
+        "--namespaces",
+        metavar="NS_A:NS_B",
+        help="result namespaces of A and B, where they differ (results/NS_A/... in A is "
+        "results/NS_B/... in B)",
+    )
     p.add_argument("--out", type=Path, help="also write the table here")
     args = p.parse_args()
-    text = render(compare(args.run_a, args.log_a, args.run_b))
+    namespaces = tuple(args.namespaces.split(":", 1)) if args.namespaces else None
+    if namespaces and (len(namespaces) != 2 or not all(namespaces)):
+        p.error(f"--namespaces: expected NS_A:NS_B, got {args.namespaces!r}")
+    text = render(compare(args.run_a, args.log_a, args.run_b, namespaces))
     print(text)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

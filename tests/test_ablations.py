@@ -11,6 +11,7 @@ OVERLAYS = sorted((ROOT / "config" / "ablations").glob("*.yaml"))
 DEMO_OVERLAYS = {
     "vllm_cpu": ("demo_rummlu.yaml",),
     "vllm_cpu_hf": ("demo_rummlu.yaml", "ablations/vllm_cpu.yaml"),
+    "vllm_cpu_teachers": ("demo.yaml",),
 }
 
 
