@@ -31,7 +31,7 @@ WEIGHTS = (".safetensors", ".bin")
 
 
 def jobs(log: Path) -> list[dict]:
-    """Each generate/evaluate job: rule, model, output file, greedy or not, backend."""
+    """Each generate/evaluate job: rule, model, output file, greedy or not."""
     out = []
     for rule, commands in shell_commands(log).items():
         if rule not in ("generate", "evaluate"):
@@ -48,7 +48,6 @@ def jobs(log: Path) -> list[dict]:
                         "model": opts["--model"],
                         "output": output,
                         "greedy": settings.get("temperature", 0.0) == 0.0,
-                        "backend": settings.get("backend", "hf"),
                     }
                 )
     return out
@@ -154,6 +153,9 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, help="also write the table here")
     args = p.parse_args()
+    for path in (args.run_a, args.log_a, args.run_b):
+        if not path.exists():
+            p.error(f"{path} does not exist")
     namespaces = tuple(args.namespaces.split(":", 1)) if args.namespaces else None
     if namespaces and (len(namespaces) != 2 or not all(namespaces)):
         p.error(f"--namespaces: expected NS_A:NS_B, got {args.namespaces!r}")
