@@ -71,9 +71,9 @@ def weights_digest(run: Path, model: str) -> str | None:
 
 
 def records(path: Path) -> dict[tuple, dict]:
-    with path.open(encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    return {(r["id"], r.get("sample", 0)): r for r in rows}
+    from cmoe.core.io import iter_jsonl
+
+    return {(r["id"], r.get("sample", 0)): r for _, r in iter_jsonl(path)}
 
 
 def kind(job: dict) -> str:
