@@ -35,6 +35,7 @@ TABLES = {
     "## `data`": DataSettings,
     "## `prompt`": PromptSettings,
     "## `namespace`": None,  # a top-level key: checked against config_defaults.NAMESPACE
+    "## `replicates`": None,  # a top-level key: checked against config_defaults.REPLICATES
     "## `router`": RouterSettings,
     "## `training`": TrainSettings,
     "## Generation settings": GenerationSettings,
@@ -127,7 +128,7 @@ def test_documented_defaults_are_the_settings_defaults(lead):
             value = literal(cell)
             if value is NOT_A_VALUE:
                 continue
-            expected = config_defaults.NAMESPACE if cls is None else default_of(cls, key)
+            expected = default_of(cls, key) if cls else getattr(config_defaults, key.upper())
             assert value == expected, f"{lead} {key}: README says {cell}, code says {expected!r}"
             checked += 1
     # every vLLM default is vLLM's own (None here), written in words on the page

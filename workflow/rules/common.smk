@@ -101,6 +101,7 @@ METHOD_RULES = list(dict.fromkeys(str(p) for m in REGISTRY.values() for p in m.r
 PLOTS = PLOT_NAMES  # cmoe.reporting.plots.PLOTS
 # The study's numbers (data/study_reference.csv) and the report's opening page.
 STUDY_REFERENCE = str(Path(workflow.basedir) / "data" / "study_reference.csv")
+STUDY_CLAIMS = str(Path(workflow.basedir) / "data" / "study_claims.csv")
 SUMMARY = f"{NS}/report/summary.rst"
 
 

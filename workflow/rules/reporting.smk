@@ -6,6 +6,7 @@
 rule table:
     input:
         **PLAN.table_inputs(),
+        claims=STUDY_CLAIMS,
     output:
         csv=report(
             f"{NS}/tables/scores.csv",
@@ -23,6 +24,12 @@ rule table:
             caption="../report/differences.rst",
             category="Tables",
         ),
+        claims_csv=f"{NS}/tables/claims.csv",
+        claims_md=report(
+            f"{NS}/tables/claims.md",
+            caption="../report/claims.rst",
+            category="Tables",
+        ),
     log:
         f"{NS}/logs/table.log",
     conda:
@@ -32,9 +39,12 @@ rule table:
     params:
         config=RESOLVED_CONFIG,
         protocol="generative",
-        comparison=lambda wc, output: (
+        comparison=lambda wc, input, output: (
             f"--comparison {shlex.quote(output.comparison)}"
             f" --differences {shlex.quote(output.differences)}"
+            f" --claims {shlex.quote(input.claims)}"
+            f" --claims-csv {shlex.quote(output.claims_csv)}"
+            f" --claims-md {shlex.quote(output.claims_md)}"
         ),
     shell:
         "python -m cmoe table --config {params.config:q} --protocol {params.protocol}"
@@ -165,6 +175,7 @@ rule summary:
         scores=f"{NS}/tables/scores.csv",
         differences=f"{NS}/tables/differences.csv",
         comparison=f"{NS}/tables/comparison.md",
+        claims=f"{NS}/tables/claims.csv",
         study=f"{NS}/tables/study_comparison.md",
     output:
         SUMMARY,
@@ -180,6 +191,7 @@ rule summary:
         " --headline {params.headline:q}"
         " --scores-csv {input.scores:q} --differences {input.differences:q}"
         " --study {input.study:q} --comparison {input.comparison:q}"
+        " --claims {input.claims:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

@@ -28,6 +28,13 @@ def _table_args(p):
         "--differences",
         help="paired differences of each row against its direct counterpart (CSV)",
     )
+    p.add_argument(
+        "--claims",
+        help="the study's claims to judge (CSV; cmoe.reporting.claims); with --claims-csv and "
+        "--claims-md",
+    )
+    p.add_argument("--claims-csv", help="each claim's verdict on this run (CSV)")
+    p.add_argument("--claims-md", help="the same as a Markdown table")
 
 
 @command(
@@ -68,11 +75,19 @@ def table(args) -> None:
             rows, args.differences, asdict(section(config, "evaluation").bootstrap)
         )
         log.info("wrote %d paired differences to %s", len(diffs), args.differences)
+    if args.claims:
+        from ..reporting.claims import write_claims
+
+        claims = write_claims(
+            rows, config, args.claims_csv, args.claims_md, args.claims, footer_line(provenance())
+        )
+        log.info("judged %d claims into %s", len(claims), args.claims_md)
     from ..core.tracking import WandbSettings, log_tables
 
     wandb = WandbSettings.from_env()
     if wandb.mode != "disabled":
-        public = [{k: v for k, v in r.items() if k != "scores_path"} for r in rows]
+        private = ("scores_path", "scores_paths", "costs_by_replicate")
+        public = [{k: v for k, v in r.items() if k not in private} for r in rows]
         suffix = {"generative": "", "loglik": "-loglik"}.get(args.protocol, f"-{args.protocol}")
         name = f"tables-{plan.namespace}{suffix}"
         log_tables(asdict(wandb), name, {"scores": public}, config)
@@ -212,6 +227,7 @@ def _summary_args(p):
     p.add_argument("--differences", required=True, help="differences.csv of `cmoe table`")
     p.add_argument("--study", required=True, help="study_comparison.md")
     p.add_argument("--comparison", help="comparison.md of `cmoe table` (its controls)")
+    p.add_argument("--claims", help="claims.csv of `cmoe table` (the study's claims judged)")
     p.add_argument(
         "--headline",
         help="the planned headline comparisons (JSON: [{name, a, b}], a and b a row's labels)",
@@ -240,6 +256,7 @@ def summary(args) -> None:
         args.out,
         headline,
         args.comparison,
+        args.claims,
     )
     log.info("wrote %s", args.out)
 

@@ -20,6 +20,7 @@ from ..traces import checks as traces
 from ..training import checks as training
 
 NAMESPACE = "main"  # results/<namespace>/ holds everything trained or evaluated
+REPLICATES = 1  # trainings per model a training seed can change (cmoe.plan.builder)
 SECTIONS: dict[str, type] = {
     **data.SECTIONS,
     "prompt": PromptSettings,
@@ -42,6 +43,7 @@ def fill_defaults(config: dict) -> dict:
     overrides merged over the filled global sections when a job is planned.
     """
     config.setdefault("namespace", NAMESPACE)
+    config.setdefault("replicates", REPLICATES)
     for name, cls in SECTIONS.items():
         if name == "tiny_models" and name not in config:
             continue

@@ -136,6 +136,9 @@ class Row:
     # baseline for the same teacher and model), as labels; None: no comparison
     reference: Labels | None = None
     rank: float = 0.0  # its method's place in the table (untrained bases first; the registry's)
+    # its training replicate (`replicates`): rows of equal labels are one table row, the mean
+    # over replicates
+    replicate: int = 0
 
     @property
     def labels(self) -> dict[str, str]:

@@ -70,6 +70,55 @@ def score(records: list[dict], bootstrap: dict | None = None) -> dict:
     }
 
 
+def replicate_score(replicates: list[list[dict]], bootstrap: dict | None = None) -> dict:
+    """:func:`score` of one row trained several times (one record list per training
+    replicate, each over the same questions): every cell is the mean over replicates, its
+    interval a two-level bootstrap (replicates, then questions: cmoe.core.stats
+    .replicate_bootstrap), and ``by_replicate`` each replicate's own cell."""
+    from .stats import replicate_bootstrap
+
+    own = [score(records) for records in replicates]
+    ids = sorted(r["id"] for r in replicates[0])
+    by_id = [{r["id"]: r for r in records} for records in replicates]
+    if any(sorted(b) != ids for b in by_id[1:]):
+        raise ValueError("the replicates of a row answered different questions")
+    settings = {**BOOTSTRAP_DEFAULTS, **(bootstrap or {})}
+    domains = {r["id"]: r["domain"] for r in replicates[0]}
+
+    def cell(subset: list[str], cells: list[dict]) -> dict:
+        matrix = [
+            [r[i].get("mean_correct", float(bool(r[i]["correct"]))) for i in subset] for r in by_id
+        ]
+        out = {
+            "n": len(subset),
+            "accuracy": sum(c["accuracy"] for c in cells) / len(cells) if subset else None,
+            "flag_small_n": len(subset) < settings["min_n"],
+            "replicates": len(cells),
+            "by_replicate": [c["accuracy"] for c in cells],
+        }
+        if "k" in cells[0]:
+            out["k"] = cells[0]["k"]
+            out["majority_accuracy"] = sum(c["majority_accuracy"] for c in cells) / len(cells)
+        if bootstrap and subset:
+            ci = replicate_bootstrap(
+                matrix,
+                resamples=settings["resamples"],
+                seed=settings["seed"],
+                level=settings["level"],
+            )
+            out.update(ci_low=ci["ci_low"], ci_high=ci["ci_high"])
+        return out
+
+    return {
+        "overall": cell(ids, [s["overall"] for s in own]),
+        "domains": {
+            d: cell([i for i in ids if domains[i] == d], [s["domains"][d] for s in own])
+            for d in DOMAINS
+            if d in own[0]["domains"]
+        },
+    }
+
+
 def cyrillic_share(text: str) -> float | None:
     """Share of Cyrillic letters among the letters of ``text`` (None: no letters at all)."""
     letters = [c for c in text if c.isalpha()]

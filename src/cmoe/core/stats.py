@@ -13,6 +13,11 @@ paired test:
   interval for the difference much tighter (and more honest) than two separate intervals.
 * ``mcnemar_exact`` asks whether the items on which the models disagree split unevenly
   more often than chance would allow; only discordant items carry evidence of a difference.
+* ``replicate_bootstrap`` is for rows trained several times with different training seeds
+  (replicates): a two-level bootstrap that resamples replicates, then items, so that its
+  interval covers training variance as well as the choice of test items. McNemar's test
+  compares two fixed models and does not apply across seeds; there the share of resampled
+  differences on the other side of zero serves as the (approximate) two-sided p-value.
 
 Inputs are per-item booleans (correct or not) in a fixed item order. Everything here is a
 pure function and is deterministic for a fixed seed, so reported intervals are reproducible.
@@ -190,3 +195,61 @@ def accuracy_with_ci(
         "ci_high": high,
         "flag_small_n": n < min_n,
     }
+
+
+def replicate_bootstrap(
+    a: Sequence[Sequence[float]],
+    b: Sequence[Sequence[float]] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Mean accuracy over replicates (``b`` given: the difference of the two rows' means) with
+    a two-level percentile bootstrap.
+
+    ``a`` and ``b`` hold one row per replicate (a model trained with one training seed) of
+    per-item scores in [0, 1], every row over the same items in the same order. Each draw
+    resamples replicates with replacement, then items; the items are drawn once per draw and
+    used for every replicate and both rows (paired). Rows with as many replicates (more than
+    one) draw the same replicate indices: replicate k of two chains may share a parent trained
+    with seed k (an oracle and a misrouted mixture of the same specialists). A row with one
+    replicate (an untrained base) is always that one. With few replicates the seed level of
+    the interval is coarse: report the per-replicate values beside it.
+
+    Returns ``value``, ``ci_low``, ``ci_high`` and ``p_value``: twice the smaller share of
+    draws at or below, or at or above, zero, capped at 1 (for a difference; nan for one row).
+    """
+    _check_params(resamples, level)
+    x = np.asarray(a, dtype=float)
+    y = None if b is None else np.asarray(b, dtype=float)
+    if x.ndim != 2 or (y is not None and (y.ndim != 2 or y.shape[1] != x.shape[1])):
+        raise ValueError("each row needs replicates x items, both rows over the same items")
+    n = x.shape[1]
+    nan = float("nan")
+    if n == 0 or len(x) == 0 or (y is not None and len(y) == 0):
+        return {"value": nan, "ci_low": nan, "ci_high": nan, "p_value": nan}
+    rng = np.random.default_rng(seed)
+    widest = max(len(x), len(y) if y is not None else 0)
+    rows = max(1, _MAX_CELLS // (n * widest))
+    draws = np.empty(resamples, dtype=float)
+    same_replicates = y is not None and len(x) == len(y)
+    for start in range(0, resamples, rows):
+        m = min(start + rows, resamples) - start
+        items = rng.integers(0, n, size=(m, n))
+        picked = rng.integers(0, len(x), size=(m, len(x)))
+        draws[start : start + m] = _replicate_means(x, items, picked)
+        if y is not None:
+            other = picked if same_replicates else rng.integers(0, len(y), size=(m, len(y)))
+            draws[start : start + m] -= _replicate_means(y, items, other)
+    value = float(x.mean() - (y.mean() if y is not None else 0.0))
+    low, high = _percentile_interval(draws, level)
+    p_value = nan
+    if y is not None:
+        p_value = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
+    return {"value": value, "ci_low": low, "ci_high": high, "p_value": p_value}
+
+
+def _replicate_means(scores: np.ndarray, items: np.ndarray, picked: np.ndarray) -> np.ndarray:
+    """Per draw: the mean over the picked replicates of each one's mean over the drawn items."""
+    per_replicate = scores[:, items].mean(axis=-1)  # replicates x draws
+    return per_replicate[picked, np.arange(len(items))[:, None]].mean(axis=1)

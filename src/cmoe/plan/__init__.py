@@ -34,18 +34,23 @@ def build_plan(config: dict) -> Plan:
     plan_bases(b)
     plan_teachers(b)
     students, seq2seq_students = b.students, b.seq2seq_students
-    # in the registry's order, so a method may compare its rows with an earlier method's
-    for name in [m for m in REGISTRY if m in config["methods"]]:
-        # a student that lists its `methods` is trained by those alone
-        b.students = [s for s in students if _trains(config, s, name)]
-        b.seq2seq_students = [s for s in seq2seq_students if _trains(config, s, name)]
-        REGISTRY[name].plan(b)
+    # every training replicate plans each method's chain again, in its own namespace (jobs
+    # no training seed changes, such as the teachers' traces, are keyed alike and planned once)
+    for replicate in range(len(b.plan.replicate_namespaces)):
+        b.replicate = replicate
+        # in the registry's order, so a method may compare its rows with an earlier method's
+        for name in [m for m in REGISTRY if m in config["methods"]]:
+            # a student that lists its `methods` is trained by those alone
+            b.students = [s for s in students if _trains(config, s, name)]
+            b.seq2seq_students = [s for s in seq2seq_students if _trains(config, s, name)]
+            REGISTRY[name].plan(b)
+    b.replicate = 0
     b.students, b.seq2seq_students = students, seq2seq_students
     pair_with_bases(b)
     plan = b.plan
     plan.rows = sorted(
         (replace(r, rank=method_rank(r.method)) for r in plan.rows),
-        key=lambda r: (r.rank, r.teacher, r.via, r.model),
+        key=lambda r: (r.rank, r.teacher, r.via, r.model, r.replicate),
     )
     # Traces longer than the shortest training max_length are counted as over-length.
     lengths = [t.settings["max_length"] for t in plan.trains.values() if t.stage == "train"]

@@ -38,9 +38,26 @@ class PlanBuilder:
         self.students = [s for s in config["students"] if s not in self.seq2seq_students]
         self.intermediates = list(config.get("intermediates", {}))
         self.plan = Plan(namespace=config["namespace"])
+        # Replicate k (k >= 1) trains every model a training seed can change with each seed + k,
+        # in a namespace of its own below the run's; replicate 0 keeps the run's own paths.
+        seed = config["training"]["seed"]
+        self.plan.replicate_namespaces = [
+            self.plan.namespace,
+            *(
+                f"{self.plan.namespace}/seed-{seed + k}"
+                for k in range(1, config.get("replicates", 1))
+            ),
+        ]
+        self.replicate = 0  # the replicate the methods are planning now
 
     @property
     def ns(self) -> str:
+        """The namespace of what a training seed can change, in the replicate being planned."""
+        return self.plan.replicate_namespaces[self.replicate]
+
+    @property
+    def shared_ns(self) -> str:
+        """The run's namespace: what no training seed changes (a knowledge base, the router)."""
         return self.plan.namespace
 
     # --- models -------------------------------------------------------------------------------
@@ -152,7 +169,7 @@ class PlanBuilder:
                 model=self.model(model),
                 data=tuple(data),
                 source="traces",
-                settings=train_settings(self.config, entry.get("train"), *overrides),
+                settings=self.seeded(train_settings(self.config, entry.get("train"), *overrides)),
                 prompt=self.prompt(),
                 run_name=run_name,
                 resources=self.resources("train", entry),
@@ -162,6 +179,10 @@ class PlanBuilder:
             ),
         )
         return self.trained(job.key, model)
+
+    def seeded(self, settings: dict) -> dict:
+        """Settings with a ``seed`` as the replicate being planned trains them (seed + k)."""
+        return {**settings, "seed": settings["seed"] + self.replicate}
 
     def student(self, method: str, teacher: str, via: str | None, student: str, data) -> Model:
         """A student trained on ``data``, plus the curated extra sources if any."""
@@ -280,7 +301,14 @@ class PlanBuilder:
             model_name = reference_model or labels["model"]
             reference = (self.baseline, labels["teacher"], "-", model_name)
         if all(r.eval_dir != eval_dir for r in self.plan.rows):
-            row = Row(eval_dir=eval_dir, chain=chain, loglik=loglik, reference=reference, **labels)
+            row = Row(
+                eval_dir=eval_dir,
+                chain=chain,
+                loglik=loglik,
+                reference=reference,
+                replicate=self.replicate,
+                **labels,
+            )
             self.plan.rows.append(row)
         return eval_dir
 
@@ -289,8 +317,9 @@ class PlanBuilder:
         return [r for r in self.plan.rows if all(getattr(r, k) == v for k, v in labels.items())]
 
     def size_model(self, name: str, path: str) -> None:
-        """A trained model whose size the accuracy-against-size figure shows."""
-        if (name, path) not in self.plan.size_models:
+        """A trained model whose size the accuracy-against-size figure shows (one replicate's:
+        every replicate has the same size)."""
+        if self.replicate == 0 and (name, path) not in self.plan.size_models:
             self.plan.size_models.append((name, path))
 
     def pair(
@@ -311,5 +340,7 @@ class PlanBuilder:
     def block(self, block: Block) -> None:
         """A section of comparison.md (sections are ordered by their titles)."""
         blocks = self.plan.comparisons.blocks
+        if block in blocks:  # planned again by another replicate
+            return
         blocks.append(block)
         blocks.sort(key=lambda x: x.title)

@@ -29,6 +29,8 @@ class Plan:
     """Everything a config implies; built by :func:`cmoe.plan.build_plan`, read by the rules."""
 
     namespace: str
+    # each training replicate's namespace: [namespace, namespace/seed-<s+1>, ...]
+    replicate_namespaces: list[str] = field(default_factory=list)
     trains: dict[str, TrainJob] = field(default_factory=dict)
     generations: dict[str, GenerateJob] = field(default_factory=dict)
     gathers: dict[str, GatherJob] = field(default_factory=dict)
@@ -115,6 +117,7 @@ class Plan:
 
         ns = self.ns
         tables = ["scores.csv", "scores.md", "comparison.md", "differences.csv"]
+        tables += ["claims.csv", "claims.md"]
         tables += ["study_comparison.md", "teacher_economics.csv", "teacher_economics.md"]
         if self.logliks:
             tables += ["scores_loglik.csv", "scores_loglik.md"]
@@ -132,4 +135,5 @@ class Plan:
     def loglik_dir(self, row: Row, protocol: str = "mera") -> str:
         """A row's folder under MERA's protocol: eval_loglik/ (mera) or eval_mera_gen/."""
         folder = "eval_loglik" if protocol == "mera" else f"eval_{protocol}"
-        return row.eval_dir.replace(f"{self.ns}/eval/", f"{self.ns}/{folder}/", 1)
+        ns = f"{RESULTS}/{self.replicate_namespaces[row.replicate]}"
+        return row.eval_dir.replace(f"{ns}/eval/", f"{ns}/{folder}/", 1)

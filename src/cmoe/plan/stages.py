@@ -104,14 +104,17 @@ def plan_loglik(b: PlanBuilder) -> None:
 
 
 def plan_benchmarks(b: PlanBuilder) -> None:
-    """Every `evaluation.benchmarks` task on every trained model (students, generalists,
-    specialists; adapters or not) and, with `evaluate_base`, on the base models they were
-    trained from."""
+    """Every `evaluation.benchmarks` task on every trained model of the first replicate
+    (students, generalists, specialists; adapters or not) and, with `evaluate_base`, on the
+    base models they were trained from."""
     specs = benchmark_specs(b.config)
     if not specs:
         return
-    plan, ns = b.plan, b.ns
-    trained = [t for t in plan.trains.values() if t.stage == "train"]
+    plan, ns = b.plan, b.shared_ns
+    # the first training replicate's models (the benchmark table has no replicate column)
+    trained = [
+        t for t in plan.trains.values() if t.stage == "train" and t.key.startswith(f"{ns}/models/")
+    ]
     models: dict[str, Model] = {}
     if b.config["evaluation"]["evaluate_base"]:
         for base in sorted({t.model.name for t in trained}):

@@ -3,8 +3,9 @@
 Every row the plan gives a reference is compared with it: the baseline method's row of the same
 teacher and the same model (a routed mixture: the intermediate trained on the undivided data,
 the study's "one model on the undivided data"). The difference carries a paired-bootstrap interval
-and McNemar's exact test (:mod:`cmoe.core.stats`); ``comparison.md`` and ``differences.csv``
-both come from :func:`paired_difference`.
+and McNemar's exact test (:mod:`cmoe.core.stats`), or, for rows trained several times, a
+two-level bootstrap over replicates and items; ``comparison.md`` and ``differences.csv`` both
+come from :func:`paired_difference` (column ``replicates``: the two rows' replicate counts).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ COLUMNS = [
     "ci_low",
     "ci_high",
     "level",
+    "replicates",
     "p_value",
     "b10",
     "b01",
@@ -32,27 +34,46 @@ COLUMNS = [
 ]
 
 
-def correct_by_id(row: dict) -> dict[str, bool]:
-    """Per-item correctness of a table row (its predictions beside its scores.json)."""
-    predictions = Path(row["scores_path"]).with_name("predictions.jsonl")
+def correct_by_id(row: dict, replicate: int = 0) -> dict[str, bool]:
+    """Per-item correctness of one replicate of a table row (its predictions beside its
+    scores.json)."""
+    paths = row.get("scores_paths") or [row["scores_path"]]
+    predictions = Path(paths[replicate]).with_name("predictions.jsonl")
     return {r["id"]: bool(r["correct"]) for r in read_jsonl(predictions)}
 
 
 def paired_difference(
     a: dict, b: dict, resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict | None:
-    """acc(a) − acc(b) over the same items, its paired-bootstrap interval and McNemar's exact
-    test; None when the rows were scored on different items."""
-    from ..core.stats import mcnemar_exact, paired_bootstrap_diff
+    """acc(a) − acc(b) over the same items and its paired interval; None when the rows were
+    scored on different items. Two rows of one replicate each: a paired bootstrap over the
+    items and McNemar's exact test. Otherwise (training replicates): the difference of the
+    means over replicates, a two-level paired bootstrap (replicates, then items) and its
+    two-sided p (cmoe.core.stats.replicate_bootstrap); McNemar's counts are left empty."""
+    from ..core.stats import mcnemar_exact, paired_bootstrap_diff, replicate_bootstrap
 
-    ca, cb = correct_by_id(a), correct_by_id(b)
-    if set(ca) != set(cb):
+    ra, rb = (len(r.get("scores_paths") or [r["scores_path"]]) for r in (a, b))
+    ca = [correct_by_id(a, k) for k in range(ra)]
+    cb = [correct_by_id(b, k) for k in range(rb)]
+    ids = sorted(ca[0])
+    if any(sorted(c) != ids for c in ca + cb):
         return None
-    ids = sorted(ca)
-    xa, xb = [ca[i] for i in ids], [cb[i] for i in ids]
-    diff = paired_bootstrap_diff(xa, xb, resamples=resamples, seed=seed, level=level)
-    test = mcnemar_exact(xa, xb)
-    return {**diff, "level": level, **test, "n": len(ids)}
+    xa = [[c[i] for i in ids] for c in ca]
+    xb = [[c[i] for i in ids] for c in cb]
+    common = {"level": level, "n": len(ids), "replicates": f"{ra}×{rb}"}
+    if ra == rb == 1:
+        diff = paired_bootstrap_diff(xa[0], xb[0], resamples=resamples, seed=seed, level=level)
+        return {**diff, **common, **mcnemar_exact(xa[0], xb[0])}
+    d = replicate_bootstrap(xa, xb, resamples=resamples, seed=seed, level=level)
+    return {
+        "diff": d["value"],
+        "ci_low": d["ci_low"],
+        "ci_high": d["ci_high"],
+        "p_value": d["p_value"],
+        **common,
+        "b10": None,
+        "b01": None,
+    }
 
 
 def differences(rows: list[dict], bootstrap: dict | None = None) -> list[dict]:
@@ -84,6 +105,6 @@ def write_differences(rows: list[dict], out: str | Path, bootstrap: dict | None 
     for rec in records:
         writer.writerow(
             {k: f"{rec[k]:.6g}" if isinstance(rec[k], float) else rec[k] for k in COLUMNS}
-        )
+        )  # (None, McNemar's counts across replicates, is written empty)
     atomic_write_text(out, buf.getvalue())
     return records

@@ -19,6 +19,7 @@ TABLES = [
     ("comparison.md", "the comparisons the methods plan, the study's own among them"),
     ("differences.csv", "each row minus its reference row (same teacher and model)"),
     ("study_comparison.md", "each run row beside the study row with the same role"),
+    ("claims.md", "the study's claims, each judged reproduced, opposite or inconclusive"),
 ]
 # Tables a config writes only when it asks for them: (file, what it shows, is it asked for?)
 OPTIONAL_TABLES = [
@@ -125,6 +126,7 @@ def to_rst(
     study: str,
     headline=(),
     controls=(),
+    claims=(),
 ):
     ns = config["namespace"]
     splits = data_summary["splits"]
@@ -162,6 +164,14 @@ def to_rst(
         )
         out += ["", *(f"  {line}" for line in controls), ""]
     out += [f"- Against the study: {study}", ""]
+    if claims:
+        out += ["- The study's claims, judged on this run (``claims.md``):", ""]
+        out += [
+            f"  - **{c['verdict']}**: {c['claim']} ({c['teacher']}: {c['a']} against {c['b']}; "
+            f"study: {c['study']}; {_claim_value(c)})."
+            for c in claims
+        ]
+        out.append("")
     out += ["Sections", "--------", ""]
     # `name`_ links to the report's own entry of each file (Snakemake defines one target per
     # result): a table or figure missing from the report is an unresolved link, not a silent gap.
@@ -170,6 +180,14 @@ def to_rst(
     out += ["", "Figures (category *Figures*; click one for its caption):", ""]
     out += [f"- `{name}`_: {what}." for name, what in FIGURES]
     return "\n".join(out) + "\n"
+
+
+def _claim_value(c: dict) -> str:
+    """A claims.csv record's value: points and interval, or a ratio and its range."""
+    value, low, high = (float(c[k]) for k in ("value", "ci_low", "ci_high"))
+    if c["measure"] == "train_critical_path":
+        return f"{value:.2f}× [{low:.2f}, {high:.2f}]"
+    return f"{100 * value:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def control_bullets(comparison_md: str | Path) -> list[str]:
@@ -193,6 +211,7 @@ def write_summary(
     out,
     headline=(),
     comparison_md=None,
+    claims_csv=None,
 ) -> str:
     """The opening page; ``headline``: the planned headline comparisons
     (:attr:`cmoe.core.jobs.Comparisons.headline`); ``comparison_md``: comparison.md, whose
@@ -213,6 +232,7 @@ def write_summary(
         study.replace("`", "``"),
         headline,
         control_bullets(comparison_md) if comparison_md else [],
+        _csv(claims_csv) if claims_csv else [],
     )
     atomic_write_text(out, text)
     return text

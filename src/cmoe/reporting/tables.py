@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.domains import DOMAINS
 from ..core.io import atomic_write_text, read_json, read_jsonl
-from ..core.scoring import BOOTSTRAP_DEFAULTS, reasoning_language, score
+from ..core.scoring import BOOTSTRAP_DEFAULTS, reasoning_language, replicate_score, score
 from .costs import chain_cost
 
 LABELS = ["namespace", "method", "teacher", "via", "model"]
@@ -24,29 +24,50 @@ DOMAIN_NS = [f"{d}_n" for d in DOMAINS]
 # k > 1 (`evaluation.samples`): accuracies are avg@k and `majority` is majority@k (empty for
 # k = 1); `cyrillic` is the share of Cyrillic letters in the reasoning (cmoe.core.scoring).
 SAMPLING = ["k", "majority", "cyrillic"]
-COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS, *SAMPLING]
-HEADERS = {"majority": "majority@k", "cyrillic": "Cyrillic %"}
+# training replicates (`replicates`): how many, and each one's overall accuracy
+REPLICATES = ["replicates", "overall_by_replicate"]
+COLUMNS = [*LABELS, *DOMAINS, "overall", "n", *COSTS, *CIS, *DOMAIN_NS, *SAMPLING, *REPLICATES]
+HEADERS = {
+    "majority": "majority@k",
+    "cyrillic": "Cyrillic %",
+    "replicates": "seeds",
+    "overall_by_replicate": "overall, each seed",
+}
 
 
 def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eval_dir=None):
     """One table row per plan row (:class:`cmoe.core.jobs.Row`), in table order (its method's
     rank, then teacher, via, model): labels from the plan, accuracies and bootstrap intervals
-    from its predictions, costs from its chain.
+    from its predictions, costs from its chain. Plan rows of the same labels are the training
+    replicates of one table row: it shows their mean, an interval that covers them
+    (cmoe.core.scoring.replicate_score) and each replicate's overall accuracy.
 
     Intervals are computed here, not by the evaluation jobs, so that statistics settings
     (`evaluation.bootstrap`) re-run only the tables.
     """
     eval_dir = eval_dir or (lambda r: r.eval_dir)
-    out = []
+    groups: dict[tuple, list] = {}
     for plan_row in rows:
-        folder = Path(eval_dir(plan_row))
-        records = read_jsonl(folder / "predictions.jsonl")
-        s = score(records, {**BOOTSTRAP_DEFAULTS, **(bootstrap or {})})
+        groups.setdefault(tuple(plan_row.labels.values()), []).append(plan_row)
+    out = []
+    for replicates in groups.values():
+        replicates.sort(key=lambda r: r.replicate)
+        plan_row = replicates[0]
+        folders = [Path(eval_dir(r)) for r in replicates]
+        records = [read_jsonl(f / "predictions.jsonl") for f in folders]
+        settings = {**BOOTSTRAP_DEFAULTS, **(bootstrap or {})}
+        if len(records) == 1:
+            s = score(records[0], settings)
+            s["overall"]["by_replicate"] = [s["overall"]["accuracy"]]
+        else:
+            s = replicate_score(records, settings)
         row = {
             "namespace": namespace,
             **plan_row.labels,
-            "scores_path": str(folder / "scores.json"),
-            "reference": plan_row.reference,  # not a column: what differences.csv compares to
+            "scores_path": str(folders[0] / "scores.json"),
+            # not columns: each replicate's scores, and what differences.csv compares to
+            "scores_paths": [str(f / "scores.json") for f in folders],
+            "reference": plan_row.reference,
             "rank": plan_row.rank,  # nor this: its method's place in the table
         }
         cells = {**s["domains"], "overall": s["overall"]}
@@ -56,18 +77,34 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
             row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell.get("ci_low"), cell.get("ci_high")
             row[f"{c}_n"], row[f"{c}_small"] = cell.get("n"), cell.get("flag_small_n", False)
         row["n"] = s["overall"]["n"]
+        row["replicates"] = len(records)
+        row["overall_by_replicate"] = s["overall"]["by_replicate"]
         row["k"] = s["overall"].get("k", 1)
         row["majority"] = s["overall"].get("majority_accuracy")
-        row["cyrillic"] = reasoning_language(records)
-        cost = chain_cost(plan_row.chain) if plan_row.chain else None
-        row["device_h"] = cost["device_hours"] if cost else None
-        row["train_device_h"] = cost["train_device_hours"] if cost else None
-        row["critical_path_h"] = cost["critical_path_s"] / 3600 if cost else None
-        row["train_critical_path_h"] = cost["train_critical_path_s"] / 3600 if cost else None
-        row["api_usd"] = cost["api_cost_usd"] if cost else None
+        row["cyrillic"] = _mean([reasoning_language(r) for r in records])
+        costs = [chain_cost(r.chain) if r.chain else None for r in replicates]
+        row["costs_by_replicate"] = costs  # not a column: the claims judge costs per replicate
+        for column, field, scale in COST_FIELDS:
+            row[column] = _mean([c[field] / scale for c in costs if c]) if costs[0] else None
         out.append(row)
     out.sort(key=lambda r: (r["rank"], r["teacher"], r["via"], r["model"]))
     return out
+
+
+# each cost column, the chain cost's field (cmoe.reporting.costs.chain_cost) and its unit
+COST_FIELDS = [
+    ("device_h", "device_hours", 1),
+    ("train_device_h", "train_device_hours", 1),
+    ("critical_path_h", "critical_path_s", 3600),
+    ("train_critical_path_h", "train_critical_path_s", 3600),
+    ("api_usd", "api_cost_usd", 1),
+]
+
+
+def _mean(values: list) -> float | None:
+    """The mean of the values that are not None (None when none is)."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _fmt(value, column: str, as_percent: bool) -> str:
@@ -75,6 +112,8 @@ def _fmt(value, column: str, as_percent: bool) -> str:
         return ""
     if column in COSTS:
         return f"{value:.4g}"
+    if isinstance(value, list):  # each replicate's accuracy
+        return (" / " if as_percent else " ").join(_fmt(v, column, as_percent) for v in value)
     if isinstance(value, float):
         return f"{100 * value:.1f}" if as_percent else f"{value:.4f}"
     return str(value)
@@ -108,7 +147,9 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    shown = [c for c in COLUMNS if c != "namespace" and c not in CIS and c not in DOMAIN_NS]
+    replicated = any(r["replicates"] > 1 for r in rows)
+    hidden = {"namespace", *CIS, *DOMAIN_NS, *([] if replicated else REPLICATES)}
+    shown = [c for c in COLUMNS if c not in hidden]
     header = [DOMAINS.get(c, HEADERS.get(c, c)) for c in shown]
     lines = [
         [_acc_cell(r, c) if c in ACCURACIES else _fmt(r[c], c, as_percent=True) for c in shown]
@@ -126,10 +167,21 @@ def to_markdown(rows: list[dict]) -> str:
         "avg@k, their intervals resample questions with all their samples, and majority@k is the",
         "accuracy of the majority answer. Cyrillic % is the share of Cyrillic letters among the",
         "letters of each answer's reasoning, averaged over questions (drift into other languages).",
+        *(REPLICATED_NOTE if replicated else []),
         "",
         *_md_table(header, lines),
     ]
     return "\n".join(text) + "\n"
+
+
+# what a table of replicated rows says about its intervals
+REPLICATED_NOTE = [
+    "Rows trained several times (`replicates`, column seeds > 1: each model a training seed",
+    "changes, trained with seeds s, s+1, ...) show the mean over their replicates, each",
+    "replicate's overall accuracy, and an interval from a two-level bootstrap (replicates, then",
+    "questions) that covers training seeds as well as test questions. Rows with one seed (the",
+    "untrained bases, the teachers) have intervals over test questions only.",
+]
 
 
 def _ratio(a, b) -> str:
@@ -224,29 +276,42 @@ CONTROLS = "## Controls: effects a working pipeline must show"
 
 
 def control_lines(controls, by_key: dict) -> list[str]:
-    """One bullet per control: recovered when the paired 95% interval of a − b lies above 0."""
-    from .paired import paired_difference
-
+    """One bullet per control: recovered when the paired 95% interval of a − b lies above 0
+    (for replicated rows, the interval that covers the training seeds)."""
     out = []
     for p in controls:
-        d = paired_difference(by_key[p.a], by_key[p.b])
+        sentence, d = _paired(p.name, by_key[p.a], by_key[p.b])
         verdict = "recovered" if d and d["ci_low"] > 0 else "**not recovered**"
-        out.append(f"- {verdict}: {paired_sentence(p.name, by_key[p.a], by_key[p.b])}")
+        out.append(f"- {verdict}: {sentence}")
     return out
 
 
 def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:
-    """Paired bootstrap CI of the accuracy difference and McNemar's exact test, same items."""
+    """The paired difference of two rows as a sentence: the paired-bootstrap interval and
+    McNemar's exact test on the same items, or, for rows trained several times, the two-level
+    bootstrap over replicates and items with its bootstrap p."""
+    return _paired(name, a, b, resamples, seed)[0]
+
+
+def _paired(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0):
     from .paired import paired_difference
 
     d = paired_difference(a, b, resamples=resamples, seed=seed)
     if d is None:
-        return f"{name}: not compared (the two rows were scored on different items)."
+        return f"{name}: not compared (the two rows were scored on different items).", None
+    head = f"{name}: {100 * d['diff']:+.1f} points"
+    interval = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"
+    if d["b10"] is None:
+        return (
+            f"{head}, two-level paired bootstrap 95% CI {interval} over seeds and questions; "
+            f"bootstrap p = {d['p_value']:.3g} ({d['replicates']} replicates; n = {d['n']}).",
+            d,
+        )
     return (
-        f"{name}: {100 * d['diff']:+.1f} points, paired-bootstrap 95% CI "
-        f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]; McNemar exact "
+        f"{head}, paired-bootstrap 95% CI {interval}; McNemar exact "
         f"p = {d['p_value']:.3g} ({d['b10']} items only the first got right, "
-        f"{d['b01']} only the second; n = {d['n']})."
+        f"{d['b01']} only the second; n = {d['n']}).",
+        d,
     )
 
 

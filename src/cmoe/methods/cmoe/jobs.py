@@ -15,9 +15,3 @@ class MixtureJob:
     routes: str | None  # None: oracle routing by the question's domain
     routing: str  # its name: oracle, learned or misrouted
     questions: str = TEST_SPLIT
-
-
-def mixture_key_of(namespace: str):
-    """The rule's lookup: a mixture's plan key (its output folder below results/) from the
-    rule's wildcards."""
-    return lambda wc: f"{namespace}/eval/mixture/{wc.teacher}/{wc.intermediate}/{wc.routing}"

@@ -26,7 +26,8 @@ def routings(config: dict) -> dict[str, str | None]:
 
 
 def plan(b) -> None:
-    b.note("Learned router accuracy on the test split", routes_file(b.ns))
+    # the router learns from the questions alone: one per run, whatever the replicate
+    b.note("Learned router accuracy on the test split", routes_file(b.shared_ns))
     for teacher in b.teachers:
         for intermediate in b.intermediates:
             _plan_chain(b, teacher, intermediate)

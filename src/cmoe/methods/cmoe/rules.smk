@@ -1,8 +1,6 @@
 # CMoE's own job kinds: the learned router, and the routed mixture of specialists. (Its
 # trainings, generations and evaluations are jobs of the shared rules; see
 # cmoe.methods.cmoe.plan.)
-from cmoe.methods.cmoe.jobs import mixture_key_of
-from cmoe.methods.cmoe.plan import ROUTINGS
 from cmoe.methods.cmoe.settings import (
     misroutes_file,
     router_settings,
@@ -11,9 +9,6 @@ from cmoe.methods.cmoe.settings import (
 )
 
 MIXTURE = PLAN.jobs_of("mixture")
-
-# the plan's key of a mixture from its wildcards
-mixture_key = mixture_key_of(PLAN.namespace)
 
 
 rule route:
@@ -50,24 +45,19 @@ rule misroute:
         " --out {output:q} > {log:q} 2>&1"
 
 
+# Keyed by the plan (`{job}`): <namespace>[/seed-<s>]/eval/mixture/<teacher>/<intermediate>/<routing>
 rule mixture:
     input:
-        predictions=per_job(
-            MIXTURE, lambda job: list(job.predictions.values()), mixture_key
-        ),
-        questions=per_job(MIXTURE, lambda job: job.questions, mixture_key),
-        routes=per_job(
-            MIXTURE, lambda job: [job.routes] if job.routes else [], mixture_key
-        ),
+        predictions=per_job(MIXTURE, lambda job: list(job.predictions.values())),
+        questions=per_job(MIXTURE, lambda job: job.questions),
+        routes=per_job(MIXTURE, lambda job: [job.routes] if job.routes else []),
     output:
-        predictions=f"{NS}/eval/mixture/{{teacher}}/{{intermediate}}/{{routing}}/predictions.jsonl",
-        scores=f"{NS}/eval/mixture/{{teacher}}/{{intermediate}}/{{routing}}/scores.json",
+        predictions="results/{job}/predictions.jsonl",
+        scores="results/{job}/scores.json",
     log:
-        f"{NS}/logs/mixture/{{teacher}}/{{intermediate}}/{{routing}}.log",
+        "results/logs/mixture/{job}.log",
     wildcard_constraints:
-        teacher=key_pattern(config["teachers"]),
-        intermediate=key_pattern(config.get("intermediates", {})),
-        routing="|".join(ROUTINGS),
+        job=key_pattern(MIXTURE),
     conda:
         CMOE_ENV
     params:
@@ -76,11 +66,11 @@ rule mixture:
             lambda job: " ".join(
                 f"{g}={shlex.quote(p)}" for g, p in job.predictions.items()
             ),
-            mixture_key,
         ),
-        groups=per_job(MIXTURE, lambda job: js(job.groups), mixture_key),
+        groups=per_job(MIXTURE, lambda job: js(job.groups)),
+        routing=per_job(MIXTURE, lambda job: job.routing),
         routes=lambda wc, input: f"--routes {input.routes}" if input.routes else "",
     shell:
         "python -m cmoe mixture --questions {input.questions:q} --predictions {params.pairs}"
-        " --groups {params.groups:q} {params.routes} --routing {wildcards.routing}"
+        " --groups {params.groups:q} {params.routes} --routing {params.routing}"
         " --predictions-out {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"

@@ -31,14 +31,18 @@ def plan(b) -> None:
         base = KnowledgeBase(b, replace(knowledge, distractors=distractors), kard, swept)
         for n_knowledge in [k for d, k in pairs if d == distractors]:
             points += base.plan_chain(n_knowledge)
-    if swept:
+    if swept and b.replicate == 0:  # the sweep's figure shows the first replicate
         job = b.add_job("kb_size_plot", KbSizePlotJob(f"{b.ns}/plots/kard_kb_size", tuple(points)))
         b.target(results_path(job.key) + ".svg")
 
 
 class KnowledgeBase:
     """One knowledge base (padded with its distractors), its index, a reranker per teacher,
-    and the KARD chains over it. Without a sweep the keys carry no variant folder."""
+    and the KARD chains over it. Without a sweep the keys carry no variant folder.
+
+    The knowledge base, its index and the retrievals by the retriever alone are the run's (no
+    training seed changes them); each training replicate has its own rerankers (seed + k) and
+    their retrievals."""
 
     def __init__(self, b, knowledge, kard, swept: bool):
         self.b, self.swept = b, swept
@@ -50,7 +54,9 @@ class KnowledgeBase:
         self.shuffled_control = kard.shuffled_control
         self.seed = knowledge.seed
         self.train = kard.train
-        self.stem = f"{b.ns}/knowledge/d{self.distractors}" if swept else f"{b.ns}/knowledge"
+        variant = f"/d{self.distractors}" if swept else ""
+        self.stem = f"{b.shared_ns}/knowledge{variant}"
+        self.own = f"{b.ns}/knowledge{variant}"  # the replicate's: rerankers and their retrievals
         self.resources = b.resources("train")
         source = knowledge.source.get("file")
         kb = b.add_job("knowledge", KnowledgeJob(f"{self.stem}/passages", self.settings, source))
@@ -64,13 +70,13 @@ class KnowledgeBase:
 
     def _reranker(self, teacher: str, model) -> str:
         job = RerankerJob(
-            f"{self.stem}/reranker/{teacher}",
+            f"{self.own}/reranker/{teacher}",
             tuple(self.b.teacher_traces(teacher)),
             self.passages,
             self.index,
             model,
             self.settings,
-            self.kard,
+            {**self.kard, "reranker": self.b.seeded(self.kard["reranker"])},
             self.resources,
         )
         return results_path(self.b.add_job("reranker", job).key)
@@ -99,6 +105,7 @@ class KnowledgeBase:
         b, d = self.b, self.distractors
         variant = f"d{d}-k{n_knowledge}" if self.swept else ""
         sub = f"{self.stem}/k{n_knowledge}" if self.swept else self.stem
+        own = f"{self.own}/k{n_knowledge}" if self.swept else self.own
         label = f"+{d} distractors, k={n_knowledge}"
         with_rr = f"{NAME} ({label})" if self.swept else NAME
         without_rr = f"{NAME} (no reranker, {label})" if self.swept else NO_RERANKER
@@ -110,7 +117,7 @@ class KnowledgeBase:
             train = self.retrieve(f"{sub}/train/{teacher}", traces, "rationale", n_knowledge)
             reranker = self.rerankers[teacher]
             reranked = self.retrieve(
-                f"{sub}/test/reranked/{teacher}", [TEST_SPLIT], "question", n_knowledge, reranker
+                f"{own}/test/reranked/{teacher}", [TEST_SPLIT], "question", n_knowledge, reranker
             )
             shuffled = None
             if self.shuffled_control:
