@@ -11,7 +11,8 @@ from cmoe.core.jobs import Row
 from cmoe.core.stats import paired_bootstrap_diff, replicate_bootstrap
 from cmoe.plan import build_plan
 from cmoe.reporting.claims import ClaimsError, judge, load_claims
-from cmoe.reporting.tables import control_lines, table_rows
+from cmoe.reporting.comparison import control_lines
+from cmoe.reporting.tables import table_rows
 
 DEMO = ROOT / "config" / "demo.yaml"
 
@@ -60,9 +61,7 @@ def test_what_no_training_seed_changes_is_planned_once():
     for row in three.rows:
         copies = [r for r in three.rows if r.labels == row.labels]
         assert len(copies) == (1 if row.method in ("base", "teacher") else 3)
-    assert [b.title for b in three.comparisons.blocks] == [
-        b.title for b in one.comparisons.blocks
-    ]
+    assert [b.title for b in three.comparisons.blocks] == [b.title for b in one.comparisons.blocks]
 
 
 def test_adding_a_replicate_plans_only_its_chains():

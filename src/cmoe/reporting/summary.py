@@ -192,7 +192,7 @@ def _claim_value(c: dict) -> str:
 
 def control_bullets(comparison_md: str | Path) -> list[str]:
     """The bullets of comparison.md's section of controls (empty when it has none)."""
-    from .tables import CONTROLS
+    from .comparison import CONTROLS
 
     lines = Path(comparison_md).read_text("utf-8").splitlines()
     if CONTROLS not in lines:
