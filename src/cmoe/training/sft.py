@@ -44,7 +44,7 @@ def build_trainer(
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from ..core.models import check_arch, check_lora_targets, load_tokenizer, resolve_dtype
 
@@ -95,7 +95,10 @@ def build_trainer(
 
         trainer = kd_trainer(model, args, rows, tokenizer, peft_config, kd, settings.dtype)
     else:
-        trainer = SFTTrainer(
+        from .compact_head import sft_trainer_class
+
+        # SFTTrainer, with an LM head that scores only the completion tokens on CPU
+        trainer = sft_trainer_class()(
             model=model,
             args=SFTConfig(**args),
             train_dataset=Dataset.from_list(rows),
