@@ -1,7 +1,9 @@
 """Write the control tasks: Russian multiple-choice questions whose effects are planted.
 
 Stdlib only, seeded, deterministic: every run writes the same bytes (check: run it twice and
-compare `sha256sum`). Usage: python make_control_tasks.py [--out DIR]  (default: this folder).
+compare `sha256sum`). Usage: python make_control_tasks.py [--out DIR] [--seed N]  (default: this
+folder, seed 2026). Another seed draws the same tasks afresh: other names, months, option orders
+and entities, to score trained models on questions they never saw (tests/test_control_effects.py).
 
 Files (JSONL, one object a line, MERA's ruMMLU schema where they hold questions):
   control_tasks.jsonl        the questions (+ `explanation`, the reference reasoning)
@@ -323,8 +325,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def main(out: Path) -> None:
-    rng = random.Random(SEED)
+def main(out: Path, seed: int = SEED) -> None:
+    rng = random.Random(seed)
     # (d) teacher b's fixed misconceptions: per rule domain 3 months, each with a wrong target
     # that is another rule's answer for that month (so it is always among the options)
     misconceptions: dict = {}
@@ -419,4 +421,6 @@ def main(out: Path) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    main(parser.parse_args().out)
+    parser.add_argument("--seed", type=int, default=SEED, help="another seed: a fresh draw")
+    args = parser.parse_args()
+    main(args.out, args.seed)
