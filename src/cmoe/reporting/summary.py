@@ -87,11 +87,15 @@ def headline_lines(scores: list[dict], diffs: list[dict], headline=()) -> list[s
     for d in diffs:
         name = names.get((d["method"], d["teacher"], d["via"], d["model"]))
         if name:
+            # rows trained once: McNemar's test; replicated rows: the two-level bootstrap's p
+            single = d.get("replicates", "1×1") == "1×1"
+            kind = "paired-bootstrap" if single else "two-level paired bootstrap (seeds, questions)"
+            test = "McNemar p" if single else f"bootstrap p ({d['replicates']} replicates)"
             out.append(
                 f"- {name} − {d['reference']}: "
-                f"**{100 * float(d['diff']):+.1f} points**, paired-bootstrap "
+                f"**{100 * float(d['diff']):+.1f} points**, {kind} "
                 f"{100 * float(d['level']):.0f}% interval [{100 * float(d['ci_low']):+.1f}, "
-                f"{100 * float(d['ci_high']):+.1f}], McNemar p = {float(d['p_value']):.3g} "
+                f"{100 * float(d['ci_high']):+.1f}], {test} = {float(d['p_value']):.3g} "
                 f"(n = {d['n']})."
             )
     best: dict[str, dict] = {}
@@ -160,7 +164,8 @@ def to_rst(
         recovered = sum(line.startswith("- recovered") for line in controls)
         out.append(
             f"- Controls, effects a working pipeline must show: **{recovered} of "
-            f"{len(controls)} recovered** (paired 95% interval above 0):"
+            f"{len(controls)} recovered** (paired 95% interval above 0; over training seeds "
+            "and test questions where the rows have replicates):"
         )
         out += ["", *(f"  {line}" for line in controls), ""]
     out += [f"- Against the study: {study}", ""]
