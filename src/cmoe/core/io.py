@@ -1,4 +1,4 @@
-"""Atomic file output and line-numbered JSONL input.
+"""Atomic file output, and line-numbered JSONL and CSV input.
 
 Every output goes to a temporary sibling first and is renamed into place, so a killed job never
 leaves a half-written file that looks complete (rename is atomic on one filesystem).
@@ -7,6 +7,7 @@ leaves a half-written file that looks complete (rename is atomic on one filesyst
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -95,6 +96,23 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
 
 def read_jsonl(path: str | Path) -> list[dict]:
     return [obj for _, obj in iter_jsonl(path)]
+
+
+def read_csv_rows(
+    path: str | Path, required: list[str], error: type[DataError] = DataError
+) -> list[tuple[int, dict]]:
+    """A CSV file's rows with their line numbers (a BOM is read as one); ``error``, naming the
+    file, when it cannot be read or lacks a ``required`` column."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [f for f in required if f not in (reader.fieldnames or [])]
+            if missing:
+                raise error(f"{path}: missing column(s) {', '.join(missing)}")
+            return list(enumerate(reader, start=2))
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ import itertools
 from pathlib import Path
 
 from ..core.errors import DataError
-from ..core.io import atomic_write_text
+from ..core.io import atomic_write_text, read_csv_rows
 
 CLAIMS = Path(__file__).resolve().parents[3] / "data" / "study_claims.csv"
 FIELDS = [
@@ -53,17 +53,8 @@ class ClaimsError(DataError):
 
 def load_claims(path: str | Path = CLAIMS) -> list[dict]:
     """The claims, each line checked: a known measure and relation, known placeholders."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = [f for f in FIELDS if f not in (reader.fieldnames or [])]
-            if missing:
-                raise ClaimsError(f"{path}: missing column(s) {', '.join(missing)}")
-            claims = [_checked(row, f"{path}:{line}") for line, row in enumerate(reader, 2)]
-    except OSError as exc:
-        raise ClaimsError(f"{path}: cannot read: {exc.strerror}") from None
-    return claims
+    rows = read_csv_rows(path, FIELDS, ClaimsError)
+    return [_checked(row, f"{path}:{line}") for line, row in rows]
 
 
 def _checked(row: dict, where: str) -> dict:

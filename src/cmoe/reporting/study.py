@@ -10,13 +10,12 @@ when the run's models are not the study's.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 from ..core.domains import DOMAINS
 from ..core.errors import DataError
-from ..core.io import atomic_write_text
+from ..core.io import atomic_write_text, read_csv_rows
 
 REFERENCE = Path(__file__).resolve().parents[3] / "data" / "study_reference.csv"
 _FIELDS = [
@@ -38,26 +37,17 @@ class StudyReferenceError(DataError):
 
 def load_reference(path: str | Path = REFERENCE) -> list[dict]:
     """The study's rows; accuracies as floats in % (None where the study gives none)."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = [f for f in _FIELDS if f not in (reader.fieldnames or [])]
-            if missing:
-                raise StudyReferenceError(f"{path}: missing column(s) {', '.join(missing)}")
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                for c in ("overall", *DOMAINS):
-                    value = (row.get(c) or "").strip()
-                    try:
-                        row[c] = float(value) if value else None
-                    except ValueError:
-                        raise StudyReferenceError(
-                            f"{path}:{line}: column {c}: not a number: {value!r}"
-                        ) from None
-                rows.append(row)
-    except OSError as exc:
-        raise StudyReferenceError(f"{path}: cannot read: {exc.strerror}") from None
+    rows = []
+    for line, row in read_csv_rows(path, _FIELDS, StudyReferenceError):
+        for c in ("overall", *DOMAINS):
+            value = (row.get(c) or "").strip()
+            try:
+                row[c] = float(value) if value else None
+            except ValueError:
+                raise StudyReferenceError(
+                    f"{path}:{line}: column {c}: not a number: {value!r}"
+                ) from None
+        rows.append(row)
     return rows
 
 
