@@ -86,7 +86,7 @@ def table(args) -> None:
 
     wandb = WandbSettings.from_env()
     if wandb.mode != "disabled":
-        private = ("scores_path", "scores_paths", "costs_by_replicate")
+        private = ("scores_paths", "costs_by_replicate")
         public = [{k: v for k, v in r.items() if k not in private} for r in rows]
         suffix = {"generative": "", "loglik": "-loglik"}.get(args.protocol, f"-{args.protocol}")
         name = f"tables-{plan.namespace}{suffix}"

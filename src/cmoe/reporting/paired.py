@@ -37,8 +37,7 @@ COLUMNS = [
 def correct_by_id(row: dict, replicate: int = 0) -> dict[str, bool]:
     """Per-item correctness of one replicate of a table row (its predictions beside its
     scores.json)."""
-    paths = row.get("scores_paths") or [row["scores_path"]]
-    predictions = Path(paths[replicate]).with_name("predictions.jsonl")
+    predictions = Path(row["scores_paths"][replicate]).with_name("predictions.jsonl")
     return {r["id"]: bool(r["correct"]) for r in read_jsonl(predictions)}
 
 
@@ -52,7 +51,7 @@ def paired_difference(
     two-sided p (cmoe.core.stats.replicate_bootstrap); McNemar's counts are left empty."""
     from ..core.stats import mcnemar_exact, paired_bootstrap_diff, replicate_bootstrap
 
-    ra, rb = (len(r.get("scores_paths") or [r["scores_path"]]) for r in (a, b))
+    ra, rb = (len(r["scores_paths"]) for r in (a, b))
     ca = [correct_by_id(a, k) for k in range(ra)]
     cb = [correct_by_id(b, k) for k in range(rb)]
     ids = sorted(ca[0])

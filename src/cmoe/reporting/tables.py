@@ -65,7 +65,6 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
         row = {
             "namespace": namespace,
             **plan_row.labels,
-            "scores_path": str(folders[0] / "scores.json"),
             # not columns: each replicate's scores, and what differences.csv compares to
             "scores_paths": [str(f / "scores.json") for f in folders],
             "reference": plan_row.reference,
