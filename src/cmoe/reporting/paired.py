@@ -102,8 +102,9 @@ def write_differences(rows: list[dict], out: str | Path, bootstrap: dict | None 
     writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
     writer.writeheader()
     for rec in records:
+        # None (McNemar's counts, which replicated rows do not have) is written empty
         writer.writerow(
             {k: f"{rec[k]:.6g}" if isinstance(rec[k], float) else rec[k] for k in COLUMNS}
-        )  # (None, McNemar's counts across replicates, is written empty)
+        )
     atomic_write_text(out, buf.getvalue())
     return records
