@@ -5,11 +5,14 @@ models, `python -m cmoe train --source reference` (TRL SFTTrainer, full fine-tun
 `python -m cmoe evaluate` (hf backend, greedy) checks them. Usage, from this folder, with the
 project installed (first `python make_control_tasks.py`, which writes hub_data/):
 
-  python build_hub.py random                  # tokenizer + random student/intermediate/teacher/t5
+  python build_hub.py random                  # tokenizer + random student/intermediate/teacher
+  python build_hub.py random t5               # a random T5 on the hub's tokenizer, or llama: a
+                                              #   Llama 3 with a BPE vocabulary of its own
   python build_hub.py pretrain student        # lookup pretraining -> hub/student (likewise
                                               #   intermediate, teacher, t5)
   python build_hub.py pretrain-more NAME EPOCHS LR   # continue it (cosine) if it fell short
   python build_hub.py read NAME EPOCHS LR     # then lookup + passage reading (student, intermediate)
+  python build_hub.py random intermediate     # (rebuild one base on the hub's tokenizer, as above)
   python build_hub.py teacher a               # hub/teacher -> hub/teacher-a on the 4 rules
   python build_hub.py teacher b               #   (b: on teacher b's noisy explanations)
   python build_hub.py check NAME              # held-out lookup + control test accuracy
@@ -38,16 +41,25 @@ VOCAB = 2048
 SPECS = {  # the sizes the demo's random tiny models had before the control tasks
     "student": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                     num_key_value_heads=2, intermediate_size=192, seed=2),
-    "intermediate": dict(hidden_size=96, num_hidden_layers=3, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=288, seed=3),
+    # 2 layers of 128, heads of 16 as the student's: the earlier 3 layers of 96 (heads of 24)
+    # learned the demo's traces far more slowly than the 0.23M student (README, "The cascade's
+    # shape"), so the cascade ran upside down
+    "intermediate": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=8,
+                         num_key_value_heads=4, intermediate_size=384, seed=3),
     "teacher": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
                     num_key_value_heads=2, intermediate_size=384, seed=1),
     "t5": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                intermediate_size=192, seed=4, arch="t5"),
+    # the cross-vocabulary student: logit distillation from the hub's (Qwen3) models crosses
+    # vocabularies, as a Llama student's from a Qwen teacher does
+    "llama": dict(family="llama3", vocab_size=1536, hidden_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, intermediate_size=192, seed=2),
 }  # fmt: skip
+ON_HUB_TOKENIZER = ("student", "intermediate", "teacher", "t5")  # `random` builds these four
 # Training of each step: (epochs over its data, AdamW lr), batch 8, 5% warm-up, random batches;
 # pretraining keeps the lr constant after warm-up, the teachers decay it (cosine)
-PRETRAIN = {"student": (8, 5e-3), "intermediate": (6, 5e-3), "teacher": (6, 3e-3), "t5": (8, 5e-3)}
+PRETRAIN = {"student": (8, 5e-3), "intermediate": (8, 5e-3), "teacher": (6, 3e-3), "t5": (8, 5e-3),
+            "llama": (8, 5e-3)}
 TEACHER = (8, 3e-3)  # cosine; teacher a/b on hub_data/teacher_train(_noisy).jsonl from hub/teacher
 GEN = {"temperature": 0.0, "max_new_tokens": 96, "batch_size": 32, "seed": 0}
 
@@ -112,18 +124,29 @@ def corpus() -> list[str]:
     return texts
 
 
-def build_random() -> None:
+def build_random(only: str | None = None) -> None:
+    """The hub's tokenizer and random student/intermediate/teacher; or one model, `only`: the
+    T5 on the tokenizer of hub/student (already built), the Llama on a BPE of its own."""
     import torch
+    from transformers import AutoTokenizer
 
     from cmoe.core.prompting import PLAIN_TEMPLATE
     from cmoe.data.tiny import TinyModelSpec, build_tiny_model, train_tokenizer
 
     torch.set_num_threads(1)
-    tokenizer = train_tokenizer(corpus(), VOCAB, "qwen3")
-    for name, spec in SPECS.items():
-        tok = tokenizer
+    names = [only] if only else [n for n in ON_HUB_TOKENIZER if n != "t5"]
+    hub_tokenizer = None
+    for name in names:
+        spec = SPECS[name]
+        if name in ON_HUB_TOKENIZER:
+            if hub_tokenizer is None:
+                hub_tokenizer = (AutoTokenizer.from_pretrained(HUB / "student") if only
+                                 else train_tokenizer(corpus(), VOCAB, "qwen3"))  # fmt: skip
+            tok = hub_tokenizer
+        else:
+            tok = train_tokenizer(corpus(), spec["vocab_size"], spec["family"])
         if spec.get("arch") == "t5":
-            tok = copy.deepcopy(tokenizer)
+            tok = copy.deepcopy(tok)
             tok.chat_template = PLAIN_TEMPLATE
         model = build_tiny_model(tok, TinyModelSpec(**spec))
         out = WORK / "random" / name
@@ -240,7 +263,7 @@ def teacher(which: str) -> None:
 if __name__ == "__main__":
     step, *rest = sys.argv[1:]
     log(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} build_hub.py {' '.join(sys.argv[1:])}")
-    {"random": lambda: build_random(), "pretrain": lambda: pretrain(rest[0]),
+    {"random": lambda: build_random(*rest[:1]), "pretrain": lambda: pretrain(rest[0]),
      "pretrain-more": lambda: pretrain_more(rest[0], float(rest[1]), float(rest[2])),
      "read": lambda: read(rest[0], float(rest[1]), float(rest[2])),
      "teacher": lambda: teacher(rest[0]), "check": lambda: check(rest[0])}[step]()  # fmt: skip
