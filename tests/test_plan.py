@@ -47,14 +47,14 @@ def test_demo_plan_has_every_job_of_the_study():
     # teacher a in 2 shards per domain, teacher b in one; generalist per domain; specialists
     assert len(plan.generations) == 4 * 2 + 4 + 2 * 4 + 2 * 4
     assert len(plan.gathers) == 2 * len(DOMAINS)
-    # two base rows (the Qwen3 and the Llama student), + KARD's two rows, + the KD rows, + the
-    # two seq2seq rows
-    assert len(plan.evaluations) == 2 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + kd + 2
+    # three base rows (the Qwen3, the Llama and the T5 student), + KARD's two rows, + the KD
+    # rows, + the two seq2seq rows
+    assert len(plan.evaluations) == 3 + 2 * 4 + 2 * len(DOMAINS) + 2 * 2 + kd + 2
     assert len(plan.jobs_of("mixture")) == 2 * 2
     # MERA's protocol and its generative variant, each once per row it scores
     n_rows = len([r for r in plan.rows if r.loglik])
     protocols = Counter(job.protocol for job in plan.logliks.values())
-    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 16
+    assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 17
     mera = plan.logliks["main/eval_loglik/base/tiny-student"]
     gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
     assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
@@ -73,7 +73,7 @@ def test_demo_plan_has_every_job_of_the_study():
 def test_rows_carry_their_labels_as_fields():
     plan = plan_of(CONFIG / "demo_rummlu.yaml")
     labels = {(r.method, r.teacher, r.via, r.model) for r in plan.rows}
-    assert len(labels) == len(plan.rows) == 24
+    assert len(labels) == len(plan.rows) == 25
     for method in ("direct-kd", "cmoe-kd", "cmoe-kd (on-policy)"):
         assert (method, "tiny-teacher-a", "tiny-intermediate", "tiny-student") in labels
     # the Llama student (students.tiny-llama-student.methods): its base and one KD row, from
@@ -92,6 +92,7 @@ def test_rows_carry_their_labels_as_fields():
         for routing in ("oracle", "learned"):
             assert ("cmoe", t, "tiny-intermediate", f"mixture:{routing}") in labels
     # the seq2seq student, teacher a only (the demo's `seq2seq.teachers`)
+    assert ("base", "-", "-", "tiny-t5") in labels  # what the seq2seq rows must beat
     for method in ("seq2seq (rationale)", "seq2seq (step-by-step)"):
         assert (method, "tiny-teacher-a", "-", "tiny-t5") in labels
         for method in ("kard", "kard (no reranker)"):
@@ -434,11 +435,10 @@ def test_control_demo_plans_every_method_its_controls_and_its_comparisons():
     methods = {r.method for r in plan.rows}
     assert {"base", "teacher", *REGISTRY} <= {m.partition(" (")[0] for m in methods}
     assert "kard (shuffled passages)" in methods
-    # the hub's models are trained as they are: no warm-up; only the random T5 and the Llama 3
-    # student with a vocabulary of its own (direct-kd across vocabularies) are built
+    # every model comes from the hub, pretrained (the T5 and the Llama 3 with a vocabulary of
+    # its own too): no warm-up, nothing built at random
     assert not any(k.startswith("models/warmup/") for k in plan.trains)
-    built = {t.key for t in plan.trains.values() if "/tiny/" in t.model.path}
-    assert built and all("t5" in k or "llama" in k for k in built)
+    assert not any("/tiny/" in t.model.path for t in plan.trains.values())
     assert "direct-kd (cross-vocab)" in methods
     mixtures = {r.model for r in plan.rows if r.method == "cmoe" and ":" in r.model}
     assert mixtures == {"mixture:oracle", "mixture:learned", "mixture:misrouted"}
@@ -452,6 +452,20 @@ def test_control_demo_plans_every_method_its_controls_and_its_comparisons():
     ]
     with_base = {tuple(p.a) for p in plan.comparisons.pairs if p.b[0] == "base"}
     assert students and all((r.method, r.teacher, r.via, r.model) in with_base for r in students)
+    # ... and so is every seq2seq row, with the pretrained T5's
+    t5 = {r.method for r in plan.rows if r.model == "tiny-t5"}
+    assert {"base", "seq2seq (rationale)", "seq2seq (step-by-step)"} <= t5
+    assert {p.a[0] for p in plan.comparisons.pairs if p.b == ("base", "-", "-", "tiny-t5")} == (
+        t5 - {"base"}
+    )
+    # logit distillation against SFT alone of the same student, across vocabularies too
+    controls = {(p.a[0], p.b[0], p.a[3]) for p in plan.comparisons.pairs if p.control}
+    for method, student in [("direct-kd", "tiny-student"),
+                            ("direct-kd (cross-vocab)", "tiny-llama-student")]:  # fmt: skip
+        assert (method, "direct", student) in controls
+    # KARD's controls on the knowledge questions, where passages matter
+    shuffled = [p for p in plan.comparisons.pairs if "shuffled" in p.b[0]]
+    assert shuffled and all(p.control and p.items == ("kind", ("knowledge",)) for p in shuffled)
 
 
 def test_controls_are_switches_off_by_default():

@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT
 
 from cmoe.config import load_config
-from cmoe.core.jobs import Row
+from cmoe.core.jobs import Pair, Row
 from cmoe.core.stats import paired_bootstrap_diff, replicate_bootstrap
 from cmoe.plan import build_plan
 from cmoe.reporting.claims import ClaimsError, judge, load_claims
@@ -174,12 +174,9 @@ def test_a_replicated_row_is_the_mean_and_its_interval_covers_the_seeds(tmp_path
     low, high = by["direct"]["overall_ci_low"], by["direct"]["overall_ci_high"]
     assert low < trained[0].mean() + 0.03 and high > trained[2].mean() - 0.03
 
-    class Pair:
-        a, b = ("direct", "t", "-", "s"), ("base", "-", "-", "s0")
-        name = "direct − base"
-
+    pair = Pair("direct − base", ("direct", "t", "-", "s"), ("base", "-", "-", "s0"), True)
     key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
-    [line] = control_lines([Pair], key)
+    [line] = control_lines([pair], key)
     assert line.startswith("- recovered") and "over seeds and questions" in line
     assert "3×1 replicates" in line
 

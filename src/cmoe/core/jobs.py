@@ -155,12 +155,16 @@ class Pair:
     """A paired comparison of two rows on the same items, as one sentence: ``name`` then the
     difference, its paired-bootstrap interval and McNemar's test. A ``control`` is an effect a
     working pipeline must show (``a`` above ``b``: a trained student above its untrained base,
-    right routing above misrouting); the report says which controls were recovered."""
+    right routing above misrouting); the report says which controls were recovered.
+    ``items`` (field, values) compares the two on the questions whose field is one of the
+    values only (``("kind", ("knowledge",))``: where an effect is planted; ``("domain", ...)``:
+    a specialist's own domains); on data without that field, on every question."""
 
     name: str
     a: Labels
     b: Labels
     control: bool = False
+    items: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ def _cell(records: list[dict], bootstrap: dict | None) -> dict:
 
 
 def score(records: list[dict], bootstrap: dict | None = None) -> dict:
-    """{overall: cell, domains: {domain: cell}}; an unparseable answer counts as wrong.
+    """{overall: cell, domains: {domain: cell}[, kinds: {kind: cell}]}; an unparseable answer
+    counts as wrong. ``kinds`` is there when the questions carry a kind (``meta.kind``: the
+    control tasks' rule and knowledge questions, whose effects differ).
 
     ``bootstrap`` ({resamples, seed, level, min_n}) adds a percentile-bootstrap interval and a
     small-n flag to every cell.
@@ -64,10 +66,21 @@ def score(records: list[dict], bootstrap: dict | None = None) -> dict:
     by_domain: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_domain[r["domain"]].append(r)
-    return {
+    out = {
         "overall": _cell(records, bootstrap),
         "domains": {d: _cell(by_domain[d], bootstrap) for d in DOMAINS if d in by_domain},
     }
+    kinds = question_kinds(records)
+    if kinds:
+        out["kinds"] = {
+            k: _cell([r for r in records if r.get("kind") == k], bootstrap) for k in kinds
+        }
+    return out
+
+
+def question_kinds(records: list[dict]) -> list[str]:
+    """The question kinds among ``records`` (``kind``), sorted; empty when none has one."""
+    return sorted({r["kind"] for r in records if r.get("kind")})
 
 
 def replicate_score(replicates: list[list[dict]], bootstrap: dict | None = None) -> dict:
@@ -109,7 +122,7 @@ def replicate_score(replicates: list[list[dict]], bootstrap: dict | None = None)
             out.update(ci_low=ci["ci_low"], ci_high=ci["ci_high"])
         return out
 
-    return {
+    out = {
         "overall": cell(ids, [s["overall"] for s in own]),
         "domains": {
             d: cell([i for i in ids if domains[i] == d], [s["domains"][d] for s in own])
@@ -117,6 +130,13 @@ def replicate_score(replicates: list[list[dict]], bootstrap: dict | None = None)
             if d in own[0]["domains"]
         },
     }
+    kinds = {r["id"]: r.get("kind") for r in replicates[0]}
+    if "kinds" in own[0]:
+        out["kinds"] = {
+            k: cell([i for i in ids if kinds[i] == k], [s["kinds"][k] for s in own])
+            for k in own[0]["kinds"]
+        }
+    return out
 
 
 def cyrillic_share(text: str) -> float | None:

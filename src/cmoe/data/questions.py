@@ -4,7 +4,7 @@
 MERA row:  {instruction, inputs{text, option_a..option_d, subject}, outputs, meta{id, domain}}
 where ``meta.domain`` is the MMLU subject key. Question record written by this stage:
     {id, subject, domain, question, options{A,B,C,D}, gold, inputs[, subject_name, instruction,
-     explanation]}
+     explanation, kind]}
 ``question`` and ``options`` are the text with surrounding whitespace removed (what the
 chain-of-thought prompt shows and what duplicates are judged by); ``inputs`` is the row's
 ``inputs`` exactly as stored (a real v1.2 row's ``text`` may end in a newline), and
@@ -186,6 +186,10 @@ def _mera_to_question(row: Any, subject_domains: dict[str, str]) -> dict:
         question["instruction"] = instruction
     if isinstance(row.get("explanation"), str) and row["explanation"].strip():
         question["explanation"] = row["explanation"].strip()
+    # not MERA's: a question kind (the control tasks' "rule" or "knowledge"), which the
+    # tables score apart (cmoe.core.scoring)
+    if isinstance(meta.get("kind"), str) and meta["kind"].strip():
+        question["kind"] = meta["kind"].strip()
     return question
 
 

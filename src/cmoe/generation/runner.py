@@ -32,9 +32,11 @@ from .base import Generator, question_seed
 
 log = logging.getLogger(__name__)
 
-# "knowledge": the passages a KARD student was shown (retrieved, then cut to fit), per question.
+# "knowledge": the passages a KARD student was shown (retrieved, then cut to fit), per question;
+# "kind": the question's kind where the data has one (meta.kind), scored apart by the tables.
 QUESTION_FIELDS = (
-    *("id", "subject", "subject_name", "domain", "question", "options", "gold", "knowledge"),
+    *("id", "subject", "subject_name", "domain", "kind", "question", "options", "gold"),
+    "knowledge",
 )
 
 

@@ -323,13 +323,21 @@ class PlanBuilder:
             self.plan.size_models.append((name, path))
 
     def pair(
-        self, name: str, a: Labels, b: Labels, headline: bool = False, control: bool = False
+        self,
+        name: str,
+        a: Labels,
+        b: Labels,
+        headline: bool = False,
+        control: bool = False,
+        items: tuple[str, tuple[str, ...]] | None = None,
     ) -> None:
         """Compare rows ``a`` and ``b`` in comparison.md (and, ``headline``, on the report's
-        first page); a ``control`` is an effect a working pipeline must show (a above b)."""
+        first page); a ``control`` is an effect a working pipeline must show (a above b), on
+        the questions ``items`` selects (:class:`cmoe.core.jobs.Pair`) or on all."""
         target = self.plan.comparisons.headline if headline else self.plan.comparisons.pairs
-        if Pair(name, a, b, control) not in target:
-            target.append(Pair(name, a, b, control))
+        pair = Pair(name, a, b, control, items)
+        if pair not in target:
+            target.append(pair)
 
     def note(self, label: str, file: str) -> None:
         """A line of comparison.md: ``label`` and the accuracy and n in ``file`` (JSON)."""

@@ -16,10 +16,12 @@ from .builder import PlanBuilder
 
 
 def plan_bases(b: PlanBuilder) -> None:
-    """With `evaluate_base`: a row for each untrained base of a causal student."""
+    """With `evaluate_base`: a row for each untrained base of a student (an encoder-decoder's
+    where method seq2seq trains it)."""
     if not b.config["evaluation"]["evaluate_base"]:
         return
-    for base in sorted({b.config["students"][s]["model"] for s in b.students}):
+    students = b.students + (b.seq2seq_students if "seq2seq" in b.config["methods"] else [])
+    for base in sorted({b.config["students"][s]["model"] for s in students}):
         labels = {"method": "base", "teacher": "-", "via": "-", "model": base}
         b.row(f"{b.ns}/eval/base/{base}", b.model(base), labels)
 

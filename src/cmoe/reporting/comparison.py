@@ -74,15 +74,7 @@ def to_comparison(rows: list[dict], comparisons=None) -> str:
         out.append("")
     trained = [r for r in rows if r["method"] not in ("base", "teacher") and ":" not in r["model"]]
     if trained:
-        chain = [
-            line(
-                " → ".join(
-                    x for x in (r["method"] + ": " + r["teacher"], r["via"], r["model"]) if x != "-"
-                ),
-                r,
-            )
-            for r in trained
-        ]
+        chain = [line(_label(r), r) for r in trained]
         out += ["## Every trained model, by method", "", *md_table(header, chain), ""]
         order = {_key(r): i for i, r in enumerate(rows)}
         pairs = [
@@ -93,7 +85,29 @@ def to_comparison(rows: list[dict], comparisons=None) -> str:
         for p in sorted(pairs, key=lambda p: (order[p.a], order[p.b])):
             out.append(f"- {paired_sentence(p.name, by_key[p.a], by_key[p.b])}")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out + by_kind(rows))
+
+
+def _label(r: dict) -> str:
+    return " → ".join(
+        x for x in (r["method"] + ": " + r["teacher"], r["via"], r["model"]) if x != "-"
+    )
+
+
+def by_kind(rows: list[dict]) -> list[str]:
+    """Every row's accuracy on each question kind (the data's ``meta.kind``), when the
+    questions have kinds: the control tasks plant different effects in their rule and
+    knowledge questions, which the overall column mixes."""
+    kinds = sorted({k for r in rows for k in r.get("kinds", [])})
+    if not kinds:
+        return []
+    header = ["", *kinds, "overall", "n"]
+    lines = [
+        [_label(r), *(acc_cell(r, f"kind:{k}") if f"kind:{k}" in r else "" for k in kinds)]
+        + [acc_cell(r, "overall"), str(r["n"])]
+        for r in rows
+    ]
+    return ["## Every row by question kind", "", *md_table(header, lines), ""]
 
 
 # comparison.md's section of controls, which the report's summary quotes
@@ -102,10 +116,11 @@ CONTROLS = "## Controls: effects a working pipeline must show"
 
 def control_lines(controls, by_key: dict) -> list[str]:
     """One bullet per control: recovered when the paired 95% interval of a − b lies above 0
-    (for replicated rows, the interval that covers the training seeds)."""
+    (for replicated rows, the interval that covers the training seeds), on the questions the
+    control names (its ``items``) where the data has them."""
     out = []
     for p in controls:
-        sentence, d = _paired(p.name, by_key[p.a], by_key[p.b])
+        sentence, d = _paired(p.name, by_key[p.a], by_key[p.b], items=p.items)
         verdict = "recovered" if d and d["ci_low"] > 0 else "**not recovered**"
         out.append(f"- {verdict}: {sentence}")
     return out
@@ -118,12 +133,14 @@ def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: in
     return _paired(name, a, b, resamples, seed)[0]
 
 
-def _paired(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0):
+def _paired(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0, items=None):
     from .paired import paired_difference
 
-    d = paired_difference(a, b, resamples=resamples, seed=seed)
+    d = paired_difference(a, b, resamples=resamples, seed=seed, items=items)
     if d is None:
         return f"{name}: not compared (the two rows were scored on different items).", None
+    if items and d["n"] < a["n"]:  # the data had the field: a subset was compared
+        name += f", on the {' and '.join(items[1])} questions"
     head = f"{name}: {100 * d['diff']:+.1f} points"
     interval = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"
     if d["b10"] is None:

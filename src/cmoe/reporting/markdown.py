@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ..core.domains import DOMAINS
-
 COSTS = ["device_h", "train_device_h", "critical_path_h", "train_critical_path_h", "api_usd"]
 
 
@@ -24,7 +22,7 @@ def acc_cell(row: dict, column: str) -> str:
     text = fmt_cell(row[column], column, True)
     if text and row.get(f"{column}_ci_low") is not None:
         text += f" [{100 * row[f'{column}_ci_low']:.1f}, {100 * row[f'{column}_ci_high']:.1f}]"
-    if text and column in DOMAINS and row.get(f"{column}_n") is not None:
+    if text and column != "overall" and row.get(f"{column}_n") is not None:
         text += f" n={row[f'{column}_n']}"  # the overall n has its own column
     if text and row.get(f"{column}_small"):
         text += " †"

@@ -34,28 +34,33 @@ COLUMNS = [
 ]
 
 
-def correct_by_id(row: dict, replicate: int = 0) -> dict[str, bool]:
+def correct_by_id(row: dict, replicate: int = 0, items=None) -> dict[str, bool]:
     """Per-item correctness of one replicate of a table row (its predictions beside its
-    scores.json)."""
+    scores.json); ``items`` (field, values): only the items whose field is one of the values,
+    or every item when none has that field (cmoe.core.jobs.Pair)."""
     predictions = Path(row["scores_paths"][replicate]).with_name("predictions.jsonl")
-    return {r["id"]: bool(r["correct"]) for r in read_jsonl(predictions)}
+    records = read_jsonl(predictions)
+    if items and any(items[0] in r for r in records):
+        records = [r for r in records if r.get(items[0]) in items[1]]
+    return {r["id"]: bool(r["correct"]) for r in records}
 
 
 def paired_difference(
-    a: dict, b: dict, resamples: int = 1000, seed: int = 0, level: float = 0.95
+    a: dict, b: dict, resamples: int = 1000, seed: int = 0, level: float = 0.95, items=None
 ) -> dict | None:
-    """acc(a) − acc(b) over the same items and its paired interval; None when the rows were
-    scored on different items. Two rows of one replicate each: a paired bootstrap over the
-    items and McNemar's exact test. Otherwise (training replicates): the difference of the
-    means over replicates, a two-level paired bootstrap (replicates, then items) and its
-    two-sided p (cmoe.core.stats.replicate_bootstrap); McNemar's counts are left empty."""
+    """acc(a) − acc(b) over the same items (``items``: a subset, see :func:`correct_by_id`)
+    and its paired interval; None when the rows were scored on different items. Two rows of
+    one replicate each: a paired bootstrap over the items and McNemar's exact test. Otherwise
+    (training replicates): the difference of the means over replicates, a two-level paired
+    bootstrap (replicates, then items) and its two-sided p (cmoe.core.stats
+    .replicate_bootstrap); McNemar's counts are left empty."""
     from ..core.stats import mcnemar_exact, paired_bootstrap_diff, replicate_bootstrap
 
     ra, rb = (len(r["scores_paths"]) for r in (a, b))
-    ca = [correct_by_id(a, k) for k in range(ra)]
-    cb = [correct_by_id(b, k) for k in range(rb)]
+    ca = [correct_by_id(a, k, items) for k in range(ra)]
+    cb = [correct_by_id(b, k, items) for k in range(rb)]
     ids = sorted(ca[0])
-    if any(sorted(c) != ids for c in ca + cb):
+    if not ids or any(sorted(c) != ids for c in ca + cb):
         return None
     xa = [[c[i] for i in ids] for c in ca]
     xb = [[c[i] for i in ids] for c in cb]

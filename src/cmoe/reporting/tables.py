@@ -76,6 +76,14 @@ def table_rows(rows, namespace: str = "main", bootstrap: dict | None = None, eva
             row[c] = cell.get("accuracy")
             row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell.get("ci_low"), cell.get("ci_high")
             row[f"{c}_n"], row[f"{c}_small"] = cell.get("n"), cell.get("flag_small_n", False)
+        # not columns (kinds are the data's own): each question kind's cell, as `kind:<kind>`
+        row["kinds"] = sorted(s.get("kinds", {}))
+        for kind, cell in s.get("kinds", {}).items():
+            c = f"kind:{kind}"
+            row[c], row[f"{c}_ci_low"], row[f"{c}_ci_high"] = (
+                cell.get(x) for x in ("accuracy", "ci_low", "ci_high")
+            )
+            row[f"{c}_n"], row[f"{c}_small"] = cell["n"], cell.get("flag_small_n", False)
         row["n"] = s["overall"]["n"]
         row["replicates"] = len(records)
         row["overall_by_replicate"] = s["overall"]["by_replicate"]

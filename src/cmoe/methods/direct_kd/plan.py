@@ -11,6 +11,7 @@ and the training.
 from __future__ import annotations
 
 from ...core import paths
+from ..direct.plan import NAME as DIRECT
 from ..direct.plan import generalist_row
 from ..kd import plan as distill
 from ..kd.settings import direct_scorers, settings
@@ -47,3 +48,19 @@ def plan(b) -> None:
                     labels = {"method": method, "teacher": teacher, "via": via, "model": student}
                     key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
                     b.row(key, model, labels, {"seq": [chain, cost, model.path]})
+                    logits_add_to_text(b, labels)
+
+
+def logits_add_to_text(b, labels: dict) -> None:
+    """A control: the student distilled from logits and text above the same student trained
+    on the same traces by SFT alone (method direct, planned when the student trains by it).
+    Logit distillation claims to add to SFT; beating an untrained base would not show that."""
+    teacher, student = labels["teacher"], labels["model"]
+    via = "the teacher" if labels["via"] == "-" else labels["via"]
+    for sft in b.rows_where(method=DIRECT, teacher=teacher, via="-", model=student):
+        b.pair(
+            f"{student}, {labels['method']} ({via}'s logits) − {DIRECT}, SFT alone ({teacher})",
+            tuple(labels.values()),
+            tuple(sft.labels.values()),
+            control=True,
+        )

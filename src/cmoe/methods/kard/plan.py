@@ -14,12 +14,17 @@ from dataclasses import asdict, replace
 
 from ...core import paths
 from ...core.paths import TEST_SPLIT, results_key, results_path
+from ..direct.plan import NAME as DIRECT
 from .jobs import IndexJob, KbSizePlotJob, KnowledgeJob, RerankerJob, RetrieveJob
 from .settings import settings, variants
 
 NAME = "kard"
 NO_RERANKER = f"{NAME} (no reranker)"
 SHUFFLED = f"{NAME} (shuffled passages)"
+# Where data marks its questions' kinds (the control tasks), passages matter for the knowledge
+# questions only (their facts are in no model, only in the knowledge base): KARD's comparisons
+# are made on those (cmoe.core.jobs.Pair.items); on data without kinds, on every question.
+KNOWLEDGE = ("kind", ("knowledge",))
 
 
 def plan(b) -> None:
@@ -153,6 +158,7 @@ class KnowledgeBase:
                         (NO_RERANKER, teacher, "-", student),
                         (SHUFFLED, teacher, "-", student),
                         control=True,
+                        items=KNOWLEDGE,
                     )
                 for method, questions, tail, folder in rows:
                     key = paths.evaluation(b.ns, f"student/{folder}", variant, teacher, student)
@@ -172,6 +178,12 @@ class KnowledgeBase:
                     )
                     if folder == f"{NAME}-shuffled":
                         continue
+                    b.pair(
+                        f"{student}: {method} − {DIRECT} ({teacher})",
+                        tuple(labels.values()),
+                        (DIRECT, teacher, "-", student),
+                        items=KNOWLEDGE,
+                    )
                     points.append(
                         {
                             "scores": f"{eval_dir}/scores.json",
