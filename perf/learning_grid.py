@@ -45,10 +45,14 @@ def one(base: str, traces: list[str], test: str, epochs: int, lr: float, batch: 
     """(accuracy, overall or on ``domain``; training seconds) of one setting and seed."""
     tag = hashlib.sha256(f"{Path(base).resolve()} {traces}".encode()).hexdigest()[:6]
     out = OUT / f"{Path(base).name}-{tag}-e{epochs}-lr{lr:g}-b{batch}-s{seed}"
-    settings = {"method": "full", "epochs": epochs, "learning_rate": lr, "batch_size": batch,
-                "max_length": 512, "warmup_ratio": 0.05, "lr_scheduler": "cosine",
-                "batching": "random", "seed": seed, "save_steps": 0, "logging_steps": 50}  # fmt: skip
-    extra = ["--arch", arch] + (["--seq2seq", '{"format": "rationale"}'] if arch == "seq2seq" else [])
+    settings = {
+        **{"method": "full", "epochs": epochs, "learning_rate": lr, "batch_size": batch},
+        **{"max_length": 512, "warmup_ratio": 0.05, "lr_scheduler": "cosine"},
+        **{"batching": "random", "seed": seed, "save_steps": 0, "logging_steps": 50},
+    }
+    extra = ["--arch", arch] + (
+        ["--seq2seq", '{"format": "rationale"}'] if arch == "seq2seq" else []
+    )
     seconds = cmoe(["train", "--model", base, "--data", *traces, "--settings", json.dumps(settings),
                     "--prompt", json.dumps(PROMPT), "--threads", "1", "--out", str(out / "model"),
                     *extra])  # fmt: skip
@@ -84,15 +88,20 @@ def main() -> None:
             sys.exit(f"--grid {item}: expected EPOCHS:LR[:BATCH], e.g. 40:5e-3 or 20:5e-3:2")
     work = [(*g, s) for g in grid for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda w: one(args.base, traces, args.test, *w, args.arch, args.domain), work))
+        results = list(
+            pool.map(lambda w: one(args.base, traces, args.test, *w, args.arch, args.domain), work)
+        )
     where = f" on {args.domain}" if args.domain else ""
-    print(f"| base | epochs | lr | batch | accuracy{where}, seeds {' / '.join(map(str, args.seeds))} | mean | train s |")
+    seeds = " / ".join(map(str, args.seeds))
+    print(f"| base | epochs | lr | batch | accuracy{where}, seeds {seeds} | mean | train s |")
     print("|---|---|---|---|---|---|---|")
     for e, lr, batch in grid:
-        got = [r for w, r in zip(work, results) if w[:3] == (e, lr, batch)]
+        got = [r for w, r in zip(work, results, strict=True) if w[:3] == (e, lr, batch)]
         accs = [100 * a for a, _ in got]
-        print(f"| {Path(args.base).name} | {e} | {lr:g} | {batch} | {' / '.join(f'{a:.1f}' for a in accs)} | "
-              f"{sum(accs) / len(accs):.1f} | {sum(s for _, s in got) / len(got):.0f} |")  # fmt: skip
+        each = " / ".join(f"{a:.1f}" for a in accs)
+        mean, seconds = sum(accs) / len(accs), sum(s for _, s in got) / len(got)
+        cells = [Path(args.base).name, e, f"{lr:g}", batch, each, f"{mean:.1f}", f"{seconds:.0f}"]
+        print("| " + " | ".join(map(str, cells)) + " |")
 
 
 if __name__ == "__main__":
