@@ -59,14 +59,12 @@ def _replicates(results, key) -> list:
 
 def _accuracy(results, key, kind=None):
     """Accuracy of a row, the mean over its replicates, on every question or on one kind of
-    question (the control tasks' meta.kind: "rule" or "knowledge")."""
-    kinds = {
-        str(r["meta"]["id"]): r["meta"]["kind"] for r in read_jsonl(CONTROL / "control_tasks.jsonl")
-    }
+    question (the control tasks' meta.kind, "rule" or "knowledge", which the predictions
+    carry)."""
     means = []
     for folder in _replicates(results, key):
         records = read_jsonl(folder / "predictions.jsonl")
-        records = [r for r in records if kind is None or kinds[r["id"]] == kind]
+        records = [r for r in records if kind is None or r["kind"] == kind]
         assert records
         means.append(sum(r["correct"] for r in records) / len(records))
     return sum(means) / len(means)

@@ -46,6 +46,8 @@ def test_rows_load_in_all_four_domains_with_reference_reasoning():
     assert Counter(q["domain"] for q in questions) == {
         d: 76 for d in ("social_humanities", "natural_science", "math_cs", "other")
     }
+    # meta.kind is kept on the question record (the tables score the kinds apart)
+    assert Counter(q["kind"] for q in questions) == {"rule": 240, "knowledge": 64}
     for q in questions:
         # the explanation names the gold option in capitals and says "да" at its letter
         target = TARGET.search(q["explanation"]).group(1)

@@ -159,3 +159,49 @@ def test_comparison_has_paired_test_and_cost_ratio(tmp_path):
     assert "CMoE (oracle) − direct: +40.0 points, paired-bootstrap 95% CI [+20.0, +60.0]" in text
     assert "McNemar exact p = 0.00781 (8 items only the first got right, 0 only the second" in text
     assert "device-hours 1.00×, critical path 4.00×" in text
+
+
+def test_question_kinds_are_scored_apart_and_controls_judged_on_theirs(tmp_path):
+    """Questions with a kind (the control tasks' meta.kind): each row is scored per kind in
+    comparison.md, and a control with ``items`` compares the two rows on those questions only
+    (a KARD effect planted in the knowledge questions, diluted by the rule ones overall)."""
+    from cmoe.reporting.comparison import control_lines
+
+    def kinded(i, answer, kind):
+        return {**rec(i, "other", answer), "kind": kind}
+
+    # 10 knowledge questions the trained row gets right and the other does not; 30 rule
+    # questions both get right and wrong alike
+    rule = [("rule", i, "A" if i % 2 else "B") for i in range(10, 40)]
+    a = [kinded(i, "A", "knowledge") for i in range(10)] + [kinded(i, x, k) for k, i, x in rule]
+    b = [kinded(i, "B", "knowledge") for i in range(10)] + [kinded(i, x, k) for k, i, x in rule]
+    s = score(a)
+    assert s["kinds"]["knowledge"]["accuracy"] == 1.0 and s["kinds"]["rule"]["accuracy"] == 0.5
+    assert "kinds" not in score([rec(1, "other", "A")])  # data without kinds: no such cells
+    labels = {"teacher": "t", "model": "s"}
+    rows = write_tables(
+        [
+            _row(tmp_path, "a", a, {"method": "kard", **labels}),
+            _row(tmp_path, "b", b, {"method": "direct", **labels}),
+        ],  # fmt: skip
+        tmp_path / "t.csv",
+        tmp_path / "t.md",
+        comparison_out=tmp_path / "c.md",
+    )
+    text = (tmp_path / "c.md").read_text()
+    assert "## Every row by question kind" in text
+    assert "| kard: t → s | 100.0 [100.0, 100.0] n=10 † | 50.0 [" in text
+    key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
+    pa, pb = ("kard", "t", "-", "s"), ("direct", "t", "-", "s")
+    [on_kind] = control_lines([Pair("kard − direct", pa, pb, True, ("kind", ("knowledge",)))], key)
+    assert on_kind.startswith("- recovered: kard − direct, on the knowledge questions: +100.0")
+    assert "n = 10)" in on_kind
+    [overall] = control_lines([Pair("kard − direct", pa, pb, True)], key)
+    assert "+25.0 points" in overall and "n = 40)" in overall
+    # on data without the field, every question is compared
+    plain = [_row(tmp_path, n, [rec(i, "other", x) for i in range(40)], {"method": m, **labels})
+             for n, m, x in [("pa", "kard", "A"), ("pb", "direct", "B")]]  # fmt: skip
+    rows = write_tables(plain, tmp_path / "p.csv", tmp_path / "p.md")
+    key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
+    [line] = control_lines([Pair("kard − direct", pa, pb, True, ("kind", ("knowledge",)))], key)
+    assert "on the knowledge" not in line and "n = 40)" in line
