@@ -80,3 +80,41 @@ def test_sft_trainer_uses_the_compact_head(tiny_model_dir, demo_questions, tmp_p
     trainer, _, _ = build_trainer(str(tiny_model_dir), rows, settings, tmp_path)
     # functools.wraps gives the wrapper the model's own name: look at where its code lives
     assert trainer.model.forward.__func__.__code__.co_name == "_compact_forward"
+
+
+def test_kd_loss_on_counted_logits_matches_the_full_logits(tiny_model_dir):
+    """The KD trainer's compact path (cmoe.training.compact_head.counted_logits): the same
+    cross-entropy + top-k divergence, and the same gradients, as the full logits."""
+    from transformers import AutoModelForCausalLM
+
+    from cmoe.training.compact_head import counted_logits
+    from cmoe.training.kd import mixed_loss, topk_kd_loss
+
+    batch = _batch(AutoModelForCausalLM.from_pretrained(tiny_model_dir).config.vocab_size)
+    labels = batch.pop("labels")
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 50, (*labels.shape, 4), generator=gen)
+    logprobs = torch.log_softmax(torch.randn(*labels.shape, 5, generator=gen), -1)[..., :4]
+    losses, models = [], []
+    for compact in (False, True):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        if compact:
+            logits, targets, counted = counted_logits(model, batch, labels)
+            t_ids, t_lp = (t[:, 1:][counted] for t in (ids, logprobs))
+            logits, targets, t_ids, t_lp = (x.unsqueeze(0) for x in (logits, targets, t_ids, t_lp))
+            mask = torch.ones_like(targets, dtype=torch.bool)
+        else:
+            logits, targets = model(**batch).logits[:, :-1], labels[:, 1:]
+            t_ids, t_lp, mask = ids[:, 1:], logprobs[:, 1:], targets != -100
+        ce = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=-100
+        )
+        loss = mixed_loss(ce, topk_kd_loss(logits, t_ids, t_lp, mask), 0.5)
+        loss.backward()
+        losses.append(loss)
+        models.append(model)
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    for (name, p_ref), p_got in zip(
+        models[0].named_parameters(), models[1].parameters(), strict=True
+    ):
+        torch.testing.assert_close(p_got.grad, p_ref.grad, atol=1e-5, rtol=1e-4, msg=name)

@@ -114,6 +114,30 @@ def _compact_outputs(lm_head, hidden, labels, mask, num_items_in_batch):
     )
 
 
+def counted_logits(model, inputs: dict, labels):
+    """The logit distillation trainer's compact head (cmoe.training.kd): the LM head's logits at
+    the positions whose next-token label counts, ``(logits (N, V), targets (N,), mask (B, T-1))``,
+    from the backbone's hidden states -- the same values as ``model(**inputs).logits[:, :-1]``
+    at ``mask``, without projecting prompt and padding. None where TRL's own forward must
+    answer (GPU, transformed logits, router losses, a large vocabulary)."""
+    from accelerate.utils import is_peft_model
+
+    inner = model.get_base_model() if is_peft_model(model) else model
+    text_config = inner.config.get_text_config()
+    head = inner.get_output_embeddings()
+    if (
+        labels is None
+        or head is None
+        or any(getattr(text_config, a, None) is not None for a in _LOGIT_TRANSFORMS)
+        or not _compact_case(inner, labels, {}, text_config)
+    ):
+        return None
+    hidden = inner.base_model(**inputs, use_cache=False).last_hidden_state[:, :-1]
+    targets = labels[:, 1:].to(hidden.device)
+    mask = targets != -100
+    return head(hidden[mask]), targets[mask], mask
+
+
 @functools.cache
 def sft_trainer_class():
     """TRL's SFTTrainer whose fused LM head is answered by :func:`add_compact_lm_head` where

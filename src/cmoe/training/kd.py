@@ -168,6 +168,8 @@ class KDCollator:
 def _sft_trainer_class():
     from trl import SFTTrainer
 
+    from .compact_head import counted_logits
+
     class KDTrainer(SFTTrainer):
         """TRL's SFTTrainer whose loss mixes cross-entropy on the text with a divergence to a
         teacher's stored top-k log-probs (:func:`topk_kd_loss`); everything else -- data
@@ -237,10 +239,26 @@ def _sft_trainer_class():
                 teacher_ids = inputs.pop("teacher_ids")
                 teacher_logprobs = inputs.pop("teacher_logprobs")
             labels = inputs.pop("labels")
-            outputs = model(**inputs, use_cache=False)
-            logits = outputs.logits[:, :-1]
-            targets = labels[:, 1:]
-            mask = targets != -100
+            # On CPU the logits of the counted positions only (cmoe.training.compact_head):
+            # (1, N, V) for N counted tokens, every position counting; else the full (B, T, V)
+            compact = None if xv or return_outputs else counted_logits(model, inputs, labels)
+            if compact is not None:
+                outputs = None
+                logits, targets, counted = (x.unsqueeze(0) for x in compact)
+                mask = torch.ones_like(targets, dtype=torch.bool)
+                teacher_ids, teacher_logprobs = (
+                    t[:, 1:].to(logits.device)[counted[0]].unsqueeze(0)
+                    for t in (teacher_ids, teacher_logprobs)
+                )
+            else:
+                outputs = model(**inputs, use_cache=False)
+                logits = outputs.logits[:, :-1]
+                targets = labels[:, 1:]
+                mask = targets != -100
+                if not xv:
+                    teacher_ids, teacher_logprobs = (
+                        t[:, 1:].to(logits.device) for t in (teacher_ids, teacher_logprobs)
+                    )
             tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
             tokens = torch.as_tensor(tokens, device=logits.device).clamp(min=1)
             ce = (
@@ -258,8 +276,8 @@ def _sft_trainer_class():
             else:
                 kd = topk_kd_loss(
                     logits.float(),
-                    teacher_ids[:, 1:].to(logits.device),
-                    teacher_logprobs[:, 1:].to(logits.device),
+                    teacher_ids,
+                    teacher_logprobs,
                     mask,
                     self.kd.divergence,
                     self.kd.beta,
