@@ -475,3 +475,25 @@ def test_controls_are_switches_off_by_default():
     }
     assert not any(r.method == "kard (shuffled passages)" for r in plan.rows)
     assert not any(r.method == "teacher" for r in plan.rows)
+
+
+def test_the_unfiltered_overlay_plans_the_correctness_filter_control():
+    """config/ablations/unfiltered_traces.yaml: teacher b's traces curated twice; each direct
+    row of the filtered teacher is a control against the unfiltered one, and a teacher that
+    re-curates without dropping `correct` gets a plain comparison."""
+    overlay = CONFIG / "ablations" / "unfiltered_traces.yaml"
+    plan = plan_of(CONFIG / "demo.yaml", overlay)
+    filtered = [p for p in plan.comparisons.pairs if p.b[1] == "tiny-teacher-b-unfiltered"]
+    assert {p.a[3] for p in filtered if p.control and p.a[0] == "direct"} == {
+        "tiny-student",
+        "tiny-llama-student",
+        "tiny-intermediate",
+    }
+    assert all(p.a[1] == "tiny-teacher-b" for p in filtered if p.a[0] == "direct")
+    # generated once: the unfiltered teacher curates teacher b's raw traces
+    assert not any("tiny-teacher-b-unfiltered" in k for k in plan.generations)
+    config = load_config(CONFIG / "demo.yaml", overlay)
+    config["teachers"]["tiny-teacher-b-unfiltered"]["curation"]["steps"].insert(0, "correct")
+    plan = build_plan(config)
+    again = [p for p in plan.comparisons.pairs if p.b[1] == "tiny-teacher-b-unfiltered"]
+    assert again and not any(p.control for p in again if p.a[0] == "direct")

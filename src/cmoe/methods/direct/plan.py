@@ -23,6 +23,33 @@ def plan(b) -> None:
                 b.size_model(student, model.path)
         for intermediate in b.intermediates:
             generalist_row(b, teacher, intermediate)
+    for teacher in b.teachers:
+        curated_alike(b, teacher)
+
+
+def curated_alike(b, teacher: str) -> None:
+    """A teacher that curates another's generated traces (`traces_from`) against that one,
+    student by student: the same answers, two curation chains. Where only the source keeps
+    correct answers (its steps have `correct`, the other's not), it is a control: the
+    correctness filter must not hurt (README, "The correctness filter, measured")."""
+    source = b.config["teachers"][teacher].get("traces_from")
+    if source not in b.teachers:
+        return
+    steps = {t: _curation_steps(b, t) for t in (source, teacher)}
+    control = "correct" in steps[source] and "correct" not in steps[teacher]
+    how = "only the first keeps correct answers" if control else "curated differently"
+    for row in b.rows_where(method=NAME, teacher=teacher):
+        b.pair(
+            f"{row.model}, {NAME}: {source} − {teacher} (the same generated traces, {how})",
+            (NAME, source, "-", row.model),
+            tuple(row.labels.values()),
+            control=control,
+        )
+
+
+def _curation_steps(b, teacher: str) -> list[str]:
+    own = b.config["teachers"][teacher].get("curation") or {}
+    return own.get("steps", b.config["curation"]["steps"])
 
 
 def generalist(b, teacher: str, intermediate: str):
