@@ -105,7 +105,7 @@ def _plan_chain(b, teacher: str, intermediate: str) -> None:
             title=f"Teacher `{teacher}`, intermediate `{intermediate}`",
             lines=(
                 (f"{BASELINE}: {intermediate} on undivided data", generalist),
-                ("CMoE mixture, oracle routing", oracle),
+                ("CMoE mixture, oracle routing (each domain: its specialist)", oracle),
                 ("CMoE mixture, learned routing", mixtures["learned"]),
             ),
             delta=(f"Δ CMoE (oracle) − {BASELINE}, points", oracle, generalist),
@@ -114,6 +114,15 @@ def _plan_chain(b, teacher: str, intermediate: str) -> None:
         )
     )
     b.pair("CMoE mixture (oracle routing)", oracle, generalist, headline=True)
+    # each specialist against the generalist on the questions it serves (oracle routing sends
+    # them all to it): where a specialist is better than one model of the undivided data
+    for group, domains in groups.items():
+        b.pair(
+            f"{group} specialist − {BASELINE} {intermediate}, on its domain ({teacher})",
+            oracle,
+            generalist,
+            items=("domain", tuple(domains)),
+        )
     b.pair(
         f"CMoE learned − oracle routing ({teacher}, {intermediate})",
         mixtures["learned"],
