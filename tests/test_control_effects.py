@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -32,6 +33,9 @@ CONTROL = ROOT / "data" / "control"
 DIRECT_MARGIN = 0.20  # the direct student over its base, all questions
 ROUTING_MARGIN = 0.20  # oracle over misrouted specialists, rule questions
 KARD_MARGIN = 0.10  # right over shuffled passages (and over no passage), knowledge questions
+SEQ2SEQ_MARGIN = 0.0  # the T5 (rationale) over its pretrained base, all questions
+KD_MARGIN = 0.0  # direct-kd over direct, the same student and settings
+CROSS_VOCAB_MARGIN = 0.0  # the same across vocabularies (the Llama student)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +61,12 @@ def _replicates(results, key) -> list:
     return [results / key, *folders]
 
 
-def _accuracy(results, key, kind=None):
-    """Accuracy of a row, the mean over its replicates, on every question or on one kind of
-    question (the control tasks' meta.kind, "rule" or "knowledge", which the predictions
-    carry)."""
+def _accuracy(results, key, kind=None, first_only=False):
+    """Accuracy of a row, the mean over its replicates (``first_only``: replicate 0's), on
+    every question or on one kind of question (the control tasks' meta.kind, "rule" or
+    "knowledge", which the predictions carry)."""
     means = []
-    for folder in _replicates(results, key):
+    for folder in _replicates(results, key)[: 1 if first_only else None]:
         records = read_jsonl(folder / "predictions.jsonl")
         records = [r for r in records if kind is None or r["kind"] == kind]
         assert records
@@ -103,6 +107,88 @@ def test_kard_reads_the_facts_only_its_passages_hold(control_run):
     direct = _accuracy(control_run, "control/eval/student/direct/ta/st", "knowledge")
     assert right - shuffled >= KARD_MARGIN, (right, shuffled)
     assert right - direct >= KARD_MARGIN, (right, direct)
+
+
+def test_the_pretrained_t5_learns_the_rules_from_the_traces(control_run, tmp_path):
+    """seq2seq (rationale): the hub's T5, pretrained on the lookup, above its base; trained on
+    the same traces with each question's target given to another question it is not."""
+    base = _accuracy(control_run, "control/eval/base/t5")
+    trained = _accuracy(control_run, "control/eval/student/seq2seq/rationale/ta/t5")
+    assert trained - base >= SEQ2SEQ_MARGIN, (trained, base)
+    rows = "student/seq2seq/rationale/ta/t5"
+    broken = _retrain(
+        control_run, tmp_path, f"control/models/{rows}", f"control/eval/{rows}", _shuffled_targets
+    )
+    assert broken - base < SEQ2SEQ_MARGIN, (broken, base)
+
+
+def test_logit_distillation_adds_to_sft_alone(control_run, tmp_path):
+    """direct-kd against direct, the same student with the same settings (the generalist's
+    top-8 log-probs beside the text): in one vocabulary and across vocabularies (the Llama
+    student). With the KD term weighted 0 (alpha 1) the student is SFT's again."""
+    for student, kd_margin in (("st", KD_MARGIN), ("sl", CROSS_VOCAB_MARGIN)):
+        kd = _accuracy(control_run, f"control/eval/student/direct-kd/ta/im/{student}")
+        sft = _accuracy(control_run, f"control/eval/student/direct/ta/{student}")
+        assert kd - sft >= kd_margin, (student, kd, sft)
+    rows = "student/direct-kd/ta/im/st"
+    broken = _retrain(
+        control_run, tmp_path, f"control/models/{rows}", f"control/eval/{rows}", kd_alpha=1.0
+    )
+    sft = _accuracy(control_run, "control/eval/student/direct/ta/st", first_only=True)
+    assert broken - sft < KD_MARGIN, (broken, sft)
+
+
+def _shuffled_targets(records: list[dict]) -> list[dict]:
+    """Each question keeps its prompt and gets another question's reasoning and answer."""
+    import random
+
+    order = list(range(len(records)))
+    random.Random(0).shuffle(order)
+    moved = order[1:] + order[:1]  # a derangement of the shuffled order
+    out = [dict(r) for r in records]
+    for i, j in zip(order, moved, strict=True):
+        out[i].update({k: records[j][k] for k in ("reasoning", "answer", "output")})
+    return out
+
+
+def _retrain(results, tmp_path, train_key, eval_key, edit_traces=None, kd_alpha=None) -> float:
+    """Train replicate 0 of a planned model again with its mechanism broken (its traces
+    edited, or its KD term weighted by ``1 - kd_alpha``) and score it as the run scored the
+    original: its accuracy on every test question."""
+    import copy
+    import shlex
+
+    from cmoe.config import load_config
+    from cmoe.plan import build_plan
+    from cmoe.plan.rules import model_flags
+
+    plan = build_plan(load_config(results.parent / "control.yaml"))
+    job = plan.trains[train_key]
+    data = list(job.data)
+    if edit_traces:
+        records = [r for f in data for r in read_jsonl(results.parent / f)]
+        data = [str(tmp_path / "edited.jsonl")]
+        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in edit_traces(records)]
+        Path(data[0]).write_text("".join(lines), "utf-8")
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "cmoe", "train", "--source", job.source, "--data", *data]
+    cmd += ["--model", job.model.path, "--settings", json.dumps(job.settings), "--threads", "2"]
+    cmd += ["--prompt", json.dumps(job.prompt), "--out", str(out)]
+    cmd += shlex.split(model_flags(job.model))
+    for flag, value in job.options:
+        if flag == "--kd" and kd_alpha is not None:
+            value = copy.deepcopy(value)
+            value["settings"]["alpha"] = kd_alpha
+        cmd += [flag, json.dumps(value)]
+    subprocess.run(cmd, check=True, capture_output=True, cwd=results.parent)
+    job = plan.evaluations[eval_key]
+    cmd = [sys.executable, "-m", "cmoe", "evaluate", "--model", str(out), "--threads", "2"]
+    cmd += ["--questions", str(results / "data" / "test.jsonl")]
+    cmd += ["--generation", json.dumps(job.generation), "--prompt", json.dumps(job.prompt)]
+    cmd += ["--predictions", str(tmp_path / "p.jsonl"), "--scores", str(tmp_path / "s.json")]
+    cmd += shlex.split(model_flags(job.model))
+    subprocess.run(cmd, check=True, capture_output=True, cwd=results.parent)
+    return json.loads((tmp_path / "s.json").read_text())["overall"]["accuracy"]
 
 
 # Trained students scored on rule questions the generator draws afresh with another seed (new
