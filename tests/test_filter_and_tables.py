@@ -179,21 +179,25 @@ def test_question_kinds_are_scored_apart_and_controls_judged_on_theirs(tmp_path)
     assert s["kinds"]["knowledge"]["accuracy"] == 1.0 and s["kinds"]["rule"]["accuracy"] == 0.5
     assert "kinds" not in score([rec(1, "other", "A")])  # data without kinds: no such cells
     labels = {"teacher": "t", "model": "s"}
+    pa, pb = ("kard", "t", "-", "s"), ("direct", "t", "-", "s")
+    knowledge = ("kind", ("knowledge",))
     rows = write_tables(
         [
             _row(tmp_path, "a", a, {"method": "kard", **labels}),
             _row(tmp_path, "b", b, {"method": "direct", **labels}),
-        ],  # fmt: skip
+        ],
         tmp_path / "t.csv",
         tmp_path / "t.md",
         comparison_out=tmp_path / "c.md",
+        comparisons=Comparisons(pairs=[Pair("kard − direct", pa, pb, items=knowledge)]),
     )
     text = (tmp_path / "c.md").read_text()
+    # a comparison (not a control) on its items too
+    assert "- kard − direct, on the knowledge questions: +100.0 points" in text
     assert "## Every row by question kind" in text
     assert "| kard: t → s | 100.0 [100.0, 100.0] n=10 † | 50.0 [" in text
     key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
-    pa, pb = ("kard", "t", "-", "s"), ("direct", "t", "-", "s")
-    [on_kind] = control_lines([Pair("kard − direct", pa, pb, True, ("kind", ("knowledge",)))], key)
+    [on_kind] = control_lines([Pair("kard − direct", pa, pb, True, knowledge)], key)
     assert on_kind.startswith("- recovered: kard − direct, on the knowledge questions: +100.0")
     assert "n = 10)" in on_kind
     [overall] = control_lines([Pair("kard − direct", pa, pb, True)], key)
@@ -203,5 +207,5 @@ def test_question_kinds_are_scored_apart_and_controls_judged_on_theirs(tmp_path)
              for n, m, x in [("pa", "kard", "A"), ("pb", "direct", "B")]]  # fmt: skip
     rows = write_tables(plain, tmp_path / "p.csv", tmp_path / "p.md")
     key = {(r["method"], r["teacher"], r["via"], r["model"]): r for r in rows}
-    [line] = control_lines([Pair("kard − direct", pa, pb, True, ("kind", ("knowledge",)))], key)
+    [line] = control_lines([Pair("kard − direct", pa, pb, True, knowledge)], key)
     assert "on the knowledge" not in line and "n = 40)" in line

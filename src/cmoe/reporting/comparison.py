@@ -83,7 +83,7 @@ def to_comparison(rows: list[dict], comparisons=None) -> str:
             if not p.control and {p.a, p.b} <= order.keys()
         ]
         for p in sorted(pairs, key=lambda p: (order[p.a], order[p.b])):
-            out.append(f"- {paired_sentence(p.name, by_key[p.a], by_key[p.b])}")
+            out.append(f"- {paired_sentence(p.name, by_key[p.a], by_key[p.b], items=p.items)}")
         out.append("")
     return "\n".join(out + by_kind(rows))
 
@@ -126,11 +126,14 @@ def control_lines(controls, by_key: dict) -> list[str]:
     return out
 
 
-def paired_sentence(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0) -> str:
+def paired_sentence(
+    name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0, items=None
+) -> str:
     """The paired difference of two rows as a sentence: the paired-bootstrap interval and
-    McNemar's exact test on the same items, or, for rows trained several times, the two-level
-    bootstrap over replicates and items with its bootstrap p."""
-    return _paired(name, a, b, resamples, seed)[0]
+    McNemar's exact test on the same items (``items``: a subset, cmoe.core.jobs.Pair), or,
+    for rows trained several times, the two-level bootstrap over replicates and items with
+    its bootstrap p."""
+    return _paired(name, a, b, resamples, seed, items)[0]
 
 
 def _paired(name: str, a: dict, b: dict, resamples: int = 1000, seed: int = 0, items=None):
