@@ -118,7 +118,7 @@ def _plan_chain(b, teacher: str, intermediate: str) -> None:
     # them all to it): where a specialist is better than one model of the undivided data
     for group, domains in groups.items():
         b.pair(
-            f"{group} specialist − {BASELINE} {intermediate}, on its domain ({teacher})",
+            f"{group} specialist − {BASELINE} {intermediate} ({teacher})",
             oracle,
             generalist,
             items=("domain", tuple(domains)),
