@@ -1,7 +1,8 @@
 """The planted effects of the control tasks, recovered by the real workflow (tests/configs/
-control.yaml: teacher a's traces, the hub's pretrained 0.23M student; direct, cmoe and kard with
-their negative controls). Each assertion guards a mechanism: it fails when that mechanism is
-broken (the README's "What CI asserts" lists the breakages tried and what each did).
+control.yaml: teacher a's traces, the hub's pretrained 0.23M student and T5; direct, cmoe and
+kard with their negative controls, and seq2seq). Each assertion guards a mechanism: it fails
+when that mechanism is broken (the README's "What CI asserts" lists the breakages tried and
+what each did).
 
 Thresholds are the margins measured on a 2-core CPU VM (see each), less a third or more, for
 other CPUs: scores of tiny models at high learning rates move by a few points between CPU types.
@@ -29,13 +30,12 @@ CONTROL = ROOT / "data" / "control"
 # shuffled 0.156 (+21.9), no passage (direct) 0.094 (+28.1). The means over three replicates,
 # 2026-12-07: +35.3, +41.4, +17.7 and +26.0; on 189 rule questions drawn afresh (seed 7) the
 # direct student 0.757 against its base 0.233 (+52.4; 0.764 on the test split's rule questions).
-# Each threshold keeps a third or more of room.
+# The hub's T5 (rationale), 2026-12-07: 0.561 over three replicates against its base 0.217
+# (+34.4); trained on shuffled targets 0.204 (−1.3). Each threshold keeps a third or more of room.
 DIRECT_MARGIN = 0.20  # the direct student over its base, all questions
 ROUTING_MARGIN = 0.20  # oracle over misrouted specialists, rule questions
 KARD_MARGIN = 0.10  # right over shuffled passages (and over no passage), knowledge questions
-SEQ2SEQ_MARGIN = 0.0  # the T5 (rationale) over its pretrained base, all questions
-KD_MARGIN = 0.0  # direct-kd over direct, the same student and settings
-CROSS_VOCAB_MARGIN = 0.0  # the same across vocabularies (the Llama student)
+SEQ2SEQ_MARGIN = 0.20  # the T5 (rationale) over its pretrained base, all questions
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,12 @@ def _replicates(results, key) -> list:
     return [results / key, *folders]
 
 
-def _accuracy(results, key, kind=None, first_only=False):
-    """Accuracy of a row, the mean over its replicates (``first_only``: replicate 0's), on
-    every question or on one kind of question (the control tasks' meta.kind, "rule" or
-    "knowledge", which the predictions carry)."""
+def _accuracy(results, key, kind=None):
+    """Accuracy of a row, the mean over its replicates, on every question or on one kind of
+    question (the control tasks' meta.kind, "rule" or "knowledge", which the predictions
+    carry)."""
     means = []
-    for folder in _replicates(results, key)[: 1 if first_only else None]:
+    for folder in _replicates(results, key):
         records = read_jsonl(folder / "predictions.jsonl")
         records = [r for r in records if kind is None or r["kind"] == kind]
         assert records
@@ -122,22 +122,6 @@ def test_the_pretrained_t5_learns_the_rules_from_the_traces(control_run, tmp_pat
     assert broken - base < SEQ2SEQ_MARGIN, (broken, base)
 
 
-def test_logit_distillation_adds_to_sft_alone(control_run, tmp_path):
-    """direct-kd against direct, the same student with the same settings (the generalist's
-    top-8 log-probs beside the text): in one vocabulary and across vocabularies (the Llama
-    student). With the KD term weighted 0 (alpha 1) the student is SFT's again."""
-    for student, kd_margin in (("st", KD_MARGIN), ("sl", CROSS_VOCAB_MARGIN)):
-        kd = _accuracy(control_run, f"control/eval/student/direct-kd/ta/im/{student}")
-        sft = _accuracy(control_run, f"control/eval/student/direct/ta/{student}")
-        assert kd - sft >= kd_margin, (student, kd, sft)
-    rows = "student/direct-kd/ta/im/st"
-    broken = _retrain(
-        control_run, tmp_path, f"control/models/{rows}", f"control/eval/{rows}", kd_alpha=1.0
-    )
-    sft = _accuracy(control_run, "control/eval/student/direct/ta/st", first_only=True)
-    assert broken - sft < KD_MARGIN, (broken, sft)
-
-
 def _shuffled_targets(records: list[dict]) -> list[dict]:
     """Each question keeps its prompt and gets another question's reasoning and answer."""
     import random
@@ -151,11 +135,10 @@ def _shuffled_targets(records: list[dict]) -> list[dict]:
     return out
 
 
-def _retrain(results, tmp_path, train_key, eval_key, edit_traces=None, kd_alpha=None) -> float:
-    """Train replicate 0 of a planned model again with its mechanism broken (its traces
-    edited, or its KD term weighted by ``1 - kd_alpha``) and score it as the run scored the
-    original: its accuracy on every test question."""
-    import copy
+def _retrain(results, tmp_path, train_key, eval_key, edit_traces) -> float:
+    """Train replicate 0 of a planned model again on its traces edited by ``edit_traces`` (its
+    mechanism broken) and score it as the run scored the original: its accuracy on every test
+    question."""
     import shlex
 
     from cmoe.config import load_config
@@ -165,20 +148,16 @@ def _retrain(results, tmp_path, train_key, eval_key, edit_traces=None, kd_alpha=
     plan = build_plan(load_config(results.parent / "control.yaml"))
     job = plan.trains[train_key]
     data = list(job.data)
-    if edit_traces:
-        records = [r for f in data for r in read_jsonl(results.parent / f)]
-        data = [str(tmp_path / "edited.jsonl")]
-        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in edit_traces(records)]
-        Path(data[0]).write_text("".join(lines), "utf-8")
+    records = [r for f in data for r in read_jsonl(results.parent / f)]
+    data = [str(tmp_path / "edited.jsonl")]
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in edit_traces(records)]
+    Path(data[0]).write_text("".join(lines), "utf-8")
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "cmoe", "train", "--source", job.source, "--data", *data]
     cmd += ["--model", job.model.path, "--settings", json.dumps(job.settings), "--threads", "2"]
     cmd += ["--prompt", json.dumps(job.prompt), "--out", str(out)]
     cmd += shlex.split(model_flags(job.model))
     for flag, value in job.options:
-        if flag == "--kd" and kd_alpha is not None:
-            value = copy.deepcopy(value)
-            value["settings"]["alpha"] = kd_alpha
         cmd += [flag, json.dumps(value)]
     subprocess.run(cmd, check=True, capture_output=True, cwd=results.parent)
     job = plan.evaluations[eval_key]
