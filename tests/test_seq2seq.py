@@ -239,7 +239,7 @@ def test_plan_gives_seq2seq_rows_their_own_jobs_and_hf_generation():
     # causal methods never train the seq2seq student, and vice versa
     assert not [j for j in plan.trains.values() if "tiny-t5" in j.key and not j.option("--seq2seq")]
     evaluations = [j for j in plan.evaluations.values() if j.model.arch == "seq2seq"]
-    assert len(evaluations) == 2
+    assert len(evaluations) == 3  # the two formats' rows and the T5's own base row
     assert all(j.generation["backend"] == "hf" and "vllm" not in j.generation for j in evaluations)
     causal = [j for j in plan.evaluations.values() if j.model.arch == "causal"]
     assert all(j.generation["backend"] == "vllm" for j in causal)
