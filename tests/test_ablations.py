@@ -12,6 +12,7 @@ DEMO_OVERLAYS = {
     "vllm_cpu": ("demo_rummlu.yaml",),
     "vllm_cpu_hf": ("demo_rummlu.yaml", "ablations/vllm_cpu.yaml"),
     "vllm_cpu_teachers": ("demo.yaml",),
+    "unfiltered_traces": ("demo.yaml",),
 }
 
 
