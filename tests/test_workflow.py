@@ -118,8 +118,9 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     comparison = (workdir / "results/ci/tables/comparison.md").read_text()
     assert "CMoE mixture, oracle routing" in comparison and "Training cost, direct" in comparison
     assert (workdir / "results/logs/prepare_data.log").exists()
-    # MERA's protocol: one job per scored model, shots from the few-shot pool's own file
-    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 21
+    # MERA's protocol: one job per scored model (21, the T5's base among them), shots from
+    # the few-shot pool's own file
+    assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 22
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
     base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
