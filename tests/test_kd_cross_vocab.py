@@ -74,7 +74,13 @@ def test_cross_vocab_scores_hold_spans_and_resume_byte_identically(
     from cmoe.training import teacher_scores
     from cmoe.training.cross_vocab import TokenTable
     from cmoe.training.examples import example_token_ids
-    from cmoe.training.teacher_scores import ScoreSettings, TeacherScores, row_key, score_rows
+    from cmoe.training.teacher_scores import (
+        ScoreSettings,
+        TeacherScores,
+        row_key,
+        score_rows,
+        teacher_view,
+    )
 
     rows = _rows(demo_questions[:7])
     settings = ScoreSettings(top_k=4, batch_size=3, chunk_examples=3, max_length=512)
@@ -88,17 +94,20 @@ def test_cross_vocab_scores_hold_spans_and_resume_byte_identically(
     assert index["cross_vocab"]["vocab_digest"] == table.digest()
     assert index["cross_vocab"]["vocab_size"] == len(table) == 1536
     assert (whole / "teacher_tokenizer" / "tokenizer.json").exists()
+    assert index["cross_vocab"]["teacher_think"] is False  # Llama 3's template has no tags
     scores = TeacherScores([whole])
     assert scores.tokenizer_dir == whole / "teacher_tokenizer"
     model = AutoModelForCausalLM.from_pretrained(llama_dir).eval()
     for row in rows:
-        ids, start = example_token_ids(tok, row)
+        ids, start = example_token_ids(tok, teacher_view(row, think=False))
         stored = scores.get_row(row_key(row))
         assert stored["targets"].tolist() == ids[start:]  # the teacher's own tokens
         assert stored["spans"].dtype == np.int32 and stored["target_logprobs"].dtype == np.float32
         assert stored["spans"].tolist() == table.spans(ids[start:]).spans.tolist()
         text = b"".join(table.pieces[i] for i in ids[start:]).decode()
-        assert text.startswith("<think>\n") and text.endswith("<|eot_id|>")  # Qwen3's format
+        # the student's reasoning, out of its Qwen3 <think> tags: Llama 3's own format
+        assert row["completion"][-1]["content"].startswith("<think>\n")
+        assert not text.startswith("<think>") and text.endswith("<|eot_id|>")
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids])).logits[0]
         lps = torch.log_softmax(logits[start - 1 : len(ids) - 1].float(), -1)
@@ -215,8 +224,11 @@ def test_routed_specialists_of_another_family_teach_a_qwen_student(
     metrics = json.loads((tmp_path / "student" / "train_metrics.json").read_text())
     counts = metrics["kd_alignment"]
     assert counts["examples"] == 12 and counts["units"] > 0.5 * counts["student_tokens"]
-    # the think tags (Qwen3's added tokens, Llama's text) are the only text left unaligned
-    assert counts["dropped_added_token"] > 0 and counts["dropped_before_common_text"] == 0
+    # the Llama teachers read the reasoning without think tags (their own format), so the
+    # reasoning and the answer line align apart: the student's "<think>" "\n" come before, its
+    # "\n" "</think>" "\n\n" and the teacher's "\n\n" between them, in no unit
+    assert counts["dropped_before_common_text"] == 2 * 12
+    assert counts["dropped_between_segments"] == 4 * 12 and counts["dropped_added_token"] == 0
     assert counts["dropped_past_common_text"] == 12  # Qwen3's "\n" after <|im_end|>
     assert np.isfinite(metrics["final_train_loss"])
 
@@ -474,7 +486,13 @@ def _aligned(teacher_dir, student_dir, rows, folder: Path, top_k: int):
     """The teacher's format-2 scores of ``rows`` and their loss targets for the student."""
     from cmoe.core.models import load_tokenizer
     from cmoe.training.cross_vocab import CrossVocabAligner
-    from cmoe.training.teacher_scores import ScoreSettings, TeacherScores, row_key, score_rows
+    from cmoe.training.teacher_scores import (
+        ScoreSettings,
+        TeacherScores,
+        row_key,
+        score_rows,
+        shared_segments,
+    )
 
     settings = ScoreSettings(top_k=top_k, max_length=512)
     score_rows(str(teacher_dir), rows, folder, settings, cross_vocab_for=str(student_dir))
@@ -482,8 +500,8 @@ def _aligned(teacher_dir, student_dir, rows, folder: Path, top_k: int):
     tok, input_ids, labels = _batch(student_dir, rows)
     aligner = CrossVocabAligner.from_tokenizers(load_tokenizer(scores.tokenizer_dir), tok)
     stored = [scores.get_row(row_key(r)) for r in rows]
-    contents = [r["completion"][-1]["content"] for r in rows]
-    xv = aligner.batch(labels, stored, contents)
+    think = scores.cross_vocab["teacher_think"]
+    xv = aligner.batch(labels, stored, [shared_segments(r, think) for r in rows])
     return aligner, input_ids, labels, xv
 
 

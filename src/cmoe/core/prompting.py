@@ -114,10 +114,31 @@ def build_completion(reasoning: str, letter: str, think: bool = True) -> str:
     before the answer, which the answer extractor reads the same way. The final line is always the
     canonical one, whatever phrasing the teacher used.
     """
-    answer = format_final_answer(letter)
+    return _join_completion(reasoning.strip(), format_final_answer(letter), think)
+
+
+def _join_completion(reasoning: str, answer: str, think: bool) -> str:
     if think:
-        return f"<think>\n{reasoning.strip()}\n</think>\n\n{answer}"
-    return f"{reasoning.strip()}\n\n{answer}"
+        return f"<think>\n{reasoning}\n</think>\n\n{answer}"
+    return f"{reasoning}\n\n{answer}"
+
+
+def split_completion(content: str) -> tuple[str, str] | None:
+    """The (reasoning, final line) of a completion :func:`build_completion` wrote, in either
+    format; None for another text (an extra source's chat turn)."""
+    reasoning, sep, answer = content.rpartition("\n\n")
+    if not sep or not reasoning:
+        return None
+    if reasoning.startswith("<think>\n") and reasoning.endswith("\n</think>"):
+        reasoning = reasoning[len("<think>\n") : -len("\n</think>")]
+    return reasoning, answer
+
+
+def recast_completion(content: str, think: bool) -> str:
+    """A completion rewritten in the other family's format (reasoning in <think> tags or not):
+    how a teacher of another family reads a student's training text (cross-vocabulary KD)."""
+    parts = split_completion(content)
+    return content if parts is None else _join_completion(*parts, think)
 
 
 def thinks_in_tags(chat_template: str | dict | None) -> bool:

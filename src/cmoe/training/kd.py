@@ -359,7 +359,7 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
     if not run.on_policy:
         from trl import SFTConfig
 
-        from .teacher_scores import TeacherScores, row_key
+        from .teacher_scores import TeacherScores, row_key, shared_segments
 
         if args.get("padding_free"):
             raise ValueError(
@@ -372,9 +372,8 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
             from .cross_vocab import CrossVocabSettings, nfc_rows
 
             cross = run.cross_vocab or CrossVocabSettings()
-            rows = [
-                {**row, "kd_content": row["completion"][-1]["content"]} for row in nfc_rows(rows)
-            ]
+            think = scores.cross_vocab.get("teacher_think")
+            rows = [{**row, "kd_content": shared_segments(row, think)} for row in nfc_rows(rows)]
         data = Dataset.from_list([{**row, "kd_key": row_key(row)} for row in rows])
         return _sft_trainer_class()(
             model=model,

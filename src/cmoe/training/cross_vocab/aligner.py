@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from .alignment import Alignment, align, find_content
+from .alignment import Alignment, ContentNotFound, align, align_segments
 from .spans import TokenTable
 from .units import place_units, unit_teacher_targets
 from .vocab_map import VocabMap
@@ -34,25 +34,29 @@ class CrossVocabAligner:
         return cls(t, s, VocabMap.build(t, s, control_pairs), added)
 
     def row(
-        self, stored: dict, student_ids: Sequence[int], content: str | bytes | None = None
+        self, stored: dict, student_ids: Sequence[int], content: str | list[str] | None = None
     ) -> tuple[dict, Alignment]:
         """``stored``: one example's scores (``targets``, ``ids``, ``logprobs``,
         ``target_logprobs``, ``spans``); ``student_ids``: the student's completion tokens;
         ``content``: the assistant message both rendered, when a template may write text
-        before it on one side (see :func:`.alignment.find_content`)."""
+        before it on one side (see :func:`.alignment.find_content`), or its segments in order
+        when the two sides frame them differently (:func:`.alignment.align_segments`)."""
         teacher = self.teacher.from_stored(stored["targets"], stored["spans"])
         student = self.student.spans(student_ids)
-        starts = (0, 0)
-        if content is not None:
+        if content is None:
+            alignment = align(teacher, student, self.vocab_map.control_pairs, self.added)
+        else:
+            segments = [content] if isinstance(content, str) else list(content)
             try:
-                starts = (find_content(teacher, content), find_content(student, content))
-            except ValueError:
+                alignment = align_segments(
+                    teacher, student, segments, self.vocab_map.control_pairs, self.added
+                )
+            except ContentNotFound:
                 raise ValueError(
                     "the teacher's scored text or the student's completion does not contain "
                     "the example's assistant message (another tokenizer version, template or "
                     "text normalisation?)"
                 ) from None
-        alignment = align(teacher, student, self.vocab_map.control_pairs, self.added, starts)
         units = unit_teacher_targets(
             alignment,
             teacher.ids,

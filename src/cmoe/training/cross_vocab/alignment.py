@@ -102,6 +102,15 @@ def _sorted_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return hits
 
 
+def _units_holding(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The units (token runs ``lo[j]:hi[j]``, in order) that hold any of ``tokens``; a token
+    before the first unit, between two or past the last is in none."""
+    j = np.searchsorted(hi, tokens, side="right")
+    inside = j < len(lo)
+    j = j[inside]
+    return j[lo[j] <= tokens[inside]]
+
+
 def _common_prefix(a: bytes, b: bytes) -> int:
     n = min(len(a), len(b))
     if n == 0:
@@ -110,21 +119,26 @@ def _common_prefix(a: bytes, b: bytes) -> int:
     return int(diff[0]) if len(diff) else n
 
 
-def find_content(side: TokenSpans, content: bytes | str, probe: int = 64) -> int:
+class ContentNotFound(ValueError):
+    """A side's tokens do not spell the text looked for."""
+
+
+def find_content(side: TokenSpans, content: bytes | str, probe: int = 64, after: int = 0) -> int:
     """Where ``content`` (the assistant message, as both sides render it) starts in a side's
     text without its control tokens: the ``starts`` :func:`align` takes when a chat template
     puts text before it on one side (Qwen3's template writes ``<think>\n\n</think>\n\n``
     before an answer that has no reasoning; Llama's writes nothing). Only its first ``probe``
-    bytes are looked for, so a side cut short (a student's ``max_length``) still finds it."""
+    bytes are looked for, so a side cut short (a student's ``max_length``) still finds it;
+    ``after``: the content offset to look from (past an earlier segment)."""
     if isinstance(content, str):
         content = content.encode("utf-8")
     text = _content(side)[2]
-    at = text.find(content[:probe])
+    at = text.find(content[:probe], after)
     if at < 0:  # a side that ends within the probe: where its tail begins the content
-        tails = range(max(0, len(text) - probe), len(text))
+        tails = range(max(after, len(text) - probe), len(text))
         at = next((i for i in tails if content.startswith(text[i:])), -1)
     if at < 0:
-        raise ValueError("the completion's tokens do not spell the given content")
+        raise ContentNotFound("the completion's tokens do not spell the given content")
     return at
 
 
@@ -189,17 +203,11 @@ def align(
             keep[bad] = False
 
     # units with an added (non-special) token: same single literal on both sides, or dropped
-    t_add = np.flatnonzero(teacher.kinds == ADDED)
-    s_add = np.flatnonzero(student.kinds == ADDED)
-    flagged = (
-        np.union1d(
-            np.searchsorted(units_t1, t_add, side="right"),
-            np.searchsorted(units_s1, s_add, side="right"),
-        )
-        if len(t_add) or len(s_add)
-        else t_add
+    flagged = np.union1d(
+        _units_holding(np.flatnonzero(teacher.kinds == ADDED), units_t0, units_t1),
+        _units_holding(np.flatnonzero(student.kinds == ADDED), units_s0, units_s1),
     )
-    for j in flagged[flagged < len(bounds)].tolist():
+    for j in flagged.tolist():
         one_each = units_t1[j] - units_t0[j] == 1 and units_s1[j] - units_s0[j] == 1
         if one_each and teacher.token_bytes(int(units_t0[j])) == student.token_bytes(
             int(units_s0[j])
@@ -247,3 +255,44 @@ def align(
         common,
         dropped,
     )
+
+
+def align_segments(
+    teacher: TokenSpans,
+    student: TokenSpans,
+    segments: list[str],
+    equivalent_controls: Iterable[tuple[bytes, bytes]] = (),
+    added: str = "literal",
+) -> Alignment:
+    """:func:`align` over texts that agree only in pieces: each of ``segments`` (in order) is
+    found on both sides past the one before and aligned from there, and the units are joined.
+    A teacher of another family reads a student's completion in its own format (reasoning in
+    <think> tags or not), so the reasoning and the final line are aligned apart; the text
+    between them (tags, separators) is in no unit. ``dropped`` keeps the first segment's
+    tokens before it, the last's past it, and counts the rest ``between_segments``."""
+    parts, after = [], (0, 0)
+    for segment in segments:
+        raw = segment.encode("utf-8")
+        starts = (
+            find_content(teacher, raw, after=after[0]),
+            find_content(student, raw, after=after[1]),
+        )
+        parts.append(align(teacher, student, equivalent_controls, added, starts))
+        after = (starts[0] + len(raw), starts[1] + len(raw))
+    if len(parts) == 1:
+        return parts[0]
+    fields = ("t_start", "t_end", "s_start", "s_end", "kind")
+    joined = {f: np.concatenate([getattr(a, f) for a in parts]) for f in fields}
+    order = np.argsort(joined["s_start"], kind="stable")
+    joined = {f: v[order] for f, v in joined.items()}
+    dropped = {r: sum(a.dropped[r] for a in parts) for r in ("control_inside_unit", "added_token")}
+    dropped["before_common_text"] = parts[0].dropped["before_common_text"]
+    dropped["past_common_text"] = parts[-1].dropped["past_common_text"]
+    controls = int((teacher.kinds == CONTROL).sum() + (student.kinds == CONTROL).sum())
+    paired = int((joined["kind"] == UNIT_CONTROL).sum())
+    dropped["control"] = controls - 2 * paired
+    in_units = int(
+        (joined["t_end"] - joined["t_start"]).sum() + (joined["s_end"] - joined["s_start"]).sum()
+    )
+    dropped["between_segments"] = len(teacher) + len(student) - in_units - sum(dropped.values())
+    return Alignment(**joined, common_bytes=sum(a.common_bytes for a in parts), dropped=dropped)
