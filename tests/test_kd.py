@@ -314,6 +314,12 @@ def test_distilled_student_is_closer_to_its_teacher_than_sft(
     assert kl_sft < before  # SFT on the teacher's text moves toward it too
     # measured on 2 CPU cores: 0.868 before, 0.189 after SFT, 0.159 after KD (0.84x)
     assert kl_kd < 0.92 * kl_sft, (before, kl_sft, kl_kd)
+    # the mechanism broken: the KD loss's weight at zero, and the same measure shows nothing
+    off = KDRun(KDSettings(top_k=20, alpha=1.0), scores=[str(tmp_path / "scores")])
+    train(str(base), rows, tmp_path / "kd-off", settings, kd=off)
+    kl_off = _heldout_kl(teacher, tmp_path / "kd-off", heldout)
+    print(f"held-out KL: before {before:.4f}, SFT {kl_sft:.4f}, KD {kl_kd:.4f}, off {kl_off:.4f}")
+    assert kl_off >= 0.92 * kl_sft, (kl_sft, kl_off)
 
 
 # --- the methods: plan, configuration, vocabulary -------------------------------------------------

@@ -608,3 +608,9 @@ def test_cross_vocab_student_is_nearer_its_llama_teacher_than_sft(
     print(f"held-out aligned KL: before {before:.4f}, SFT {kl_sft:.4f}, KD {kl_kd:.4f}")
     assert kl_sft < before  # SFT on the teacher's text moves toward it too
     assert kl_kd < 0.92 * kl_sft, (before, kl_sft, kl_kd)
+    # the mechanism broken: the KD loss's weight at zero, and the same measure shows nothing
+    off = KDRun(KDSettings(top_k=20, alpha=1.0), scores=[str(tmp_path / "scores")])
+    train(str(base), rows, tmp_path / "kd-off", settings, kd=off)
+    kl_off = _heldout_aligned_kl(teacher, tmp_path / "kd-off", heldout, tmp_path / "h3")
+    print(f"held-out aligned KL with the KD weight at zero: {kl_off:.4f}")
+    assert kl_off >= 0.92 * kl_sft, (kl_sft, kl_off)
