@@ -307,6 +307,40 @@ def test_qwen3s_empty_think_block_before_a_llama_students_answer(tiny_pair):
     assert cv.find_content(cut, content) == 0
 
 
+def test_reasoning_in_the_teachers_think_tags_aligns_apart_from_the_answer(tiny_pair):
+    """A Qwen3 teacher reads a Llama student's completion in its own format (the reasoning in
+    <think> tags, :func:`teacher_view`): the reasoning and the answer line align apart, each in
+    full, and the tags and separators between them are in no unit."""
+    from cmoe.core.prompting import build_completion
+    from cmoe.training.cross_vocab.framing import shared_segments, teacher_view
+
+    llama, qwen = tiny_pair
+    lt, qt = cv.TokenTable.from_tokenizer(llama), cv.TokenTable.from_tokenizer(qwen)
+    plain = build_completion("Ответ: B? В 1453 году пала Византия.", "B", think=False)
+    row = {"prompt": [], "completion": [{"role": "assistant", "content": plain}]}
+    framed = teacher_view(row, think=True)["completion"][0]["content"]
+    assert framed == "<think>\nОтвет: B? В 1453 году пала Византия.\n</think>\n\nОтвет: B"
+    t = qt.spans(qwen(framed + "<|im_end|>\n")["input_ids"])
+    s = lt.spans(llama(plain + "<|eot_id|>", add_special_tokens=False)["input_ids"])
+    pairs = cv.VocabMap.build(qt, lt).control_pairs
+    segments = shared_segments(row, True)
+    assert segments == ["Ответ: B? В 1453 году пала Византия.", "Ответ: B"]
+    whole = cv.align(t, s, pairs, starts=(cv.find_content(t, plain[:20]), 0))
+    apart = cv.align_segments(t, s, segments, pairs)
+    units = texts(apart, t, s)
+    aligned = "".join("".join(sg) for _, sg in units[:-1])
+    # the answer line is found after the reasoning, not at the "Ответ: B" inside it; the
+    # reasoning's piece runs on while both sides agree (its "\n")
+    assert aligned == f"{segments[0]}\n{segments[1]}"
+    assert units[-1] == (["<|im_end|>"], ["<|eot_id|>"])
+    assert len(apart) > len(whole)  # one piece stops where the framing parts (after "\n")
+    assert apart.dropped["added_token"] == 0 and apart.dropped["control"] == 0
+    assert apart.dropped["before_common_text"] == 2  # the teacher's "<think>" "\n"
+    assert apart.dropped["between_segments"] >= 3  # "\n" "</think>" "\n\n" | "\n\n"
+    # same format on both sides: one piece, the separator aligned too
+    assert shared_segments(row, False) == [plain]
+
+
 def test_a_character_split_over_byte_tokens_gets_byte_spans(tiny_pair):
     _, student = tiny_pair
     text = "щука 漢字 🙂"  # CJK and emoji are not in a 1024 Russian vocabulary: bytes

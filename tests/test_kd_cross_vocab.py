@@ -73,13 +73,13 @@ def test_cross_vocab_scores_hold_spans_and_resume_byte_identically(
     from cmoe.core.models import load_tokenizer
     from cmoe.training import teacher_scores
     from cmoe.training.cross_vocab import TokenTable
+    from cmoe.training.cross_vocab.framing import teacher_view
     from cmoe.training.examples import example_token_ids
     from cmoe.training.teacher_scores import (
         ScoreSettings,
         TeacherScores,
         row_key,
         score_rows,
-        teacher_view,
     )
 
     rows = _rows(demo_questions[:7])
@@ -144,6 +144,13 @@ def test_cross_vocab_scores_hold_spans_and_resume_byte_identically(
     score_rows(str(llama_dir), rows, resumed, settings, cross_vocab_for=str(tiny_model_dir))
     assert scored == [3, 1]  # the first part was not scored again
     assert _files(resumed) == _files(whole)  # parts, index and the teacher's tokenizer
+    # scores made before the teacher read its own framing are refused, not misaligned
+    index_file = resumed / "index.json"
+    old = json.loads(index_file.read_text())
+    del old["cross_vocab"]["teacher_think"]
+    index_file.write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="older format; delete, score again"):
+        TeacherScores([resumed])
     # a partial folder of same-vocabulary scores is never resumed as a cross-vocabulary one
     written.clear()
     monkeypatch.setattr(teacher_scores, "_write_part", killed_after_one)
@@ -486,12 +493,12 @@ def _aligned(teacher_dir, student_dir, rows, folder: Path, top_k: int):
     """The teacher's format-2 scores of ``rows`` and their loss targets for the student."""
     from cmoe.core.models import load_tokenizer
     from cmoe.training.cross_vocab import CrossVocabAligner
+    from cmoe.training.cross_vocab.framing import shared_segments
     from cmoe.training.teacher_scores import (
         ScoreSettings,
         TeacherScores,
         row_key,
         score_rows,
-        shared_segments,
     )
 
     settings = ScoreSettings(top_k=top_k, max_length=512)

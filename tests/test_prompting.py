@@ -57,3 +57,20 @@ def test_only_templates_that_handle_think_tags_get_them():
 def test_subject_name_falls_back_to_key():
     q = {k: v for k, v in Q.items() if k != "subject_name"}
     assert "astronomy" in build_messages(q, PromptSettings(template="{subject_name}"))[0]["content"]
+
+
+def test_a_completion_splits_and_recasts_in_either_family_format():
+    from cmoe.core.prompting import build_completion, recast_completion, split_completion
+
+    tagged = build_completion(" Сначала A.\n\nПотом B. ", "B", think=True)
+    plain = build_completion(" Сначала A.\n\nПотом B. ", "B", think=False)
+    assert (
+        split_completion(tagged)
+        == split_completion(plain)
+        == ("Сначала A.\n\nПотом B.", "Ответ: B")
+    )
+    assert recast_completion(plain, think=True) == tagged
+    assert recast_completion(tagged, think=False) == plain
+    assert recast_completion(tagged, think=True) == tagged
+    # an extra source's chat turn without the separator is left as it is
+    assert split_completion("Привет") is None and recast_completion("Привет", True) == "Привет"

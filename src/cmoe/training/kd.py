@@ -359,7 +359,8 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
     if not run.on_policy:
         from trl import SFTConfig
 
-        from .teacher_scores import TeacherScores, row_key, shared_segments
+        from .cross_vocab.framing import shared_segments
+        from .teacher_scores import TeacherScores, row_key
 
         if args.get("padding_free"):
             raise ValueError(

@@ -19,11 +19,9 @@ that is there, which the merging rule's chain needs) and ``spans`` (int32 (token
 byte range in the completion text its tokens spell, :mod:`.cross_vocab.spans`); ``index.json``
 gains ``format: 2`` and a ``cross_vocab`` block (the teacher vocabulary's digest and size), and
 the teacher's tokenizer is saved in ``teacher_tokenizer/``, so the student's trainer aligns the
-scores without the teacher's weights. The rows are the student's, rendered by the teacher's
-template with the completion in the teacher's family's format (:func:`teacher_view`: reasoning in
-<think> tags where the teacher's template has them, as its own traces were written; the index
-records it as ``cross_vocab.teacher_think``); the teacher is cut at twice ``max_length`` of its
-own tokens, not at the student's count (the aligner stops where the shorter side does).
+scores without the teacher's weights. The teacher reads the student's rows in its own family's
+framing (:func:`.cross_vocab.framing.teacher_view`, recorded as ``cross_vocab.teacher_think``)
+and is cut at twice ``max_length`` of its own tokens (the aligner stops at the shorter side).
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.io import atomic_write_json, dumps, read_json
-from ..core.prompting import recast_completion, split_completion, thinks_in_tags
+from ..core.prompting import thinks_in_tags
 from .examples import example_token_ids
 
 log = logging.getLogger(__name__)
@@ -72,27 +70,6 @@ def _fingerprint(
     what = {"keys": keys, "model": str(model_path), "settings": settings.__dict__}
     payload = dumps({**what, **extra} if extra else what)
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def teacher_view(row: dict, think: bool) -> dict:
-    """A student's training row as a teacher of another family reads it: the same messages, the
-    completion's reasoning in <think> tags when ``think`` (the teacher's template has them) and
-    plain otherwise. A Qwen3 teacher shown plain reasoning renders an empty thinking block
-    before it and then predicts the answer line at every reasoning token."""
-    *before, last = row["completion"]
-    last = {**last, "content": recast_completion(last["content"], think)}
-    return {**row, "completion": [*before, last]}
-
-
-def shared_segments(row: dict, teacher_think: bool | None) -> list[str]:
-    """The pieces of a row's completion that the teacher's view (:func:`teacher_view`) and the
-    student's both spell: the whole text when the view is the same, else the reasoning and the
-    final line, aligned apart (:func:`.cross_vocab.alignment.align_segments`)."""
-    content = row["completion"][-1]["content"]
-    parts = split_completion(content)
-    if teacher_think is None or parts is None:
-        return [content]
-    return [content] if recast_completion(content, teacher_think) == content else list(parts)
 
 
 def _score_chunk(model, tokenizer, rows, settings: ScoreSettings, device, table=None) -> dict:
@@ -187,17 +164,13 @@ def score_rows(
     tokenizer = table = extra = None
     if cross_vocab_for is not None:
         from .cross_vocab import TokenTable
+        from .cross_vocab.framing import teacher_view
 
         tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
         table = TokenTable.from_tokenizer(tokenizer)
         think = thinks_in_tags(tokenizer.chat_template)
-        extra = {
-            "cross_vocab": {
-                "student": str(cross_vocab_for),
-                "vocab": table.digest(),
-                "teacher_think": think,
-            }
-        }
+        view = {"student": str(cross_vocab_for), "vocab": table.digest(), "teacher_think": think}
+        extra = {"cross_vocab": view}
     fingerprint = _fingerprint(keys, model_path, settings, extra)
     meta = partial / "fingerprint.json"
     if partial.exists() and (not meta.exists() or read_json(meta)["fingerprint"] != fingerprint):
@@ -288,6 +261,8 @@ class TeacherScores:
             self.top_k = index["top_k"]
             formats.add(index.get("format", 1))
             if "cross_vocab" in index:
+                if "teacher_think" not in index["cross_vocab"]:  # scored in the student's framing
+                    raise ValueError(f"{folder}: scores of an older format; delete, score again")
                 digest = index["cross_vocab"]["vocab_digest"]
                 if self.cross_vocab not in (None,) and self.cross_vocab["vocab_digest"] != digest:
                     raise ValueError(

@@ -32,6 +32,7 @@ from .alignment import (
     UNIT_TEXT,
     Alignment,
     align,
+    align_segments,
     find_content,
 )
 from .losses import LOSSES, cross_vocab_kd_loss
@@ -83,6 +84,7 @@ __all__ = [
     "VocabMap",
     "align",
     "cross_vocab_kd_loss",
+    "align_segments",
     "find_content",
     "nfc_rows",
     "place_units",
