@@ -76,7 +76,7 @@ def phase_query(work: Path, passages: int, queries: int, depth: int, rerank: boo
         s = RerankerSettings(compression_dim=32, max_length=128)
         reranker = Reranker(build_model(model, s))
     t0 = time.perf_counter()
-    retriever = Retriever(work / "index", settings.qdrant)
+    retriever = Retriever(work / "index", settings)
     t_open = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = attach_knowledge(

@@ -65,10 +65,10 @@ def main() -> None:
             ),
         )
         t0 = time.perf_counter()
-        with Retriever(work / "index", settings.qdrant) as retriever:
+        with Retriever(work / "index", settings) as retriever:
             candidates = draw_candidates(traces, retriever, kard)
         out = work / f"rr{epochs}"
-        result = train_reranker(candidates, passages, model, kard, settings.stem_chars, out)
+        result = train_reranker(candidates, passages, model, kard, settings, out)
         recall, metrics = result["recall"], result["metrics"]
         rows.append((epochs, recall, metrics, time.perf_counter() - t0))
         print(epochs, recall, metrics["final_train_loss"], flush=True)
