@@ -1,6 +1,6 @@
 """KARD's reranker against BM25 alone: recall@k on held-out demo questions.
 
-The demo knowledge base (data/demo/knowledge_demo.jsonl) indexed by BM25 in embedded Qdrant; the
+The demo knowledge base (data/demo/knowledge_demo.jsonl) indexed by BM25 in Qdrant Edge; the
 demo questions' reference explanations stand in for the teacher's rationales; the reranker is
 the demo's (`kard.reranker` of config/demo.yaml: a random Qwen3 of the tiny student's size,
 compression 32, 128 tokens, learning rate 1e-3), trained by `cmoe.methods.kard.knowledge.reranker.

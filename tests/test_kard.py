@@ -458,3 +458,26 @@ def test_bm25_finds_each_control_fact_among_distractors(tmp_path):
     row = run(2000, "bm25", tmp_path)
     assert row["passages"] == 2132
     assert row["question"]["recall@1"] == 1.0 and row["rationale"]["recall@1"] == 1.0
+
+
+def test_dense_and_hybrid_search_in_the_engine(tmp_path, tiny_model_dir):
+    """Dense vectors (HNSW) and BM25 + dense fused by the engine's RRF: the dense top 5 equals
+    exact search, and a fused list puts first what both lists agree on first."""
+    kb = ROOT / "data" / "control" / "knowledge.jsonl"
+    encoder = str(tiny_model_dir)
+    texts = ["пароль сервера «Нигония»", "столица страны Мослинлан"]
+    found = {}
+    for retriever in ("bm25", "dense", "hybrid"):
+        settings = KnowledgeSettings(source={"file": str(kb)}, retriever=retriever)
+        build_knowledge_base(settings, tmp_path / "passages.jsonl")
+        out = tmp_path / retriever
+        manifest = build_index(tmp_path / "passages.jsonl", out, settings, encoder)
+        assert manifest["dense_dim"] == (None if retriever == "bm25" else 64)
+        with Retriever(out, settings) as r:
+            found[retriever] = [[h["pid"] for h in hs] for hs in r.search(texts, 5)]
+            if retriever == "dense":
+                assert found["dense"] == [[h["pid"] for h in hs] for hs in r.search(texts, 5, True)]
+    for i in range(len(texts)):
+        assert len(found["hybrid"][i]) == 5
+        if found["bm25"][i][0] == found["dense"][i][0]:
+            assert found["hybrid"][i][0] == found["bm25"][i][0]

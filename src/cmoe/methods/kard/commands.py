@@ -33,7 +33,7 @@ def _index_args(p):
     )
     p.add_argument("--encoder", default="", help="model folder or hub id for dense vectors")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", required=True, help="index folder (manifest, embedded Qdrant)")
+    p.add_argument("--out", required=True, help="index folder (manifest, Qdrant Edge shard)")
     p.add_argument("--cost", help="the build's cost (JSON); default: in the index folder")
 
 

@@ -156,10 +156,10 @@ class EdgeStore:
     def count(self) -> int:
         return self.shard.count(self.qe.CountRequest(exact=True))
 
-    def _query(self, name: str, vector, limit: int):
+    def _nearest(self, name: str, vector):
         qe = self.qe
-        vector = qe.SparseVector(*vector) if isinstance(vector, tuple) else vector
-        return qe.Query.Nearest(vector, using=name), limit
+        vector = qe.SparseVector(*vector) if isinstance(vector, tuple) else list(vector)
+        return qe.Query.Nearest(vector, using=name)
 
     def search(self, queries: list[dict], limit: int, exact: bool = False) -> list[list]:
         """``queries``: {bm25: (indices, values), dense: [...]} each; one or both fused."""
@@ -168,7 +168,7 @@ class EdgeStore:
         requests = []
         for q in queries:
             stages = [
-                qe.Prefetch(limit=limit, query=self._query(n, v, limit)[0], params=params)
+                qe.Prefetch(limit=limit, query=self._nearest(n, v), params=params)
                 for n, v in q.items()
             ]
             if len(stages) == 1:

@@ -41,7 +41,7 @@ class KnowledgeSettings:
     language: str = "russian"  # BM25 terms: this language's stopwords and Snowball stemmer
     hnsw_m: int = 32  # edges per node of the dense vectors' HNSW graph
     hnsw_ef_construct: int = 200  # candidates while building the graph
-    search_ef: int = 128  # candidates while searching it (at least the number of results)
+    search_ef: int = 256  # candidates while searching it (at least the number of results)
     batch_size: int = 256  # passages per upsert (and per encoder batch)
     qdrant: QdrantSettings = field(default_factory=QdrantSettings)
 
