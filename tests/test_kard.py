@@ -461,23 +461,59 @@ def test_bm25_finds_each_control_fact_among_distractors(tmp_path):
 
 
 def test_dense_and_hybrid_search_in_the_engine(tmp_path, tiny_model_dir):
-    """Dense vectors (HNSW) and BM25 + dense fused by the engine's RRF: the dense top 5 equals
-    exact search, and a fused list puts first what both lists agree on first."""
+    """Dense vectors (HNSW) and BM25 + dense fused by the engine's RRF (k = 60). A passage's own
+    text finds it first by BM25 and by dense vectors (cosine 1), so the fused list puts it first
+    with both lists' reciprocal ranks summed; the dense top 5 equals exact search."""
     kb = ROOT / "data" / "control" / "knowledge.jsonl"
-    encoder = str(tiny_model_dir)
-    texts = ["пароль сервера «Нигония»", "столица страны Мослинлан"]
+    passages = tmp_path / "passages.jsonl"
+    build_knowledge_base(KnowledgeSettings(source={"file": str(kb)}), passages)
+    rows = [json.loads(line) for line in passages.read_text("utf-8").splitlines()]
+    texts, pids = [rows[3]["text"], rows[40]["text"]], [rows[3]["id"], rows[40]["id"]]
     found = {}
     for retriever in ("bm25", "dense", "hybrid"):
         settings = KnowledgeSettings(source={"file": str(kb)}, retriever=retriever)
-        build_knowledge_base(settings, tmp_path / "passages.jsonl")
         out = tmp_path / retriever
-        manifest = build_index(tmp_path / "passages.jsonl", out, settings, encoder)
+        manifest = build_index(passages, out, settings, str(tiny_model_dir))
         assert manifest["dense_dim"] == (None if retriever == "bm25" else 64)
         with Retriever(out, settings) as r:
-            found[retriever] = [[h["pid"] for h in hs] for hs in r.search(texts, 5)]
+            found[retriever] = r.search(texts, 5)
             if retriever == "dense":
-                assert found["dense"] == [[h["pid"] for h in hs] for hs in r.search(texts, 5, True)]
-    for i in range(len(texts)):
-        assert len(found["hybrid"][i]) == 5
-        if found["bm25"][i][0] == found["dense"][i][0]:
-            assert found["hybrid"][i][0] == found["bm25"][i][0]
+                exact = r.search(texts, 5, exact=True)
+                assert [[h["pid"] for h in hs] for hs in exact] == [
+                    [h["pid"] for h in hs] for hs in found["dense"]
+                ]
+    for i, pid in enumerate(pids):
+        assert found["bm25"][i][0]["pid"] == found["dense"][i][0]["pid"] == pid
+        assert len(found["hybrid"][i]) == 5 and found["hybrid"][i][0]["pid"] == pid
+        one = found["hybrid"][i][1]["score"]  # a passage in one list only, or lower in both
+        assert found["hybrid"][i][0]["score"] == pytest.approx(2 / 60, rel=1e-3)
+        assert one < found["hybrid"][i][0]["score"]
+
+
+def test_server_path_builds_and_searches_through_qdrant_client(tmp_path, monkeypatch):
+    """`knowledge.qdrant.url`: the same vectors and queries through qdrant-client, here against
+    its in-memory store standing in for a server (none installs on the test machines)."""
+    from qdrant_client import QdrantClient
+
+    import cmoe.methods.kard.knowledge.server as server
+
+    memory = QdrantClient(location=":memory:")
+    monkeypatch.setattr(memory, "close", lambda: None)
+    monkeypatch.setattr(server, "connect", lambda qdrant: memory)
+    kb = ROOT / "data" / "control" / "knowledge.jsonl"
+    remote = KnowledgeSettings(source={"file": str(kb)}, qdrant=QdrantSettings(url="http://q:6333"))
+    build_knowledge_base(remote, tmp_path / "passages.jsonl")
+    manifest = build_index(tmp_path / "passages.jsonl", tmp_path / "remote", remote)
+    assert manifest["collection"].startswith("cmoe-") and not (tmp_path / "remote/shard").exists()
+    local = KnowledgeSettings(source={"file": str(kb)})
+    build_index(tmp_path / "passages.jsonl", tmp_path / "edge", local)
+    texts = ["пароль сервера «Нигония»", "столица страны Мослинлан", "остров Кемерон"]
+    with Retriever(tmp_path / "remote", remote) as r, Retriever(tmp_path / "edge", local) as e:
+        there, here = r.search(texts, 3), e.search(texts, 3)
+    # the same BM25 (the engine's IDF), so the same first passage and scores (ties may reorder)
+    assert [h[0]["pid"] for h in there] == [h[0]["pid"] for h in here]
+    assert [[round(x["score"], 4) for x in h] for h in there] == [
+        [round(x["score"], 4) for x in h] for h in here
+    ]
+    with pytest.raises(KnowledgeError, match="built for knowledge.qdrant.url"):
+        Retriever(tmp_path / "remote", local)
