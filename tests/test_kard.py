@@ -286,6 +286,11 @@ def test_bad_knowledge_input_stops_the_preflight(tmp_path):
     config["knowledge"]["qdrant"] = {"url": "http://127.0.0.1:9", "timeout": 2}
     with pytest.raises(ConfigError, match=r"^knowledge.qdrant.url: cannot reach Qdrant"):
         preflight(config)
+    config["knowledge"]["qdrant"] = {}
+    config["knowledge"]["language"] = "klingon"  # no stemmer or stopwords in the engine's BM25
+    with pytest.raises(ConfigError, match=r"^knowledge.language: unsupported language") as exc:
+        preflight(config)
+    assert "\n" not in str(exc.value)
 
 
 def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
