@@ -78,11 +78,15 @@ def run_local(work: Path, data: np.ndarray, queries, truth, k: int) -> dict:
     return row | {"disk_mb": disk_mb(work / "local")}
 
 
-def run_edge(work: Path, data: np.ndarray, queries, truth, k: int, efs: list[int]) -> list[dict]:
+def run_edge(work: Path, data: np.ndarray, queries, truth, k: int, efs: list[int], hnsw) -> list:
     from cmoe.methods.kard.knowledge import KnowledgeSettings
     from cmoe.methods.kard.knowledge.engine import DENSE, EdgeStore
 
     settings = KnowledgeSettings(retriever="dense")
+    if hnsw[0]:
+        settings.hnsw_m = hnsw[0]
+    if hnsw[1]:
+        settings.hnsw_ef_construct = hnsw[1]
     store = EdgeStore(work / "edge" / "shard", settings, create=(data.shape[1], False))
     t0 = time.perf_counter()
     for s in range(0, len(data), 256):
@@ -103,7 +107,8 @@ def run_edge(work: Path, data: np.ndarray, queries, truth, k: int, efs: list[int
         def search(q, k):
             return _ids(store, q, k)
 
-        row = {"engine": f"Edge (ef {ef})", "build_s": round(insert + optimize, 2)}
+        name = f"Edge (m {settings.hnsw_m}, ef_construct {settings.hnsw_ef_construct}, ef {ef})"
+        row = {"engine": name, "build_s": round(insert + optimize, 2)}
         row |= {"optimize_s": round(optimize, 2)} | timed_queries(search, queries, k, truth)
         rows.append(row | {"disk_mb": size})
     store.close()
@@ -126,6 +131,8 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--ef", type=int, nargs="+", default=[128, 256, 512])
+    p.add_argument("--m", type=int, default=0, help="HNSW m (0: knowledge.hnsw_m)")
+    p.add_argument("--ef-construct", type=int, default=0, help="(0: knowledge.hnsw_ef_construct)")
     p.add_argument("--engines", nargs="+", choices=["edge", "local"], default=["edge", "local"])
     args = p.parse_args()
     k = 5
@@ -133,7 +140,11 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="cmoe-bench-engines-"))
         data, queries = vectors(n, args.dim, 0), vectors(args.queries, args.dim, 1)
         truth = exact_top(data, queries, k)
-        rows = run_edge(work, data, queries, truth, k, args.ef) if "edge" in args.engines else []
+        rows = (
+            run_edge(work, data, queries, truth, k, args.ef, (args.m, args.ef_construct))
+            if "edge" in args.engines
+            else []
+        )
         if n <= args.local_max and "local" in args.engines:
             rows.append(run_local(work, data, queries, truth, k))
         for row in rows:
