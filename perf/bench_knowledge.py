@@ -2,8 +2,8 @@
 the reranker (queries/s), on a synthetic knowledge base, with each phase's peak memory.
 
 The corpus is the demo knowledge base padded with the project's synthetic distractors
-(`knowledge.distractors`) up to ``--passages``; the index is BM25 sparse vectors in embedded
-Qdrant (the demo's setting); queries are demo questions (question as the query, as at
+(`knowledge.distractors`) up to ``--passages``; the index is BM25 sparse vectors in Qdrant
+Edge (the demo's setting); queries are demo questions (question as the query, as at
 inference), ``--depth`` candidates each; the reranker is an untrained late-interaction model on
 a random Qwen3 of the demo reranker's size (hidden 64, 2 layers, compression 32, 128 tokens):
 its speed does not depend on its weights. Each phase runs in its own process, so its peak
@@ -76,7 +76,7 @@ def phase_query(work: Path, passages: int, queries: int, depth: int, rerank: boo
         s = RerankerSettings(compression_dim=32, max_length=128)
         reranker = Reranker(build_model(model, s))
     t0 = time.perf_counter()
-    retriever = Retriever(work / "index", settings.qdrant)
+    retriever = Retriever(work / "index", settings)
     t_open = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = attach_knowledge(

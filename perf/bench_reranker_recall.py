@@ -1,6 +1,6 @@
 """KARD's reranker against BM25 alone: recall@k on held-out demo questions.
 
-The demo knowledge base (data/demo/knowledge_demo.jsonl) indexed by BM25 in embedded Qdrant; the
+The demo knowledge base (data/demo/knowledge_demo.jsonl) indexed by BM25 in Qdrant Edge; the
 demo questions' reference explanations stand in for the teacher's rationales; the reranker is
 the demo's (`kard.reranker` of config/demo.yaml: a random Qwen3 of the tiny student's size,
 compression 32, 128 tokens, learning rate 1e-3), trained by `cmoe.methods.kard.knowledge.reranker.
@@ -65,10 +65,10 @@ def main() -> None:
             ),
         )
         t0 = time.perf_counter()
-        with Retriever(work / "index", settings.qdrant) as retriever:
+        with Retriever(work / "index", settings) as retriever:
             candidates = draw_candidates(traces, retriever, kard)
         out = work / f"rr{epochs}"
-        result = train_reranker(candidates, passages, model, kard, settings.stem_chars, out)
+        result = train_reranker(candidates, passages, model, kard, settings, out)
         recall, metrics = result["recall"], result["metrics"]
         rows.append((epochs, recall, metrics, time.perf_counter() - t0))
         print(epochs, recall, metrics["final_train_loss"], flush=True)

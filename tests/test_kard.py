@@ -11,7 +11,12 @@ import pytest
 from conftest import ROOT
 
 from cmoe.core.prompting import PromptSettings, build_messages, fit_knowledge
-from cmoe.methods.kard.knowledge import KnowledgeError, KnowledgeSettings, build_knowledge_base
+from cmoe.methods.kard.knowledge import (
+    KnowledgeError,
+    KnowledgeSettings,
+    QdrantSettings,
+    build_knowledge_base,
+)
 from cmoe.methods.kard.knowledge.index import Retriever, build_index
 from cmoe.methods.kard.knowledge.queries import question_query
 from cmoe.methods.kard.knowledge.retrieve import attach_knowledge, shuffle_knowledge
@@ -38,7 +43,7 @@ def test_training_queries_by_rationale_and_inference_by_question(demo_index, dem
     # rationale at training time and the question at inference, never the other way round.
     q = next(q for q in demo_questions if "Ромул" in q["question"])
     rationale = "Великую хартию вольностей король Иоанн подписал в 1215 году под давлением баронов."
-    with Retriever(folder / "index", settings.qdrant) as retriever:
+    with Retriever(folder / "index", settings) as retriever:
         [train] = attach_knowledge(
             [_trace(q, rationale)], retriever, query="rationale", n_knowledge=1
         )
@@ -83,13 +88,13 @@ def test_index_resumes_after_a_kill(tmp_path):
     assert not (tmp_path / "index.partial").exists()
     fresh = build_index(tmp_path / "passages.jsonl", tmp_path / "fresh", settings)
     query = ["Кто низложил Ромула Августула?", "ферментация молока"]
-    with Retriever(out, settings.qdrant) as a:
+    with Retriever(out, settings) as a:
         resumed = a.search(query, 5)
-    with Retriever(tmp_path / "fresh", settings.qdrant) as b:
+    with Retriever(tmp_path / "fresh", settings) as b:
         assert b.search(query, 5) == resumed
     assert fresh["digest"] == manifest["digest"]
     # a changed chunking (or tokenizer, or encoder) is another index, not a resumed one
-    other = KnowledgeSettings(source={"file": str(DEMO_KB)}, stem_chars=5)
+    other = KnowledgeSettings(source={"file": str(DEMO_KB)}, bm25_k1=1.5)
     assert build_index(tmp_path / "passages.jsonl", out, other)["digest"] != manifest["digest"]
 
 
@@ -242,7 +247,7 @@ def test_empty_knowledge_base_is_a_one_line_error(tmp_path):
 
 
 def test_unreachable_qdrant_url_is_a_one_line_error():
-    from cmoe.methods.kard.knowledge.index import connect
+    from cmoe.methods.kard.knowledge.engine import connect
     from cmoe.methods.kard.knowledge.settings import QdrantSettings
 
     t0 = time.monotonic()
@@ -254,7 +259,7 @@ def test_unreachable_qdrant_url_is_a_one_line_error():
 def test_collection_with_other_vector_size_is_a_one_line_error(tmp_path):
     from qdrant_client import QdrantClient, models
 
-    from cmoe.methods.kard.knowledge.index import check_collection
+    from cmoe.methods.kard.knowledge.server import check_collection
 
     client = QdrantClient(path=str(tmp_path / "q"))
     client.create_collection(
@@ -281,6 +286,11 @@ def test_bad_knowledge_input_stops_the_preflight(tmp_path):
     config["knowledge"]["qdrant"] = {"url": "http://127.0.0.1:9", "timeout": 2}
     with pytest.raises(ConfigError, match=r"^knowledge.qdrant.url: cannot reach Qdrant"):
         preflight(config)
+    config["knowledge"]["qdrant"] = {}
+    config["knowledge"]["language"] = "klingon"  # no stemmer or stopwords in the engine's BM25
+    with pytest.raises(ConfigError, match=r"^knowledge.language: unsupported language") as exc:
+        preflight(config)
+    assert "\n" not in str(exc.value)
 
 
 def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
@@ -369,14 +379,16 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
         ),
     )
     passages = read_jsonl(folder / "passages.jsonl")
-    with Retriever(folder / "index", settings.qdrant) as retriever:
+    with Retriever(folder / "index", settings) as retriever:
         candidates = draw_candidates(traces, retriever, kard)
         test = [t for t in traces if heldout(t, 0.3, 0)]
         hits = retriever.search([question_query(t) for t in test], depth)
-    result = train_reranker(candidates, passages, str(tiny_model_dir), kard, 6, tmp_path / "rr")
+    result = train_reranker(
+        candidates, passages, str(tiny_model_dir), kard, settings, tmp_path / "rr"
+    )
     recall = json.loads((tmp_path / "rr" / "recall.json").read_text())
     assert recall == result["recall"] and recall["heldout_questions"] == len(test) > 0
-    labels = TfidfLabels(passages, 6)
+    labels = TfidfLabels(passages, settings)
     gold = [labels.best(t["reasoning"]) for t in test]
     bm25 = recall_at_k([[h["pid"] for h in hs] for hs in hits], gold, [1, 3, depth])
     assert recall["retriever"] == bm25
@@ -387,33 +399,126 @@ def test_reranker_recall_is_measured_against_bm25_on_held_out_questions(
     )
 
 
-def _hold_index(path, seconds):
-    from cmoe.methods.kard.knowledge.index import connect
-    from cmoe.methods.kard.knowledge.settings import QdrantSettings
-
-    client = connect(QdrantSettings(), path)
-    time.sleep(seconds)
-    client.close()
+def _search_for(index, settings, seconds, queue):
+    with Retriever(index, settings) as retriever:
+        queue.put(("open", time.monotonic()))
+        time.sleep(seconds)  # both readers hold the index open here, at the same time
+        queue.put(("hits", [h["pid"] for h in retriever.search(["Ромул Августул"], 3)[0]]))
 
 
-def test_jobs_on_one_embedded_index_wait_for_each_other(demo_index):
-    """Embedded Qdrant admits one client per folder: a second job waits for the first to close
-    it (parallel retrieve and reranker jobs), and gives up after lock_timeout, in one line."""
-    from cmoe.methods.kard.knowledge.index import connect
-    from cmoe.methods.kard.knowledge.settings import QdrantSettings
+def test_jobs_read_one_index_at_once(demo_index):
+    """Several jobs (parallel retrieve and reranker jobs) read one Edge index side by side; only
+    opening and closing take its lock, and a job gives up on it after lock_timeout, in one line."""
+    import fcntl
 
-    path = demo_index[0] / "index" / "qdrant"
-    for lock_timeout in (60, 0):
-        holder = multiprocessing.get_context("fork").Process(target=_hold_index, args=(path, 3))
-        holder.start()
-        time.sleep(1.5)  # the holder has it open by now
-        t0 = time.monotonic()
-        if lock_timeout:
-            connect(QdrantSettings(lock_timeout=lock_timeout), path).close()
-            assert time.monotonic() - t0 > 0.5  # it waited for the holder
-        else:
-            with pytest.raises(KnowledgeError, match="lock_timeout") as exc:
-                connect(QdrantSettings(lock_timeout=0), path)
-            assert "\n" not in str(exc.value)
-        holder.join(60)
-        assert holder.exitcode == 0
+    from cmoe.methods.kard.knowledge.engine import EdgeStore
+
+    folder, settings = demo_index
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    readers = [
+        ctx.Process(target=_search_for, args=(folder / "index", settings, 3, queue))
+        for _ in range(2)
+    ]
+    for r in readers:
+        r.start()
+    events = [queue.get(timeout=60) for _ in range(4)]
+    for r in readers:
+        r.join(60)
+        assert r.exitcode == 0
+    opened = [t for kind, t in events if kind == "open"]
+    hits = [h for kind, h in events if kind == "hits"]
+    assert len(opened) == 2 and abs(opened[0] - opened[1]) < 2.5  # neither waited for the other
+    assert hits[0] == hits[1] and hits[0]
+    with open(folder / "index" / "open.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another job opening or closing it
+        lazy = KnowledgeSettings(**{**settings.__dict__, "qdrant": QdrantSettings(lock_timeout=0)})
+        with pytest.raises(KnowledgeError, match="lock_timeout") as exc:
+            EdgeStore(folder / "index" / "shard", lazy)
+        assert "\n" not in str(exc.value)
+
+
+def test_index_of_other_settings_is_a_one_line_error(demo_index, tmp_path):
+    folder, settings = demo_index
+    other = KnowledgeSettings(**{**settings.__dict__, "bm25_b": 0.5})
+    with pytest.raises(KnowledgeError, match=r"built for knowledge.bm25_b = 0.75, but it is 0.5"):
+        Retriever(folder / "index", other)
+    old = tmp_path / "old"
+    old.mkdir()  # an index of the embedded local mode this engine replaced
+    (old / "manifest.json").write_text(json.dumps({"retriever": "bm25", "url": ""}))
+    with pytest.raises(KnowledgeError, match="another version of the index") as exc:
+        Retriever(old, settings)
+    assert "\n" not in str(exc.value)
+
+
+def test_bm25_finds_each_control_fact_among_distractors(tmp_path):
+    """Recall on the control tasks' knowledge base: each knowledge question names the passage
+    that holds its fact; BM25 in the engine ranks it first, by question and by rationale, among
+    2,000 distractors (perf/bench_kb_recall.py measures larger sizes)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "perf"))
+    from bench_kb_recall import run
+
+    row = run(2000, "bm25", tmp_path)
+    assert row["passages"] == 2132
+    assert row["question"]["recall@1"] == 1.0 and row["rationale"]["recall@1"] == 1.0
+
+
+def test_dense_and_hybrid_search_in_the_engine(tmp_path, tiny_model_dir):
+    """Dense vectors (HNSW) and BM25 + dense fused by the engine's RRF (k = 60). A passage's own
+    text finds it first by BM25 and by dense vectors (cosine 1), so the fused list puts it first
+    with both lists' reciprocal ranks summed; the dense top 5 equals exact search."""
+    kb = ROOT / "data" / "control" / "knowledge.jsonl"
+    passages = tmp_path / "passages.jsonl"
+    build_knowledge_base(KnowledgeSettings(source={"file": str(kb)}), passages)
+    rows = [json.loads(line) for line in passages.read_text("utf-8").splitlines()]
+    texts, pids = [rows[3]["text"], rows[40]["text"]], [rows[3]["id"], rows[40]["id"]]
+    found = {}
+    for retriever in ("bm25", "dense", "hybrid"):
+        settings = KnowledgeSettings(source={"file": str(kb)}, retriever=retriever)
+        out = tmp_path / retriever
+        manifest = build_index(passages, out, settings, str(tiny_model_dir))
+        assert manifest["dense_dim"] == (None if retriever == "bm25" else 64)
+        with Retriever(out, settings) as r:
+            found[retriever] = r.search(texts, 5)
+            if retriever == "dense":
+                exact = r.search(texts, 5, exact=True)
+                assert [[h["pid"] for h in hs] for hs in exact] == [
+                    [h["pid"] for h in hs] for hs in found["dense"]
+                ]
+    for i, pid in enumerate(pids):
+        assert found["bm25"][i][0]["pid"] == found["dense"][i][0]["pid"] == pid
+        assert len(found["hybrid"][i]) == 5 and found["hybrid"][i][0]["pid"] == pid
+        one = found["hybrid"][i][1]["score"]  # a passage in one list only, or lower in both
+        assert found["hybrid"][i][0]["score"] == pytest.approx(2 / 60, rel=1e-3)
+        assert one < found["hybrid"][i][0]["score"]
+
+
+def test_server_path_builds_and_searches_through_qdrant_client(tmp_path, monkeypatch):
+    """`knowledge.qdrant.url`: the same vectors and queries through qdrant-client, here against
+    its in-memory store standing in for a server (none installs on the test machines)."""
+    from qdrant_client import QdrantClient
+
+    import cmoe.methods.kard.knowledge.server as server
+
+    memory = QdrantClient(location=":memory:")
+    monkeypatch.setattr(memory, "close", lambda: None)
+    monkeypatch.setattr(server, "connect", lambda qdrant: memory)
+    kb = ROOT / "data" / "control" / "knowledge.jsonl"
+    remote = KnowledgeSettings(source={"file": str(kb)}, qdrant=QdrantSettings(url="http://q:6333"))
+    build_knowledge_base(remote, tmp_path / "passages.jsonl")
+    manifest = build_index(tmp_path / "passages.jsonl", tmp_path / "remote", remote)
+    assert manifest["collection"].startswith("cmoe-") and not (tmp_path / "remote/shard").exists()
+    local = KnowledgeSettings(source={"file": str(kb)})
+    build_index(tmp_path / "passages.jsonl", tmp_path / "edge", local)
+    texts = ["пароль сервера «Нигония»", "столица страны Мослинлан", "остров Кемерон"]
+    with Retriever(tmp_path / "remote", remote) as r, Retriever(tmp_path / "edge", local) as e:
+        there, here = r.search(texts, 3), e.search(texts, 3)
+    # the same BM25 (the engine's IDF), so the same first passage and scores (ties may reorder)
+    assert [h[0]["pid"] for h in there] == [h[0]["pid"] for h in here]
+    assert [[round(x["score"], 4) for x in h] for h in there] == [
+        [round(x["score"], 4) for x in h] for h in here
+    ]
+    with pytest.raises(KnowledgeError, match="built for knowledge.qdrant.url"):
+        Retriever(tmp_path / "remote", local)

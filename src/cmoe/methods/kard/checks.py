@@ -30,7 +30,8 @@ def check(config: dict) -> None:
 
 
 def preflight(config: dict) -> None:
-    from .knowledge.index import check_collection, connect
+    from .knowledge.engine import bm25_model, connect
+    from .knowledge.server import check_collection
 
     knowledge, kard = settings(config)
     _check_reranker_lora(config, kard.reranker)
@@ -40,6 +41,8 @@ def preflight(config: dict) -> None:
         read = sum(1 for _ in documents(knowledge)) if source else None
         if read == 0 and not knowledge.distractors:
             raise KnowledgeError(f"knowledge.source.file: {source} is empty")
+        if knowledge.retriever != "dense":
+            bm25_model(knowledge)  # a language the engine's BM25 knows
         if knowledge.qdrant.url:
             client = connect(knowledge.qdrant)
             if knowledge.qdrant.collection and knowledge.retriever != "bm25":

@@ -33,7 +33,7 @@ def _index_args(p):
     )
     p.add_argument("--encoder", default="", help="model folder or hub id for dense vectors")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", required=True, help="index folder (manifest, embedded Qdrant)")
+    p.add_argument("--out", required=True, help="index folder (manifest, Qdrant Edge shard)")
     p.add_argument("--cost", help="the build's cost (JSON); default: in the index folder")
 
 
@@ -87,7 +87,7 @@ def retrieve(args) -> None:
     cost = retrieve_file(
         records,
         args.index,
-        args.settings.qdrant,
+        args.settings,
         args.out,
         query=args.query,
         n_knowledge=args.kard.n_knowledge,
@@ -125,14 +125,14 @@ def train_reranker(args) -> None:
 
     set_threads(args.threads)
     traces = [r for path in args.traces for r in read_jsonl(path)]
-    with Retriever(args.index, args.settings.qdrant) as retriever:  # released before training
+    with Retriever(args.index, args.settings) as retriever:  # released before training
         candidates = draw_candidates(traces, retriever, args.kard)
     result = train(
         candidates,
         read_jsonl(args.passages),
         args.model,
         args.kard,
-        args.settings.stem_chars,
+        args.settings,
         args.out,
     )
     recall = result["recall"]

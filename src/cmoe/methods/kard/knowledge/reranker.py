@@ -27,9 +27,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ....core.io import atomic_directory, atomic_write_json, read_jsonl
-from .bm25 import tokenize
+from .engine import bm25_model, term_counts
 from .queries import question_query, rationale_query
-from .settings import KardSettings, RerankerSettings
+from .settings import KardSettings, KnowledgeSettings, RerankerSettings
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +169,15 @@ def build_model(path: str, settings: RerankerSettings) -> LateInteraction:
 class TfidfLabels:
     """TF-IDF vectors of the knowledge base (fitted on its passages, with the index's tokenizer)."""
 
-    def __init__(self, passages: list[dict], stem_chars: int):
+    def __init__(self, passages: list[dict], knowledge: KnowledgeSettings):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.vectorizer = TfidfVectorizer(analyzer=lambda text: tokenize(text, stem_chars))
+        counter = bm25_model(knowledge, counting=True)
+
+        def terms(text: str) -> list[int]:
+            return [t for t, n in term_counts(counter, text).items() for _ in range(n)]
+
+        self.vectorizer = TfidfVectorizer(analyzer=terms)
         self.matrix = self.vectorizer.fit_transform([p["text"] for p in passages])
         self.pids = [p["id"] for p in passages]
         self.row = {pid: i for i, pid in enumerate(self.pids)}
@@ -235,7 +240,7 @@ def train_reranker(
     passages: list[dict],
     model_path: str,
     settings: KardSettings,
-    stem_chars: int,
+    knowledge: KnowledgeSettings,
     out: str | Path,
 ) -> dict:
     """Train on the traces outside the held-out fraction, evaluate recall@k on the rest, and
@@ -246,7 +251,7 @@ def train_reranker(
     t0 = time.perf_counter()
     s = settings.reranker
     rng = random.Random(s.seed)
-    labels = TfidfLabels(passages, stem_chars)
+    labels = TfidfLabels(passages, knowledge)
     depth = settings.search_depth
     half = settings.n_candidates // 2
     train, test = [], []

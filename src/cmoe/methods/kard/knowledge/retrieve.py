@@ -14,7 +14,7 @@ from pathlib import Path
 from ....core.io import atomic_write_json, atomic_write_jsonl
 from .index import Retriever
 from .queries import question_query, rationale_query
-from .settings import QdrantSettings
+from .settings import KnowledgeSettings
 
 QUERIES = ("rationale", "question")
 
@@ -77,7 +77,7 @@ def shuffle_knowledge(records: list[dict], seed: int) -> list[dict]:
 def retrieve_file(
     records: list[dict],
     index: str | Path,
-    qdrant: QdrantSettings,
+    settings: KnowledgeSettings,
     out: str | Path,
     *,
     query: str,
@@ -95,7 +95,7 @@ def retrieve_file(
         from .reranker import Reranker
 
         reranker = Reranker.load(reranker_path)
-    with Retriever(index, qdrant) as retriever:
+    with Retriever(index, settings) as retriever:
         result = attach_knowledge(
             records,
             retriever,

@@ -15,13 +15,13 @@ RETRIEVERS = ("bm25", "dense", "hybrid")
 
 @dataclass
 class QdrantSettings:
-    """`knowledge.qdrant`: embedded Qdrant (a folder in results/) unless `url` names a server."""
+    """`knowledge.qdrant`: Qdrant Edge (a folder in results/) unless `url` names a server."""
 
-    url: str = ""  # empty: embedded Qdrant, no server
+    url: str = ""  # empty: Qdrant Edge, in-process, no server
     api_key_env: str = "QDRANT_API_KEY"  # the variable holding the server's key (may be unset)
     collection: str = ""  # server only; empty: `cmoe-<digest>` of the index's settings
     timeout: int = 30  # seconds per request to a server
-    lock_timeout: int = 900  # seconds a job waits for an embedded index another job has open
+    lock_timeout: int = 900  # seconds a job waits for an Edge index another job is opening/closing
 
 
 @dataclass
@@ -38,7 +38,10 @@ class KnowledgeSettings:
     encoder: str = ""  # a `models` key (or hub id / folder) for dense vectors
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
-    stem_chars: int = 6  # terms are cut to this many characters (a crude Russian stemmer); 0: off
+    language: str = "russian"  # BM25 terms: this language's stopwords and Snowball stemmer
+    hnsw_m: int = 32  # edges per node of the dense vectors' HNSW graph
+    hnsw_ef_construct: int = 200  # candidates while building the graph
+    search_ef: int = 256  # candidates while searching it (at least the number of results)
     batch_size: int = 256  # passages per upsert (and per encoder batch)
     qdrant: QdrantSettings = field(default_factory=QdrantSettings)
 
