@@ -5,7 +5,7 @@ Usage (after the traces and the split exist, e.g. from the demo's run):
 
   python perf/learning_grid.py --base data/control/hub/intermediate \
       --traces 'results/traces/teacher/tiny-teacher-a/*.jsonl' --test results/data/test.jsonl \
-      --grid 20:5e-3 40:5e-3 --seeds 0 1 2 [--jobs 2] [--arch seq2seq]
+      --grid 20:5e-3 40:5e-3 --seeds 0 1 2 [--jobs 2] [--arch seq2seq [--format step_by_step]]
 
 Each (setting, seed) trains with the demo's training settings otherwise (batch 8, random
 batches, cosine, 5% warm-up, max length 512) on one thread, two jobs at a time by default,
@@ -41,17 +41,18 @@ def cmoe(args: list[str]) -> float:
 
 
 def one(base: str, traces: list[str], test: str, epochs: int, lr: float, batch: int, seed: int,
-        arch: str, domain: str | None) -> tuple[float, float]:  # fmt: skip
+        arch: str, domain: str | None, fmt: str = "rationale") -> tuple[float, float]:  # fmt: skip
     """(accuracy, overall or on ``domain``; training seconds) of one setting and seed."""
     tag = hashlib.sha256(f"{Path(base).resolve()} {traces}".encode()).hexdigest()[:6]
-    out = OUT / f"{Path(base).name}-{tag}-e{epochs}-lr{lr:g}-b{batch}-s{seed}"
+    form = "" if fmt == "rationale" else f"-{fmt}"
+    out = OUT / f"{Path(base).name}{form}-{tag}-e{epochs}-lr{lr:g}-b{batch}-s{seed}"
     settings = {
         **{"method": "full", "epochs": epochs, "learning_rate": lr, "batch_size": batch},
         **{"max_length": 512, "warmup_ratio": 0.05, "lr_scheduler": "cosine"},
         **{"batching": "random", "seed": seed, "save_steps": 0, "logging_steps": 50},
     }
     extra = ["--arch", arch] + (
-        ["--seq2seq", '{"format": "rationale"}'] if arch == "seq2seq" else []
+        ["--seq2seq", json.dumps({"format": fmt})] if arch == "seq2seq" else []
     )
     seconds = cmoe(["train", "--model", base, "--data", *traces, "--settings", json.dumps(settings),
                     "--prompt", json.dumps(PROMPT), "--threads", "1", "--out", str(out / "model"),
@@ -74,6 +75,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--arch", choices=["causal", "seq2seq"], default="causal")
+    parser.add_argument("--format", choices=["rationale", "step_by_step"], default="rationale",
+                        help="seq2seq: the target format")  # fmt: skip
     parser.add_argument("--domain", help="report the accuracy on this domain (a specialist's)")
     args = parser.parse_args()
     traces = sorted(t for t in glob.glob(args.traces) if not t.endswith(".raw.jsonl"))
@@ -89,7 +92,12 @@ def main() -> None:
     work = [(*g, s) for g in grid for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(
-            pool.map(lambda w: one(args.base, traces, args.test, *w, args.arch, args.domain), work)
+            pool.map(
+                lambda w: one(
+                    args.base, traces, args.test, *w, args.arch, args.domain, args.format
+                ),
+                work,
+            )
         )
     where = f" on {args.domain}" if args.domain else ""
     seeds = " / ".join(map(str, args.seeds))
