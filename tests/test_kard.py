@@ -298,7 +298,7 @@ def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
     from cmoe.plan import build_plan
 
     config = load_config(
-        ROOT / "config" / "demo_rummlu.yaml", ROOT / "config/ablations/kard_kb_size.yaml"
+        ROOT / "config" / "demo.yaml", ROOT / "config/ablations/kard_kb_size.yaml"
     )
     plan = build_plan(config)
     sweep = config["kard"]["sweep"]
