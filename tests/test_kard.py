@@ -297,9 +297,7 @@ def test_kb_size_sweep_plans_a_chain_per_variant_and_the_figure():
     from cmoe.config import load_config
     from cmoe.plan import build_plan
 
-    config = load_config(
-        ROOT / "config" / "demo.yaml", ROOT / "config/ablations/kard_kb_size.yaml"
-    )
+    config = load_config(ROOT / "config" / "demo.yaml", ROOT / "config/ablations/kard_kb_size.yaml")
     plan = build_plan(config)
     sweep = config["kard"]["sweep"]
     distractors = sorted({v["distractors"] for v in sweep})
