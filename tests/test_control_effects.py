@@ -28,8 +28,9 @@ CONTROL = ROOT / "data" / "control"
 # questions); oracle 0.550 against misrouted 0.175 (+37.5, the 120 rule questions; learned =
 # oracle, the router 100% right); on the 32 knowledge questions the retriever's passages 0.375,
 # shuffled 0.156 (+21.9), no passage (direct) 0.094 (+28.1). The means over three replicates,
-# 2026-12-07: +35.3, +41.4, +17.7 and +26.0; on 189 rule questions drawn afresh (seed 7) the
-# direct student 0.757 against its base 0.233 (+52.4; 0.764 on the test split's rule questions).
+# 2026-12-07: +35.3, +41.4, +22.9 and +29.2 (KARD on Qdrant Edge's BM25); on 189 rule questions
+# drawn afresh (seed 7) the direct student 0.757 against its base 0.233 (+52.4; 0.764 on the
+# test split's rule questions).
 # The hub's T5 (rationale), 2026-12-07: 0.561 over three replicates against its base 0.217
 # (+34.4); trained on shuffled targets 0.204 (−1.3). Each threshold keeps a third or more of room.
 DIRECT_MARGIN = 0.20  # the direct student over its base, all questions
