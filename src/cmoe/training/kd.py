@@ -373,7 +373,7 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
             from .cross_vocab import CrossVocabSettings, nfc_rows
 
             cross = run.cross_vocab or CrossVocabSettings()
-            think = scores.cross_vocab.get("teacher_think")
+            think = scores.cross_vocab["teacher_think"]  # TeacherScores refuses scores without
             rows = [{**row, "kd_content": shared_segments(row, think)} for row in nfc_rows(rows)]
         data = Dataset.from_list([{**row, "kd_key": row_key(row)} for row in rows])
         return _sft_trainer_class()(

@@ -18,12 +18,12 @@ def teacher_view(row: dict, think: bool) -> dict:
     return {**row, "completion": [*before, last]}
 
 
-def shared_segments(row: dict, teacher_think: bool | None) -> list[str]:
+def shared_segments(row: dict, teacher_think: bool) -> list[str]:
     """The pieces of a row's completion that the teacher's view (:func:`teacher_view`) and the
     student's both spell: the whole text when the view is the same, else the reasoning and the
     final line, aligned apart (:func:`.cross_vocab.alignment.align_segments`)."""
     content = row["completion"][-1]["content"]
     parts = split_completion(content)
-    if teacher_think is None or parts is None:
+    if parts is None or recast_completion(content, teacher_think) == content:
         return [content]
-    return [content] if recast_completion(content, teacher_think) == content else list(parts)
+    return list(parts)
