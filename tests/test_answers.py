@@ -28,6 +28,21 @@ CASES = [
     ("Ответ: С", "C"),
     ("**Ответ:** (В)", "B"),
     ("Итак, ответ — С.", "C"),
+    ("Ответ: В, потому что остальные неверны", "B"),
+    ("Ответ: С — кислород", "C"),
+    ("Answer: В is correct", "B"),
+    ("Ответ: вариант С верен", "C"),  # after "вариант" a look-alike names an option
+    ("Вариант В верен", "B"),
+    ("Ответ: В является верным", "B"),
+    ("Ответ: В этом случае правильный вариант C", "C"),  # "В этом": a preposition
+    # ... but a look-alike before a Russian word or a number is that word, never an answer
+    ("Ответ: В Москве", None),
+    ("Ответ: С учётом условия, B", None),
+    ("Ответ: А также D", None),
+    ("Ответ: В 1945 году", None),
+    # look-alikes of letters that name no option
+    ("Ответ: Е", None),
+    ("Ответ: Н", None),
     # LaTeX boxed answers (Qwen-family final form)
     ("Ответ: \\boxed{B}", "B"),
     ("\\boxed{B}", "B"),

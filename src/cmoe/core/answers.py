@@ -22,24 +22,36 @@ from __future__ import annotations
 
 import re
 
-# Cyrillic capitals that look like Latin answer letters; Russian models often emit them.
+# The Cyrillic capitals that look like the Latin answer letters A-D (there is none for D);
+# Russian models often emit them. Е, Н and the like look like Latin letters that name no option.
 _LOOKALIKES = str.maketrans({"А": "A", "В": "B", "С": "C"})
 _NOT_WORD = r"(?![0-9A-Za-zА-Яа-яЁё])"
-# An answer letter: a capital (Latin, or a Cyrillic look-alike) that does not start a word
-# ("Вода"), or a lowercase Latin one that stands alone (closed by a bracket or a full stop, or
-# last on its line), so the English article in "the answer is a tree" is not read. A lowercase
-# Cyrillic "в"/"с"/"а" is never read: after "ответ" it is a preposition or a conjunction.
-_LETTER = rf"(?:[ABCDАВС]{_NOT_WORD}|[abcd](?=[\)\]]|\.(?!\S)|[ \t*_`\"»”'!?;:]*$))"
+# A look-alike followed on its line by a Russian word or a number is the preposition or the
+# conjunction it spells ("В этом случае", "С учётом", "А также", "В 1945 году"), unless the word
+# says what an answer letter is ("В является верным", "С подходит").
+_CYRILLIC_WORD = r"(?![ \t]+(?!(?i:является|подходит)(?![А-Яа-яЁё]))[0-9А-Яа-яЁё])"
+# An answer letter: a capital (Latin, or a Cyrillic look-alike that is not a word as above)
+# that does not start a word ("Вода"), or a lowercase Latin one that stands alone (closed by a
+# bracket or a full stop, or last on its line), so the English article in "the answer is a
+# tree" is not read. A lowercase Cyrillic "в"/"с"/"а" is never read: after "ответ" it is a
+# preposition or a conjunction, and in "а) б) в) г)" numbering "в)" is the third option, not B.
+_LOWER = r"[abcd](?=[\)\]]|\.(?!\S)|[ \t*_`\"»”'!?;:]*$)"
+_LETTER = rf"(?:[ABCD]{_NOT_WORD}|[АВС]{_NOT_WORD}{_CYRILLIC_WORD}|{_LOWER})"
+# After "вариант"/"option" a look-alike names an option even before a word ("вариант В верен").
+_OPTION_LETTER = rf"(?:[ABCDАВС]{_NOT_WORD}|{_LOWER})"
 _DECOR = r"[\s*_`\"«»“”'\(\[]*"
+_SEPARATOR = r"[\s*_`]*(?:[:：=]|—|–|-|\s(?i:это|будет|is))?" + _DECOR
 
 # "Ответ: B", "**Ответ:** (B)", "Правильный ответ — B", "Answer: (b)", "Correct answer is C",
-# "Правильный вариант: B". The keyword is case-insensitive.
+# "Ответ: вариант В", "Правильный вариант: B". The keyword is case-insensitive. The letter is
+# the one group that matched (``m.lastindex``): after "ответ"/"answer", or after an option word.
 _MARKED = re.compile(
-    r"(?i:ответ(?:ом)?|answer|вариант)"
-    r"[\s*_`]*(?:[:：=]|—|–|-|\s(?i:это|будет|is))?"
-    + _DECOR
-    + r"(?:(?i:вариант|option)\s*)?"
-    + rf"({_LETTER})",
+    r"(?:(?i:ответ(?:ом)?|answer)"
+    + _SEPARATOR
+    + rf"(?:({_LETTER})|(?i:вариант|option)\s*({_OPTION_LETTER}))"
+    + r"|(?i:вариант)"
+    + _SEPARATOR
+    + rf"({_OPTION_LETTER}))",
     re.M,
 )
 # A letter the text goes on to dismiss ("вариант B неверен", "вариант C — тоже не подходит",
@@ -77,10 +89,11 @@ def _statements(text: str) -> list[tuple[int, str | None]]:
     """Answer statements in ``text`` as (start, letter), in order; letter None if it lists two."""
     found = []
     for m in _MARKED.finditer(text):
-        if _DISMISSED.match(text, m.end(1)):  # "вариант B неверен": a rejected option
+        end = m.end(m.lastindex)  # the letter's group: the only one that matched
+        if _DISMISSED.match(text, end):  # "вариант B неверен": a rejected option
             continue
-        also = _ALSO.match(text, m.end(1))
-        letters = {_normal(m.group(1))} | ({_normal(also.group(1))} if also else set())
+        also = _ALSO.match(text, end)
+        letters = {_normal(m.group(m.lastindex))} | ({_normal(also.group(1))} if also else set())
         found.append((m.start(), letters.pop() if len(letters) == 1 else None))
     for m in _BOXED.finditer(text):
         content = m.group(1)
