@@ -387,13 +387,18 @@ def test_path_models_share_a_vocabulary_unless_named_apart(tmp_path):
     """Nothing in the config tells two hub models' tokenizers apart but their `vocabulary`
     names: the same name is checked against the tokenizers before the first job, other names
     plan the cross-vocabulary path; a tiny model's vocabulary follows its spec."""
+    from transformers import Qwen3Config
+
     from cmoe.config import preflight, validate_config
     from cmoe.core.errors import ConfigError
     from cmoe.data.tiny import corpus_texts, train_tokenizer
 
     texts = corpus_texts(DEMO_DATA)
     for name, size in (("big-teacher", 900), ("small-student", 600)):
-        train_tokenizer(texts, size).save_pretrained(tmp_path / name)
+        tokenizer = train_tokenizer(texts, size)
+        tokenizer.save_pretrained(tmp_path / name)
+        # a model folder holds its config (preflight reads it before the tokenizers)
+        Qwen3Config(vocab_size=len(tokenizer)).save_pretrained(tmp_path / name)
 
     def edit(config):
         config["models"]["big-teacher"] = {"path": str(tmp_path / "big-teacher")}

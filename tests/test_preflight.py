@@ -139,6 +139,43 @@ def test_uncached_hub_id_offline_says_how_to_fix(monkeypatch):
     assert "huggingface-cli download nobody/no-such-model" in message
 
 
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            lambda tmp: "nobody/no-such-model",
+            "hub id 'nobody/no-such-model' is not in the local cache and HF_HUB_OFFLINE is set",
+        ),
+        (lambda tmp: str(tmp), "model folder '{path}' has no config.json"),
+    ],
+    ids=["uncached-hub-id", "folder-without-config"],
+)
+def test_an_unreadable_student_is_named_before_its_vocabulary(
+    where, message, tmp_path, capsys, monkeypatch
+):
+    # the demo's tiny intermediates and a `path` student cross vocabularies, and cmoe-kd's
+    # on-policy student is on: the vocabulary error would be true, but not the first cause
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = where(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    config = _demo()
+    config["models"]["tiny-student"] = {"path": path}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config), "utf-8")
+    assert main(["check", "--schema-only", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    expected = f"config key models.tiny-student.path: {message.format(path=path)}"
+    assert err[0].startswith(f"cmoe check: error: {expected}"), err[0]
+
+
+@pytest.mark.slow
+def test_a_readable_student_still_gets_its_vocabulary_error(tiny_model_dir, capsys):
+    config = _demo()
+    config["models"]["tiny-student"] = {"path": str(tiny_model_dir)}
+    message = _error(lambda: validate_config(config))
+    assert message.startswith("config key kd.on_policy.enabled: cmoe-kd's on-policy student")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -88,11 +88,12 @@ def _check_references(config: dict) -> None:
                 )
         path = m.get("path")
         if path and looks_like_path(path) and not Path(path).expanduser().is_dir():
-            raise ConfigError(
-                f"{path!r} looks like a local folder but does not exist (a hub id is written "
-                "org/name)",
-                key=f"models.{name}.path",
+            why = (
+                "is a file, not a model folder"
+                if Path(path).expanduser().exists()
+                else "looks like a local folder but does not exist (a hub id is written org/name)"
             )
+            raise ConfigError(f"{path!r} {why}", key=f"models.{name}.path")
     for role in ("teachers", "students", "intermediates"):
         for name, entry in config.get(role, {}).items():
             if entry["model"] not in models:

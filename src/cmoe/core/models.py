@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -195,3 +196,50 @@ def check_lora_targets(targets, model, name: str, key: str) -> None:
             f"{', '.join(linear) or 'none found'})",
             key=key,
         )
+
+
+def unreadable(spec: dict, offline: bool) -> str | None:
+    """Why a `models` entry's `path` cannot be read on this machine, or None when it can (or
+    when it has no `path`: a tiny model the workflow builds). A local folder must hold a
+    readable config.json (or a LoRA adapter's adapter_config.json); a hub id must be in the
+    local cache or, unless ``offline``, resolve on the hub (asked once, 10 s at most)."""
+    from .paths import looks_like_path
+
+    path = spec.get("path")
+    if not path:
+        return None
+    folder = Path(path).expanduser()
+    if looks_like_path(path) or folder.is_dir():
+        if not folder.is_dir():
+            return f"{path!r} is not a model folder"
+        files = [folder / name for name in ("config.json", "adapter_config.json")]
+        if not any(f.is_file() for f in files):
+            return f"model folder {path!r} has no config.json"
+        if not any(os.access(f, os.R_OK) for f in files if f.is_file()):
+            return f"model folder {path!r}: config.json cannot be read (permissions)"
+        return None
+    if local_config(spec) is not None:
+        return None  # in the local cache
+    if offline:
+        return (
+            f"hub id {path!r} is not in the local cache and HF_HUB_OFFLINE is set; "
+            f"pre-download it (`huggingface-cli download {path}`) or unset HF_HUB_OFFLINE"
+        )
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(path, timeout=10)
+    except Exception as exc:  # any failure means the first job would fail the same way
+        return (
+            f"hub id {path!r} cannot be resolved ({type(exc).__name__}); log in "
+            "(`huggingface-cli login` or HF_TOKEN), pre-download it, or set HF_HUB_OFFLINE=1 "
+            "with it in the cache"
+        )
+    return None
+
+
+def hub_offline(environ=None) -> bool:
+    """Whether HF_HUB_OFFLINE is set (in ``environ``, default the process's)."""
+    value = (os.environ if environ is None else environ).get("HF_HUB_OFFLINE", "")
+    return value.lower() in ("1", "true", "yes")
+

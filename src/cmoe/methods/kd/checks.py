@@ -69,11 +69,14 @@ def kd_pairs(config: dict) -> list[tuple[str, str, str]]:
 
 
 def check_cross_vocab(config: dict) -> None:
-    """Pairs of two vocabularies: scores at temperature 1 only, and no on-policy student."""
+    """Pairs of two vocabularies: scores at temperature 1 only, and no on-policy student; a
+    model of such a pair that cannot be read is named first."""
     kd = settings(config)
     for method, teacher, student in kd_pairs(config):
         if not cross_vocab(config, teacher, student):
             continue
+        if method.endswith("(on-policy)") or kd.temperature != 1.0:
+            readable(config, teacher, student)  # the first cause: a model that cannot be read
         if method.endswith("(on-policy)"):
             raise ConfigError(
                 f"cmoe-kd's on-policy student would distil model {teacher!r} into model "
@@ -88,6 +91,18 @@ def check_cross_vocab(config: dict) -> None:
                 "across vocabularies, which compares stored scores at temperature 1",
                 key="kd.temperature",
             )
+
+
+def readable(config: dict, *models: str) -> None:
+    """Before an error about models' vocabularies: a `models` entry among ``models`` that
+    cannot be read here (:func:`cmoe.core.models.unreadable`) is the error to name, since
+    fixing the vocabularies would not make it load."""
+    from ...core.models import hub_offline, unreadable
+
+    for name in models:
+        problem = unreadable(config["models"][name], hub_offline())
+        if problem:
+            raise ConfigError(problem, key=f"models.{name}.path")
 
 
 def check_vocabularies(config: dict) -> None:
