@@ -367,8 +367,10 @@ def test_kd_plan_rows_jobs_and_costs():
     assert sorted(offline.option("--kd")["scores"]) == sorted(
         f"results/{k}" for k in scores if "/cmoe/" in k
     )
+    # the student reads the scores and, to check their manifests, its teachers' tokenizers
+    teachers = [m["model"] for m in offline.option("--kd")["manifests"]]
     assert offline.settings["epochs"] == 2 and offline.extra_inputs == tuple(
-        offline.option("--kd")["scores"]
+        x for pair in zip(offline.option("--kd")["scores"], teachers, strict=True) for x in pair
     )
     online = plan.trains["ci/models/student/cmoe-kd-on-policy/ta/im/st"]
     assert online.option("--kd")["data_teacher"] == [0, 1, 2, 3]

@@ -144,12 +144,13 @@ def test_cross_vocab_scores_hold_spans_and_resume_byte_identically(
     score_rows(str(llama_dir), rows, resumed, settings, cross_vocab_for=str(tiny_model_dir))
     assert scored == [3, 1]  # the first part was not scored again
     assert _files(resumed) == _files(whole)  # parts, index and the teacher's tokenizer
-    # scores made before the teacher read its own framing are refused, not misaligned
+    # scores made before the teacher read its own framing (before the manifest's version) are
+    # refused, not misaligned
     index_file = resumed / "index.json"
     old = json.loads(index_file.read_text())
-    del old["cross_vocab"]["teacher_think"]
+    del old["cross_vocab"]["teacher_think"], old["format_version"]
     index_file.write_text(json.dumps(old))
-    with pytest.raises(ValueError, match="older format; delete, score again"):
+    with pytest.raises(ValueError, match="made by an older cmoe: delete them or rerun"):
         TeacherScores([resumed])
     # a partial folder of same-vocabulary scores is never resumed as a cross-vocabulary one
     written.clear()
@@ -170,15 +171,22 @@ def test_same_vocabulary_scores_keep_their_format(tiny_model_dir, demo_questions
     settings = ScoreSettings(top_k=4, chunk_examples=4, max_length=512)
     index = score_rows(str(tiny_model_dir), _rows(demo_questions[:3]), tmp_path / "s", settings)
     assert set(index["index"]) == {
+        # the manifest (cmoe.training.score_manifest)
+        "format_version",
         "teacher",
         "model",
+        "revision",
+        "tokenizer_hash",
         "top_k",
+        "format",
+        # what they hold
         "examples",
         "tokens",
         "bytes",
         "bytes_per_1000_tokens",
         "parts",
     }
+    assert index["index"]["format"] == 1
     with safe_open(str(tmp_path / "s" / "part-00000.safetensors"), framework="numpy") as fh:
         assert set(fh.keys()) == {"ids", "logprobs", "targets", "offsets"}
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
@@ -214,12 +222,14 @@ def test_routed_specialists_of_another_family_teach_a_qwen_student(
         out = data.replace(".jsonl", "-scores")
         argv = ["score-teacher", "--model", str(llama_dir), "--data", data, "--prompt", prompt]
         argv += ["--settings", score, "--student", str(tiny_model_dir), "--threads", "1"]
+        argv += ["--teacher", "llama"]
         assert main([*argv, "--out", out, "--cost", out + ".cost.json"]) == 0
         folders.append(out)
     assert json.loads(Path(folders[0], "index.json").read_text())["format"] == 2
     kd = {
         "settings": {"top_k": 8, "alpha": 0.5},
         "scores": folders,
+        "manifests": [{"teacher": "llama", "model": str(llama_dir)}] * len(folders),
         "cross_vocab": {"loss": "hybrid", "uld_weight": 1.0, "added": "literal"},
     }
     train = json.dumps(
@@ -295,10 +305,15 @@ def test_ci_plans_a_cross_vocabulary_row_for_its_llama_student():
     assert own.student is None and own.model == cross.model  # one generalist scores twice
     assert cross.student.path == "results/models/tiny/l-model"
     assert cross.inputs == (*cross.model.inputs, "results/models/tiny/l-model")
-    assert cross.student_flags == "--student results/models/tiny/l-model"
+    assert cross.score_flags == "--teacher i-model --student results/models/tiny/l-model"
     student = plan.trains["ci/models/student/direct-kd/ta/im/sl"]
     kd = student.option("--kd")
     assert kd["scores"] == ["results/ci/kd/scores/direct/ta/im-xv-sl"]
+    # what the scores' manifest must say: the generalist made them (cmoe.training.score_manifest)
+    generalist = "results/ci/models/generalist/ta/im"
+    assert kd["manifests"] == [
+        {"teacher": "i-model", "model": generalist, "revision": None, "trust_remote_code": False}
+    ]
     assert kd["cross_vocab"] == {"loss": "hybrid", "uld_weight": 1.0, "added": "literal"}
     assert "cross_vocab" not in plan.trains["ci/models/student/direct-kd/ta/im/st"].option("--kd")
     (row,) = [r for r in plan.rows if r.method == "direct-kd (cross-vocab)"]

@@ -48,8 +48,9 @@ def _train_args(p):
         type=json_object,
         default=None,
         help="logit distillation (JSON): settings, and stored teacher scores (folders; with "
-        "cross_vocab, scores in another vocabulary) or, on-policy, teachers (model folders) "
-        "with data_teacher: the teacher of each --data file",
+        "cross_vocab, scores in another vocabulary) with manifests: what each folder's manifest "
+        "must say (teacher, model, revision, trust_remote_code), or, on-policy, teachers (model "
+        "folders) with data_teacher: the teacher of each --data file",
     )
     p.add_argument("--out", required=True, help="folder for the model or adapter")
 
@@ -64,6 +65,8 @@ def train(args) -> None:
     from ..training import WandbSettings, load_training_rows, train
 
     set_threads(args.threads)
+    # stored teacher scores are checked before anything is loaded
+    kd = _kd_run(args.kd, args.data) if args.kd else None
     seq2seq = None
     if args.arch == "seq2seq":
         seq2seq = args.seq2seq or Seq2SeqSettings()
@@ -90,7 +93,6 @@ def train(args) -> None:
         )
     if knowledge:
         log.info("knowledge in the prompts: %s", knowledge)
-    kd = _kd_run(args.kd, args.data) if args.kd else None
     extra = {"knowledge": knowledge} if knowledge else {}
     if args.kd:
         extra["kd"] = args.kd
@@ -136,6 +138,8 @@ def _kd_run(spec: dict, data: list[str]):
     )
     if run.on_policy and cross is not None:
         raise ValueError("--kd: on-policy distillation needs the student's own vocabulary")
+    if run.scores:
+        _check_scores(spec, run)
     if run.on_policy:
         which = spec.get("data_teacher")
         if not isinstance(which, list) or len(which) != len(data):
@@ -144,3 +148,20 @@ def _kd_run(spec: dict, data: list[str]):
         for path, teacher in zip(data, which, strict=True):
             run.row_teacher += [teacher] * sum(bool(r.get("correct")) for r in read_jsonl(path))
     return run
+
+
+def _check_scores(spec: dict, run) -> None:
+    """Each stored scores folder's manifest against what the plan says made it (one line naming
+    what differs, before the student is loaded)."""
+    from ..training.score_manifest import check_scores, expected
+
+    manifests = spec.get("manifests")
+    if not isinstance(manifests, list) or len(manifests) != len(run.scores):
+        raise ValueError(
+            "--kd: manifests must give, for each scores folder, the teacher that made it "
+            "(teacher, model, revision, trust_remote_code)"
+        )
+    for folder, teacher in zip(run.scores, manifests, strict=True):
+        if not isinstance(teacher, dict) or not {"teacher", "model"} <= set(teacher):
+            raise ValueError(f"--kd: the manifest of {folder} must give teacher and model")
+        check_scores(folder, expected(teacher, run.settings.top_k, run.cross_vocab is not None))

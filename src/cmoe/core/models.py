@@ -243,3 +243,27 @@ def hub_offline(environ=None) -> bool:
     value = (os.environ if environ is None else environ).get("HF_HUB_OFFLINE", "")
     return value.lower() in ("1", "true", "yes")
 
+
+# The parts of a fast tokenizer's tokenizer.json that decide its tokens (not its truncation or
+# padding settings, which the loader sets).
+_TOKENIZER_PARTS = ("normalizer", "pre_tokenizer", "model", "post_processor", "decoder")
+
+
+def tokenizer_digest(tokenizer) -> str:
+    """A tokenizer's identity, the same in every process and after save_pretrained: a digest of
+    its vocabulary and merges (with its normalizer, pre-tokenizer, post-processor and decoder),
+    its added and special tokens, and its chat template. Stored with what a tokenizer made
+    (teacher scores), and compared with the tokenizer a later job loads."""
+    from .io import digest
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        body = {part: spec.get(part) for part in _TOKENIZER_PARTS}
+    else:  # a slow (Python) tokenizer: its vocabulary only
+        body = {"vocab": sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])}
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    body["added_tokens"] = [[i, str(t.content), bool(t.special)] for i, t in sorted(added.items())]
+    body["special_tokens"] = tokenizer.special_tokens_map
+    body["chat_template"] = tokenizer.chat_template
+    return digest(body, 16)

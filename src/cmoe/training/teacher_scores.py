@@ -9,7 +9,8 @@ come from, and several teachers' folders (one per CMoE specialist) serve one stu
 
 Layout of a scores folder: ``part-NNNNN.safetensors`` (``chunk_examples`` examples each: ``ids``
 and ``logprobs`` (tokens, k), ``targets`` (tokens,), ``offsets`` (examples + 1,)) and
-``index.json`` (keys per part, k, teacher, token counts, bytes). Parts are written atomically
+``index.json`` (keys per part, token counts, bytes, and the manifest of :mod:`.score_manifest`:
+teacher, revision, tokenizer hash, top-k, format and format version). Parts are written atomically
 into ``<out>.partial/`` as they are done; a killed job starts again after its last complete
 part, and the folder is renamed into place when every part is there.
 
@@ -17,7 +18,7 @@ Format 2, for a student of another vocabulary (``cross_vocab``): the same, with 
 teacher's own vocabulary and, per token, ``target_logprobs`` (float32: the log-prob of the token
 that is there, which the merging rule's chain needs) and ``spans`` (int32 (tokens, 2): its UTF-8
 byte range in the completion text its tokens spell, :mod:`.cross_vocab.spans`); ``index.json``
-gains ``format: 2`` and a ``cross_vocab`` block (the teacher vocabulary's digest and size), and
+says ``format: 2`` and gains a ``cross_vocab`` block (the teacher vocabulary's digest and size), and
 the teacher's tokenizer is saved in ``teacher_tokenizer/``, so the student's trainer aligns the
 scores without the teacher's weights. The teacher reads the student's rows in its own family's
 framing (:func:`.cross_vocab.framing.teacher_view`, recorded as ``cross_vocab.teacher_think``)
@@ -37,11 +38,10 @@ from pathlib import Path
 from ..core.io import atomic_write_json, dumps, read_json
 from ..core.prompting import thinks_in_tags
 from .examples import example_token_ids
+from .score_manifest import INDEX, TOKENIZER, check_format, manifest
 
 log = logging.getLogger(__name__)
 
-INDEX = "index.json"
-TOKENIZER = "teacher_tokenizer"
 CROSS_KEYS = ("target_logprobs", "spans")
 
 
@@ -143,10 +143,13 @@ def score_rows(
     trust_remote_code: bool = False,
     teacher: str | None = None,
     cross_vocab_for: str | None = None,
+    revision: str | None = None,
 ) -> dict:
     """Score ``rows`` with the teacher at ``model_path`` into the folder ``out``; return the index.
 
     Resumes from ``<out>.partial/`` when it was made for the same rows, teacher and settings.
+    ``teacher``: its `models` key for the manifest (default: the path); ``revision``: the hub
+    revision the model is loaded at, as its `models` entry gives it (None: a folder).
     ``cross_vocab_for``: the student of another vocabulary the rows were written for (format 2).
     """
     import torch
@@ -161,16 +164,19 @@ def score_rows(
         # the same trace twice: score it once (a student would learn it twice either way)
         unique = dict(zip(keys, rows, strict=True))
         keys, rows = list(unique), list(unique.values())
-    tokenizer = table = extra = None
+    table = None
+    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
+    teacher = teacher or str(model_path)
+    made = manifest(teacher, model_path, revision, tokenizer, settings.top_k, bool(cross_vocab_for))
+    extra = {"manifest": made}  # another revision or tokenizer: the parts are not resumed
     if cross_vocab_for is not None:
         from .cross_vocab import TokenTable
         from .cross_vocab.framing import teacher_view
 
-        tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
         table = TokenTable.from_tokenizer(tokenizer)
         think = thinks_in_tags(tokenizer.chat_template)
         view = {"student": str(cross_vocab_for), "vocab": table.digest(), "teacher_think": think}
-        extra = {"cross_vocab": view}
+        extra["cross_vocab"] = view
     fingerprint = _fingerprint(keys, model_path, settings, extra)
     meta = partial / "fingerprint.json"
     if partial.exists() and (not meta.exists() or read_json(meta)["fingerprint"] != fingerprint):
@@ -187,8 +193,6 @@ def score_rows(
             "%s: resuming, %d of %d parts already scored", out, len(chunks) - len(todo), len(chunks)
         )
     if todo:
-        if tokenizer is None:
-            tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
         model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
         where = model.device
         for i, sl in todo:
@@ -204,9 +208,7 @@ def score_rows(
             tokens += int(fh.get_slice("targets").get_shape()[0])
     size_bytes = sum((partial / _part_name(i)).stat().st_size for i, _ in chunks)
     index = {
-        "teacher": teacher or str(model_path),
-        "model": str(model_path),
-        "top_k": settings.top_k,
+        **made,
         "examples": len(rows),
         "tokens": tokens,
         "bytes": size_bytes,
@@ -214,7 +216,7 @@ def score_rows(
         "parts": [{"file": _part_name(i), "keys": keys[sl]} for i, sl in chunks],
     }
     if table is not None:
-        index |= {"format": 2, "student": str(cross_vocab_for)}
+        index["student"] = str(cross_vocab_for)
         index["cross_vocab"] = {
             "spans": "utf-8 byte range of each completion token in its tokens' concatenation",
             "vocab_digest": table.digest(),
@@ -259,10 +261,9 @@ class TeacherScores:
                     f"{folder}: top_k={index['top_k']}, but other scores have top_k={self.top_k}"
                 )
             self.top_k = index["top_k"]
-            formats.add(index.get("format", 1))
+            check_format(folder, index)  # older scores (the student's framing, no manifest)
+            formats.add(index["format"])
             if "cross_vocab" in index:
-                if "teacher_think" not in index["cross_vocab"]:  # scored in the student's framing
-                    raise ValueError(f"{folder}: scores of an older format; delete, score again")
                 digest = index["cross_vocab"]["vocab_digest"]
                 if self.cross_vocab not in (None,) and self.cross_vocab["vocab_digest"] != digest:
                     raise ValueError(

@@ -44,16 +44,16 @@ def plan(b) -> None:
                     scored.append(distill.score(b, key, s["model"], [s["traces"]], kd, members))
                 offline = {
                     "par": [
-                        {"seq": [*s["branch"], c]}
-                        for s, (_, c) in zip(planned, scored, strict=True)
+                        {"seq": [*s["branch"], scores.cost]}
+                        for s, scores in zip(planned, scored, strict=True)
                     ]
                 }
-                folders = [d for d, _ in scored]
-                run = distill.run(kd, folders, bool(group))
+                inputs = list(dict.fromkeys(i for scores in scored for i in scores.inputs))
+                run = distill.run(kd, scored, bool(group))
                 method = NAME + (distill.CROSS_VOCAB if group else "")
                 for student in members:
                     labels = {"teacher": teacher, "via": intermediate, "model": student}
-                    model = distill.student(b, NAME, parts, student, traces, run, folders)
+                    model = distill.student(b, NAME, parts, student, traces, run, inputs)
                     key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
                     b.row(key, model, {"method": method, **labels}, {"seq": [offline, model.path]})
                     if not kd.on_policy.enabled:

@@ -40,14 +40,14 @@ def plan(b) -> None:
             for group, members in distill.vocabulary_groups(b, scorer, students):
                 suffix = f"-xv-{group}" if group else ""
                 key = paths.join(b.ns, "kd", "scores", "direct", *where) + suffix
-                scores, cost = distill.score(b, key, scorer, traces, kd, members, entry)
+                scores = distill.score(b, key, scorer, traces, kd, members, entry)
                 run = distill.run(kd, [scores], bool(group))
                 method = NAME + (distill.CROSS_VOCAB if group else "")
                 for student in members:
-                    model = distill.student(b, NAME, parts, student, traces, run, [scores])
+                    model = distill.student(b, NAME, parts, student, traces, run, scores.inputs)
                     labels = {"method": method, "teacher": teacher, "via": via, "model": student}
                     key = paths.evaluation(b.ns, f"student/{NAME}", *parts, student)
-                    b.row(key, model, labels, {"seq": [chain, cost, model.path]})
+                    b.row(key, model, labels, {"seq": [chain, scores.cost, model.path]})
                     logits_add_to_text(b, labels)
 
 

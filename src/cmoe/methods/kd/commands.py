@@ -33,6 +33,10 @@ def _score_args(p):
         action="store_true",
         help="trust the student tokenizer's own code (as the models entry says)",
     )
+    p.add_argument(
+        "--teacher",
+        help="the teacher's `models` key, recorded in the scores' manifest (default: --model)",
+    )
     p.add_argument("--out", required=True, help="folder for the stored scores")
     p.add_argument("--cost", required=True, help="cost file (wall time, device)")
 
@@ -68,8 +72,9 @@ def score_teacher(args) -> None:
         args.out,
         args.settings,
         args.trust_remote_code,
-        teacher=args.model,
+        teacher=args.teacher or args.model,
         cross_vocab_for=args.student,
+        revision=getattr(args, "revision", None),  # the hub revision the model loads at, if any
     )
     atomic_write_json(args.cost, result["cost"])
     index = result["index"]

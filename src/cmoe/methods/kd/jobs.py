@@ -26,8 +26,11 @@ class ScoreJob:
         return self.model.inputs + (self.student.inputs if self.student else ())
 
     @property
-    def student_flags(self) -> str:
+    def score_flags(self) -> str:
+        """The teacher's `models` key (for the scores' manifest) and, across vocabularies, the
+        student whose chat format the rows are written in."""
+        flags = f"--teacher {shlex.quote(self.model.name)}"
         if self.student is None:
-            return ""
-        flags = f"--student {shlex.quote(self.student.path)}"
+            return flags
+        flags += f" --student {shlex.quote(self.student.path)}"
         return flags + (" --student-trust-remote-code" if self.student.trust_remote_code else "")

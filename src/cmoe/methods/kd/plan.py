@@ -11,6 +11,7 @@ Their rows carry the method's label with `` (cross-vocab)``."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import NamedTuple
 
 from ...core import paths
 from ...core.jobs import Model
@@ -22,6 +23,17 @@ from .settings import KDConfig, selected, settings
 from .vocabulary import cross_vocab, vocabulary
 
 CROSS_VOCAB = " (cross-vocab)"  # the row label's suffix
+
+
+class Scores(NamedTuple):
+    """A planned scoring pass: its folder and cost file, and what a KD student expects of its
+    manifest (:mod:`cmoe.training.score_manifest`): the teacher's `models` key, model path,
+    revision, and how to load its tokenizer."""
+
+    folder: str
+    cost: str
+    teacher: dict
+    inputs: tuple[str, ...]  # what a student reading them needs: the folder, the teacher's files
 
 
 def kd_teachers(b, kd: KDConfig) -> list[str]:
@@ -55,9 +67,9 @@ def score(
     kd: KDConfig,
     students: list[str],
     entry: dict | None = None,
-) -> tuple[str, str]:
-    """Plan a teacher's scoring of ``traces`` for ``students`` (one vocabulary); return (scores
-    folder, its cost file). Students of another vocabulary than the scorer's get the
+) -> Scores:
+    """Plan a teacher's scoring of ``traces`` for ``students`` (one vocabulary); return its
+    :class:`Scores`. Students of another vocabulary than the scorer's get the
     cross-vocabulary scores, in the first one's chat format. The job asks for the `evaluate`
     stage's resources, with ``entry``'s own over them (a 70B teacher's GPUs).
 
@@ -85,7 +97,14 @@ def score(
         student,
     )
     b.add_job("score_teacher", job)
-    return results_path(key), f"{results_path(key)}.cost.json"
+    teacher = {
+        "teacher": model.name,
+        "model": model.path,
+        "revision": getattr(model, "revision", None),  # a hub id's, as its job loads it
+        "trust_remote_code": model.trust_remote_code,
+    }
+    folder = results_path(key)
+    return Scores(folder, f"{folder}.cost.json", teacher, (folder, *model.inputs))
 
 
 def _student_max_length(b, student: str, kd: KDConfig) -> int:
@@ -93,10 +112,14 @@ def _student_max_length(b, student: str, kd: KDConfig) -> int:
     return train_settings(b.config, entry.get("train"), kd.train)["max_length"]
 
 
-def run(kd: KDConfig, scores: list[str], cross: bool) -> dict:
-    """An offline KD student's `--kd` option: its settings and scores (and, across
-    vocabularies, how they are aligned and compared)."""
-    spec = {"settings": kd.job_settings, "scores": scores}
+def run(kd: KDConfig, scored: list[Scores], cross: bool) -> dict:
+    """An offline KD student's `--kd` option: its settings, its scores and the manifest each
+    must carry (and, across vocabularies, how they are aligned and compared)."""
+    spec = {
+        "settings": kd.job_settings,
+        "scores": [s.folder for s in scored],
+        "manifests": [s.teacher for s in scored],
+    }
     return {**spec, "cross_vocab": asdict(kd.cross_vocab)} if cross else spec
 
 

@@ -29,7 +29,7 @@ rule score_teacher:
         prompt=per_job(SCORE_TEACHER, lambda job: js(job.prompt)),
         flags=per_job(
             SCORE_TEACHER,
-            lambda job: f"{model_flags(job.model)} {job.student_flags}".strip(),
+            lambda job: f"{model_flags(job.model)} {job.score_flags}".strip(),
         ),
     shell:
         "python -m cmoe score-teacher --model {params.model:q} --data {input.data:q}"
