@@ -71,6 +71,11 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
             "folder but does not exist",
         ),
         (
+            lambda c: c["models"].update({"tiny-student": {"path": str(ROOT / "README.md")}}),
+            f"config key models.tiny-student.path: '{ROOT / 'README.md'}' is a file, not a model "
+            "folder",
+        ),
+        (
             lambda c: c["data"].update(mera_version="v1.3"),
             "config key data.mera_version: 'v1.3' is not one of ['v1.1', 'v1.2']",
         ),
@@ -161,11 +166,24 @@ def test_an_unreadable_student_is_named_before_its_vocabulary(
     config = _demo()
     config["models"]["tiny-student"] = {"path": path}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config), "utf-8")
-    assert main(["check", "--schema-only", str(tmp_path / "c.yaml")]) == 2
+    assert main(["check", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     expected = f"config key models.tiny-student.path: {message.format(path=path)}"
     assert err[0].startswith(f"cmoe check: error: {expected}"), err[0]
+
+
+def test_a_model_folder_without_its_config_stops_the_preflight(tmp_path):
+    # no KD: nothing at validation looks at the student, and preflight names it first
+    config = _demo()
+    config["methods"] = [m for m in config["methods"] if not m.endswith("-kd")]
+    config["models"]["tiny-student"] = {"path": str(tmp_path)}
+    config["students"]["tiny-student"]["train"] |= {"lr_scheduler": "cosin"}
+    message = _error(lambda: preflight(validate_config(config)))
+    assert (
+        message
+        == f"config key models.tiny-student.path: model folder '{tmp_path}' has no config.json"
+    )
 
 
 @pytest.mark.slow
