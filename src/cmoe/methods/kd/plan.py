@@ -1,7 +1,9 @@
 """What the logit-distillation methods (direct-kd, cmoe-kd) plan alike: a teacher's scoring of
 training traces (rule `score_teacher`, `cmoe score-teacher`: its top-k log-probs per completion
 token, stored), and the KD student that trains on the text and those scores without loading the
-teacher (:mod:`cmoe.training.kd`).
+teacher (:mod:`cmoe.training.kd`). Each student's `--kd` names, beside each scores folder, the
+teacher its manifest must name (:mod:`cmoe.training.score_manifest`), and the student job reads
+that teacher's tokenizer to check it.
 
 A student whose vocabulary differs from its teacher's (:mod:`.vocabulary`) takes the
 cross-vocabulary path: the teacher scores the rows in that student's chat format and stores its
