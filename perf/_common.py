@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "data" / "demo" / "rummlu_demo.jsonl"
+sys.path.insert(0, str(ROOT / "tests"))  # support: test scaffolding
+
+
+def questions_of(path: str | Path) -> list[dict]:
+    """The valid question records of a question file, parsed as the data stage parses it."""
+    from support.questions import load_questions
+
+    from cmoe.core.domains import subject_domains
+    from cmoe.data.questions import DataSettings
+
+    questions, _ = load_questions(DataSettings(source={"file": str(path)}), subject_domains())
+    return questions
 
 
 def demo_questions() -> list[dict]:
-    from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings, load_questions
-
-    questions, _ = load_questions(DataSettings(source={"file": str(DEMO_DATA)}), subject_domains())
-    return questions
+    return questions_of(DEMO_DATA)
 
 
 def tiny_model(

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT  # noqa: E402
+from _common import ROOT, questions_of  # noqa: E402
 
 CONTROL_KB = ROOT / "data" / "control" / "knowledge.jsonl"
 CONTROL_TASKS = ROOT / "data" / "control" / "control_tasks.jsonl"
@@ -29,11 +29,7 @@ KS = (1, 3, 5)
 
 def knowledge_questions() -> list[dict]:
     """The control's knowledge questions with a `reasoning` (the explanation) and `gold_title`."""
-    from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings, load_questions
-
-    source = {"file": str(CONTROL_TASKS)}
-    questions, _ = load_questions(DataSettings(source=source), subject_domains())
+    questions = questions_of(CONTROL_TASKS)
     raw = {json.loads(line)["meta"]["id"]: json.loads(line) for line in CONTROL_TASKS.open()}
     out = []
     for q in questions:

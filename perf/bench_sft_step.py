@@ -15,19 +15,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, questions_of  # noqa: E402
+
 STUDENT = ROOT / "data" / "control" / "hub" / "student"
 TASKS = ROOT / "data" / "control" / "control_tasks.jsonl"
 
 
 def rows() -> list[dict]:
-    from cmoe.core.domains import subject_domains
     from cmoe.core.prompting import PromptSettings
-    from cmoe.data.questions import DataSettings, load_questions
     from cmoe.training import sft_examples
 
-    questions, _ = load_questions(DataSettings(source={"file": str(TASKS)}), subject_domains())
-    return sft_examples(questions, PromptSettings(), source="reference")
+    return sft_examples(questions_of(TASKS), PromptSettings(), source="reference")
 
 
 def main() -> None:

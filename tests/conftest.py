@@ -66,8 +66,10 @@ def tiny_llama_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_questions():
+    from support.questions import load_questions
+
     from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings, load_questions
+    from cmoe.data.questions import DataSettings
 
     questions, bad = load_questions(
         DataSettings(source={"file": str(DEMO_DATA)}), subject_domains()

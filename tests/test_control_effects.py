@@ -178,9 +178,11 @@ FRESH_SEED = 7
 
 
 def test_the_students_keep_their_margin_on_questions_drawn_afresh(control_run, tmp_path):
+    from support.questions import load_questions
+
     from cmoe.config import load_config
     from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings, load_questions, normalise_text
+    from cmoe.data.questions import DataSettings, normalise_text
     from cmoe.plan import build_plan
 
     subprocess.run(

@@ -9,9 +9,10 @@ from collections import Counter, defaultdict
 
 import pytest
 from conftest import ROOT
+from support.questions import load_questions
 
 from cmoe.core.domains import subject_domains
-from cmoe.data.questions import DataSettings, load_questions, split_questions
+from cmoe.data.questions import DataSettings, split_questions
 
 CONTROL = ROOT / "data" / "control"
 FILES = ("control_tasks.jsonl", "control_tasks_noisy.jsonl", "control_fewshot.jsonl")

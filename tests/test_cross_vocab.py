@@ -15,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import DEMO_DATA  # noqa: E402
+from support.spans import char_to_byte_offsets, spans_from_text  # noqa: E402
 
 from cmoe.training import cross_vocab as cv  # noqa: E402
 from cmoe.training.cross_vocab import (  # noqa: E402
@@ -25,7 +26,6 @@ from cmoe.training.cross_vocab import (  # noqa: E402
     UNIT_LITERAL,
     UNIT_TEXT,
 )
-from cmoe.training.cross_vocab.spans import char_to_byte_offsets  # noqa: E402
 from cmoe.training.divergence import divergence_beta  # noqa: E402
 from cmoe.training.kd import topk_kd_loss  # noqa: E402
 
@@ -248,7 +248,7 @@ def test_two_tiny_vocabularies_cover_every_byte_exactly_once(tiny_pair):
     s = st.spans(student(s_text, add_special_tokens=False)["input_ids"])
     # the two span routes agree: ids -> bytes, and character offsets -> byte offsets
     for spans, tok, table, text in ((t, teacher, tt, t_text), (s, student, st, s_text)):
-        other = cv.spans_from_text(tok, text, table)
+        other = spans_from_text(tok, text, table)
         assert other.ids.tolist() == spans.ids.tolist()
         assert other.spans.tolist() == spans.spans.tolist() and spans.text == text.encode()
         assert _trl_byte_offsets(tok, text) in (None, spans.spans.tolist())
@@ -345,7 +345,7 @@ def test_a_character_split_over_byte_tokens_gets_byte_spans(tiny_pair):
     _, student = tiny_pair
     text = "щука 漢字 🙂"  # CJK and emoji are not in a 1024 Russian vocabulary: bytes
     table = cv.TokenTable.from_tokenizer(student)
-    from_text = cv.spans_from_text(student, text, table)
+    from_text = spans_from_text(student, text, table)
     from_ids = table.spans(from_text.ids)
     assert from_text.spans.tolist() == from_ids.spans.tolist()
     assert (from_ids.spans[:, 1] - from_ids.spans[:, 0]).min() == 1  # single bytes occur
@@ -354,7 +354,7 @@ def test_a_character_split_over_byte_tokens_gets_byte_spans(tiny_pair):
 def test_bos_from_a_post_processor_has_a_zero_width_span(tiny_pair):
     llama, _ = tiny_pair
     table = cv.TokenTable.from_tokenizer(llama)
-    s = cv.spans_from_text(llama, "Ответ: B", table, add_special_tokens=True)
+    s = spans_from_text(llama, "Ответ: B", table, add_special_tokens=True)
     assert s.kinds[0] == CONTROL and s.spans[0].tolist() == [0, 0]
     assert s.spans[1:].tolist() == table.spans(s.ids[1:]).spans.tolist()
 

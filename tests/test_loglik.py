@@ -80,9 +80,10 @@ CARD_VARIANT = (
 
 def test_real_mera_rows_render_as_meras_templates(tmp_path):
     from conftest import write_jsonl
+    from support.questions import load_questions
 
     from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings, load_questions
+    from cmoe.data.questions import DataSettings
 
     second = {
         **CARD_ROW,

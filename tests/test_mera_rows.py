@@ -8,10 +8,11 @@ import json
 
 import pytest
 from conftest import ROOT, write_jsonl
+from support.questions import load_questions
 
 from cmoe.core.domains import subject_domains
 from cmoe.core.errors import DataError
-from cmoe.data.questions import DataSettings, load_questions, prepare_data, read_questions
+from cmoe.data.questions import DataSettings, prepare_data, read_questions
 from cmoe.evaluation.loglik import mera_prompt, mera_prompts
 
 CARD = json.loads((ROOT / "tests" / "fixtures" / "mera_card_rows.json").read_text("utf-8"))

@@ -229,16 +229,6 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def load_questions(settings: DataSettings, subject_domains: dict[str, str]):
-    """Parse every row; returns (questions, bad_row_messages).
-
-    An exact repeat of an earlier row (same meta.id, same content) is dropped; see
-    :func:`_load_rows` for the count.
-    """
-    questions, bad, _ = _load_rows(settings, subject_domains)
-    return questions, bad
-
-
 def _differing_fields(a: dict, b: dict) -> str:
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     return ", ".join(keys) or "row content"

@@ -36,7 +36,7 @@ from .alignment import (
     find_content,
 )
 from .losses import LOSSES, cross_vocab_kd_loss
-from .spans import ADDED, CONTROL, NORMAL, TokenSpans, TokenTable, nfc_rows, spans_from_text
+from .spans import ADDED, CONTROL, NORMAL, TokenSpans, TokenTable, nfc_rows
 from .units import XV_KEYS, place_units, unit_teacher_targets
 from .vocab_map import EXCLUDED, NO_MATCH, VocabMap
 
@@ -88,6 +88,5 @@ __all__ = [
     "find_content",
     "nfc_rows",
     "place_units",
-    "spans_from_text",
     "unit_teacher_targets",
 ]

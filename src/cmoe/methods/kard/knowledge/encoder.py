@@ -4,7 +4,6 @@ mask and L2-normalised (the E5 family's recipe; a tiny random model in the demo 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 
@@ -59,11 +58,3 @@ def encoder_identity(path: str) -> dict:
         "config": hashlib.sha256(text.encode()).hexdigest()[:16],
         "files": files,
     }
-
-
-def encoder_dim(path: str) -> int | None:
-    """The hidden size of a local encoder folder without loading it (None if unknown)."""
-    config = Path(path) / "config.json"
-    if config.exists():
-        return json.loads(config.read_text("utf-8")).get("hidden_size")
-    return None

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ....core.io import atomic_directory, atomic_write_json, read_jsonl
+from ....core.io import atomic_directory, atomic_write_json
 from .engine import bm25_model, term_counts
 from .queries import question_query, rationale_query
 from .settings import KardSettings, KnowledgeSettings, RerankerSettings
@@ -328,7 +328,3 @@ def train_reranker(
         }
         atomic_write_json(tmp / "train_metrics.json", metrics)
     return {"recall": recall, "metrics": metrics}
-
-
-def load_passages(path: str | Path) -> list[dict]:
-    return read_jsonl(path)
