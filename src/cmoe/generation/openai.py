@@ -336,32 +336,20 @@ class OpenAIGenerator:
         return text, prompt_tokens, completion_tokens
 
     def complete(self, messages: list[dict], enable_thinking: bool, seed: int) -> Completion:
-        """One conversation, retried as the settings say."""
+        """One conversation, retried as the settings say (tenacity runs the attempts)."""
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
         url = f"{self.base_url}/chat/completions"
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retryable),
+            stop=stop_after_attempt(self.cfg["max_retries"] + 1),
+            wait=self._delay,
+            sleep=self._sleep,
+            before_sleep=lambda state: self._before_retry(url, state),
+            retry_error_callback=lambda state: self._give_up(url, state),
+        )
         body = self._body(messages, enable_thinking, seed)
-        cfg = self.cfg
-        attempt = 0
-        while True:
-            try:
-                text, prompt_tokens, completion_tokens = self._attempt(url, body)
-                break
-            except _Retryable as exc:
-                error = self._redact(str(exc))
-                if attempt >= cfg["max_retries"]:
-                    raise EndpointError(
-                        f"POST {url} failed after {attempt + 1} attempts "
-                        f"({cfg['max_retries']} retries); last error: {error}"
-                    ) from None
-                if exc.retry_after is not None:
-                    delay = min(exc.retry_after, cfg["max_backoff_s"])
-                else:
-                    delay = backoff_delay(
-                        attempt, cfg["backoff_s"], cfg["max_backoff_s"], self._jitter
-                    )
-                log.info("%s: %s; retry %d in %.2f s", url, error, attempt + 1, delay)
-                self._count(retries=1)
-                self._sleep(delay)
-                attempt += 1
+        text, prompt_tokens, completion_tokens = retrying(self._attempt, url, body)
         self._count(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         return Completion(
             prompt=json.dumps(messages, ensure_ascii=False),
@@ -369,6 +357,29 @@ class OpenAIGenerator:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
+
+    def _delay(self, state) -> float:
+        """The sleep before the next attempt: ``Retry-After`` when the server sent one, else
+        :func:`backoff_delay` from the generator's own random stream (tenacity's random waits
+        draw from the global one, which would move other code's random numbers)."""
+        cfg, exc = self.cfg, state.outcome.exception()
+        if exc.retry_after is not None:
+            return min(exc.retry_after, cfg["max_backoff_s"])
+        n = state.attempt_number - 1
+        return backoff_delay(n, cfg["backoff_s"], cfg["max_backoff_s"], self._jitter)
+
+    def _before_retry(self, url: str, state) -> None:
+        error = self._redact(str(state.outcome.exception()))
+        delay = state.next_action.sleep
+        log.info("%s: %s; retry %d in %.2f s", url, error, state.attempt_number, delay)
+        self._count(retries=1)
+
+    def _give_up(self, url: str, state):
+        error = self._redact(str(state.outcome.exception()))
+        raise EndpointError(
+            f"POST {url} failed after {state.attempt_number} attempts "
+            f"({self.cfg['max_retries']} retries); last error: {error}"
+        ) from None
 
     def generate(
         self, conversations: Sequence[list[dict]], enable_thinking: bool, seeds: Sequence[int]
