@@ -106,11 +106,16 @@ def curate_extra(args) -> None:
         )
 
 
-def _contamination_index_args(p):
+def _ngram_args(p):
+    """What both contamination subcommands take: the test split, n and the output."""
     p.add_argument("--test", required=True, help="the test split")
-    p.add_argument("--benchmarks", type=json.loads, default=[], help="evaluation.benchmarks (JSON)")
     p.add_argument("--n", type=int, default=8, help="n-gram length in words")
     p.add_argument("--out", required=True)
+
+
+def _contamination_index_args(p):
+    p.add_argument("--benchmarks", type=json.loads, default=[], help="evaluation.benchmarks (JSON)")
+    _ngram_args(p)
 
 
 @command(
@@ -145,9 +150,7 @@ def merge_stats(args) -> None:
 
 def _contamination_args(p):
     p.add_argument("--traces", nargs="+", required=True, help="kept trace files")
-    p.add_argument("--test", required=True, help="the test split")
-    p.add_argument("--n", type=int, default=8, help="n-gram length in words")
-    p.add_argument("--out", required=True)
+    _ngram_args(p)
 
 
 @command(
