@@ -179,6 +179,17 @@ def test_accuracy_with_ci_fields():
     assert result["flag_small_n"] is False
 
 
+def test_accuracy_with_ci_is_bootstrap_ci_to_the_bit():
+    # few resamples and an odd level, so the percentiles fall between resampled accuracies and
+    # another draw of the same seeds (or another seed) would show in the interval
+    correct = [int(v) for v in pattern(13, 23)]  # 0/1 ints are read as booleans
+    for seed in range(5):
+        result = accuracy_with_ci(correct, resamples=37, seed=seed, level=0.83)
+        expected = bootstrap_ci(correct, resamples=37, seed=seed, level=0.83)
+        assert (result["ci_low"], result["ci_high"]) == expected
+        assert result["accuracy"] == 13 / 23
+
+
 def test_flag_small_n_boundary():
     assert accuracy_with_ci([True] * 29, 100, 0)["flag_small_n"] is True
     assert accuracy_with_ci([True] * 30, 100, 0)["flag_small_n"] is False
