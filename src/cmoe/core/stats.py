@@ -6,8 +6,9 @@ student versus its teacher). On a few hundred items such a gap can be pure sampl
 so every headline number should carry an interval, and every "A beats B" should carry a
 paired test:
 
-* ``bootstrap_ci`` / ``accuracy_with_ci`` give a percentile bootstrap interval for one
-  model's accuracy, and flag subsets too small to say much at all.
+* ``accuracy_with_ci`` gives a percentile bootstrap interval for one model's accuracy
+  (``mean_with_ci`` for per-item scores between 0 and 1), and flags subsets too small to
+  say much at all.
 * ``paired_bootstrap_diff`` resamples *items* jointly for both models. Because both models
   see the same items, the easy/hard variation between items cancels out, which makes the
   interval for the difference much tighter (and more honest) than two separate intervals.
@@ -87,17 +88,6 @@ def _percentile_interval(means: np.ndarray, level: float) -> tuple[float, float]
     alpha = 1.0 - level
     low, high = np.quantile(means, [alpha / 2, 1.0 - alpha / 2])
     return float(low), float(high)
-
-
-def bootstrap_ci(
-    correct: Sequence[bool], resamples: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval for accuracy; ``(nan, nan)`` for an empty list."""
-    _check_params(resamples, level)
-    arr = _as_bool_array(correct, "correct")
-    if len(arr) == 0:
-        return (float("nan"), float("nan"))
-    return _percentile_interval(_bootstrap_means(arr.astype(float), resamples, seed), level)
 
 
 def paired_bootstrap_diff(
