@@ -77,7 +77,7 @@ def _accuracy(results, key, kind=None):
 
 def test_each_replicate_trains_with_its_own_seed(control_run):
     # were every replicate trained with one seed, their models (and answers) would be equal
-    folders = _replicates(control_run, "control/models/student/direct/ta/st")
+    folders = _replicates(control_run, "control/models/student/direct/ta/st/model")
     replicates = yaml.safe_load((ROOT / "tests" / "configs" / "control.yaml").read_text())
     assert len(folders) == replicates.get("replicates", 1)
     weights = {(f / "model.safetensors").read_bytes() for f in folders}
@@ -85,17 +85,17 @@ def test_each_replicate_trains_with_its_own_seed(control_run):
 
 
 def test_the_direct_student_learns_the_rules_its_base_does_not_know(control_run):
-    base = _accuracy(control_run, "control/eval/base/student")
-    direct = _accuracy(control_run, "control/eval/student/direct/ta/st")
+    base = _accuracy(control_run, "control/eval/base/student/eval")
+    direct = _accuracy(control_run, "control/eval/student/direct/ta/st/eval")
     assert base < 0.4, base
     assert direct - base >= DIRECT_MARGIN, (direct, base)
 
 
 def test_routing_matters_oracle_beats_misrouted_specialists(control_run):
     mixtures = "control/eval/mixture/ta/im"
-    oracle = _accuracy(control_run, f"{mixtures}/oracle", "rule")
-    misrouted = _accuracy(control_run, f"{mixtures}/misrouted", "rule")
-    learned = _accuracy(control_run, f"{mixtures}/learned", "rule")
+    oracle = _accuracy(control_run, f"{mixtures}/oracle/eval", "rule")
+    misrouted = _accuracy(control_run, f"{mixtures}/misrouted/eval", "rule")
+    learned = _accuracy(control_run, f"{mixtures}/learned/eval", "rule")
     assert oracle - misrouted >= ROUTING_MARGIN, (oracle, misrouted)
     assert learned >= oracle - 0.10, (learned, oracle)  # the router reads the rule's wording
 
@@ -103,9 +103,9 @@ def test_routing_matters_oracle_beats_misrouted_specialists(control_run):
 def test_kard_reads_the_facts_only_its_passages_hold(control_run):
     # the retriever's passages (BM25 names the entity), unshuffled and shuffled: the same
     # student, the same passages, only who gets which differs
-    right = _accuracy(control_run, "control/eval/student/kard-no-reranker/ta/st", "knowledge")
-    shuffled = _accuracy(control_run, "control/eval/student/kard-shuffled/ta/st", "knowledge")
-    direct = _accuracy(control_run, "control/eval/student/direct/ta/st", "knowledge")
+    right = _accuracy(control_run, "control/eval/student/kard-no-reranker/ta/st/eval", "knowledge")
+    shuffled = _accuracy(control_run, "control/eval/student/kard-shuffled/ta/st/eval", "knowledge")
+    direct = _accuracy(control_run, "control/eval/student/direct/ta/st/eval", "knowledge")
     assert right - shuffled >= KARD_MARGIN, (right, shuffled)
     assert right - direct >= KARD_MARGIN, (right, direct)
 
@@ -113,13 +113,12 @@ def test_kard_reads_the_facts_only_its_passages_hold(control_run):
 def test_the_pretrained_t5_learns_the_rules_from_the_traces(control_run, tmp_path):
     """seq2seq (rationale): the hub's T5, pretrained on the lookup, above its base; trained on
     the same traces with each question's target given to another question it is not."""
-    base = _accuracy(control_run, "control/eval/base/t5")
-    trained = _accuracy(control_run, "control/eval/student/seq2seq/rationale/ta/t5")
+    base = _accuracy(control_run, "control/eval/base/t5/eval")
+    trained = _accuracy(control_run, "control/eval/student/seq2seq/rationale/ta/t5/eval")
     assert trained - base >= SEQ2SEQ_MARGIN, (trained, base)
     rows = "student/seq2seq/rationale/ta/t5"
-    broken = _retrain(
-        control_run, tmp_path, f"control/models/{rows}", f"control/eval/{rows}", _shuffled_targets
-    )
+    train, evaluation = f"control/models/{rows}/model", f"control/eval/{rows}/eval"
+    broken = _retrain(control_run, tmp_path, train, evaluation, _shuffled_targets)
     assert broken - base < SEQ2SEQ_MARGIN, (broken, base)
 
 
@@ -201,7 +200,7 @@ def test_the_students_keep_their_margin_on_questions_drawn_afresh(control_run, t
     questions.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in fresh))
     plan = build_plan(load_config(control_run.parent / "control.yaml"))
     scores = {}
-    for key in ("control/eval/base/student", "control/eval/student/direct/ta/st"):
+    for key in ("control/eval/base/student/eval", "control/eval/student/direct/ta/st/eval"):
         job = plan.evaluations[key]
         out = tmp_path / key.replace("/", "_")
         cmd = [sys.executable, "-m", "cmoe", "evaluate", "--model", job.model.path]

@@ -233,7 +233,7 @@ def test_plan_has_both_kard_rows_with_index_and_reranker_in_their_chains():
         assert questions.query == "question" and bool(questions.reranker) == reranked
         assert evaluation.max_length == 512
     for teacher in ("tiny-teacher-a", "tiny-teacher-b"):
-        train = plan.trains[f"main/models/student/kard/{teacher}/tiny-student"]
+        train = plan.trains[f"main/models/student/kard/{teacher}/tiny-student/model"]
         [data] = train.data
         assert retrieve[data.removeprefix("results/").removesuffix(".jsonl")].query == "rationale"
 

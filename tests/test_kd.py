@@ -357,13 +357,15 @@ def test_kd_plan_rows_jobs_and_costs():
         "ci/kd/scores/cmoe/ta/im/social_humanities",
         "ci/kd/scores/direct/ta/im",
     ]
-    assert scores["ci/kd/scores/direct/ta/im"].model.path == "results/ci/models/generalist/ta/im"
+    assert scores["ci/kd/scores/direct/ta/im"].model.path == (
+        "results/ci/models/generalist/ta/im/model"
+    )
     assert all(job.settings["top_k"] == 8 for job in scores.values())
     # every scoring pass is in its row's cost chain; the on-policy row has none to pay
     for method, n in (("direct-kd", 1), ("cmoe-kd", 4), ("cmoe-kd (on-policy)", 0)):
         files = chain_files(rows[(method, "ta", "im")].chain)
         assert sum("/kd/scores/" in f for f in files) == n, method
-    offline = plan.trains["ci/models/student/cmoe-kd/ta/im/st"]
+    offline = plan.trains["ci/models/student/cmoe-kd/ta/im/st/model"]
     assert sorted(offline.option("--kd")["scores"]) == sorted(
         f"results/{k}" for k in scores if "/cmoe/" in k
     )
@@ -372,9 +374,9 @@ def test_kd_plan_rows_jobs_and_costs():
     assert offline.settings["epochs"] == 2 and offline.extra_inputs == tuple(
         x for pair in zip(offline.option("--kd")["scores"], teachers, strict=True) for x in pair
     )
-    online = plan.trains["ci/models/student/cmoe-kd-on-policy/ta/im/st"]
+    online = plan.trains["ci/models/student/cmoe-kd-on-policy/ta/im/st/model"]
     assert online.option("--kd")["data_teacher"] == [0, 1, 2, 3]
-    assert [t.rsplit("/", 1)[1] for t in online.option("--kd")["teachers"]] == [
+    assert [t.rsplit("/", 2)[1] for t in online.option("--kd")["teachers"]] == [
         d.rsplit("/", 1)[1].removesuffix(".jsonl") for d in online.data
     ]
 
@@ -384,9 +386,8 @@ def test_kd_plan_rows_jobs_and_costs():
     methods = {(r.method, r.teacher, r.via) for r in plan.rows if "kd" in r.method}
     assert ("direct-kd", "tb", "-") in methods and ("cmoe-kd", "tb", "im") in methods
     assert not any("on-policy" in m for m, _, _ in methods)
-    assert plan.jobs_of("score_teacher")["ci/kd/scores/direct/ta/teacher"].model.path == (
-        "results/models/warmup/ta"
-    )
+    warmup = plan.jobs_of("score_teacher")["ci/kd/scores/direct/ta/teacher"].model.path
+    assert warmup.rsplit("/", 1)[0] == "results/models/warmup/ta"  # /<fingerprint>
 
 
 @pytest.mark.parametrize(

@@ -303,19 +303,21 @@ def test_ci_plans_a_cross_vocabulary_row_for_its_llama_student():
     scores = plan.jobs_of("score_teacher")
     own, cross = scores["ci/kd/scores/direct/ta/im"], scores["ci/kd/scores/direct/ta/im-xv-sl"]
     assert own.student is None and own.model == cross.model  # one generalist scores twice
-    assert cross.student.path == "results/models/tiny/l-model"
-    assert cross.inputs == (*cross.model.inputs, "results/models/tiny/l-model")
-    assert cross.score_flags == "--teacher i-model --student results/models/tiny/l-model"
-    student = plan.trains["ci/models/student/direct-kd/ta/im/sl"]
+    tiny = cross.student.path
+    assert tiny.rsplit("/", 1)[0] == "results/models/tiny/l-model"  # /<fingerprint of its spec>
+    assert cross.inputs == (*cross.model.inputs, tiny)
+    assert cross.score_flags == f"--teacher i-model --student {tiny}"
+    student = plan.trains["ci/models/student/direct-kd/ta/im/sl/model"]
     kd = student.option("--kd")
     assert kd["scores"] == ["results/ci/kd/scores/direct/ta/im-xv-sl"]
     # what the scores' manifest must say: the generalist made them (cmoe.training.score_manifest)
-    generalist = "results/ci/models/generalist/ta/im"
+    generalist = "results/ci/models/generalist/ta/im/model"
     assert kd["manifests"] == [
         {"teacher": "i-model", "model": generalist, "revision": None, "trust_remote_code": False}
     ]
     assert kd["cross_vocab"] == {"loss": "hybrid", "uld_weight": 1.0, "added": "literal"}
-    assert "cross_vocab" not in plan.trains["ci/models/student/direct-kd/ta/im/st"].option("--kd")
+    own = plan.trains["ci/models/student/direct-kd/ta/im/st/model"]
+    assert "cross_vocab" not in own.option("--kd")
     (row,) = [r for r in plan.rows if r.method == "direct-kd (cross-vocab)"]
     assert sum("/kd/scores/direct/ta/im-xv-sl" in f for f in chain_files(row.chain)) == 1
 
@@ -333,9 +335,10 @@ def test_cmoe_kd_learns_from_specialists_of_the_other_family():
     for group in groups:
         own = scores[f"ci/kd/scores/cmoe/ta/im/{group}"]
         cross = scores[f"ci/kd/scores/cmoe/ta/im-xv-sl/{group}"]
-        assert own.model == cross.model and own.model.path.endswith(f"specialist/ta/im/{group}")
+        assert own.model == cross.model
+        assert own.model.path.endswith(f"specialist/ta/im/{group}/model")
         assert own.student is None and cross.student.name == "l-model"
-    kd = plan.trains["ci/models/student/cmoe-kd/ta/im/sl"].option("--kd")
+    kd = plan.trains["ci/models/student/cmoe-kd/ta/im/sl/model"].option("--kd")
     assert [f.rsplit("/", 1)[1] for f in kd["scores"]] == list(groups)
     assert all("/im-xv-sl/" in f for f in kd["scores"]) and "cross_vocab" in kd
 

@@ -40,7 +40,8 @@ def test_demo_plan_has_every_job_of_the_study():
     # Llama student's direct-kd across vocabularies and the seq2seq student in two formats
     kd = 3 + 1
     assert kinds == {"student": 2 * 4 + kd + 2, "generalist": 2, "specialist": 2 * len(DOMAINS)}
-    assert sorted(k for k in plan.trains if k.startswith("models/warmup/")) == [
+    # each in a folder named by the fingerprint of its training job
+    assert sorted(k.rsplit("/", 1)[0] for k in plan.trains if k.startswith("models/warmup/")) == [
         "models/warmup/tiny-teacher-a",
         "models/warmup/tiny-teacher-b",
     ]
@@ -55,8 +56,8 @@ def test_demo_plan_has_every_job_of_the_study():
     n_rows = len([r for r in plan.rows if r.loglik])
     protocols = Counter(job.protocol for job in plan.logliks.values())
     assert protocols == {"mera": n_rows, "mera_gen": n_rows} and n_rows == 17
-    mera = plan.logliks["main/eval_loglik/base/tiny-student"]
-    gen = plan.logliks["main/eval_mera_gen/base/tiny-student"]
+    mera = plan.logliks["main/eval_loglik/base/tiny-student/eval"]
+    gen = plan.logliks["main/eval_mera_gen/base/tiny-student/eval"]
     assert mera.pool == gen.pool == "results/data/fewshot.jsonl"  # never the train split
     assert mera.settings == {
         "k": 1,  # MERA v1.2: 1 shot
@@ -123,7 +124,7 @@ def test_training_data_are_planned_outputs_or_filtered_traces():
         for f in job.data:
             assert (
                 f == "results/data/train.jsonl"
-                or f.replace(".jsonl", ".raw.jsonl") in raw
+                or plan.raw_of(f.removesuffix(".jsonl")) in raw  # curated from generated
                 or f in retrieved
                 or f == plan.extra_traces  # the curated extra sources (rule curate_extra)
             )
@@ -155,7 +156,7 @@ def test_samples_per_question_reaches_only_its_teachers_generation():
     # the demo's teachers and intermediate override the steps (no `length`); the default keeps it
     assert "length" in plan.curation[""]["steps"]
     for path in (
-        "results/traces/teacher/tiny-teacher-a/other",
+        "results/main/traces/teacher/tiny-teacher-a/other",
         "results/main/traces/generalist/tiny-teacher-a/tiny-intermediate/other",
         "results/main/traces/specialist/tiny-teacher-b/tiny-intermediate/math_cs",
     ):
@@ -237,7 +238,7 @@ def test_real_study_plans_every_benchmark_on_every_model():
     for task in tasks:
         jobs = [j for j in plan.benchmarks.values() if j.task == task]
         assert len({j.label for j in jobs}) == models
-        assert all(j.key == f"main/eval_bench/{task}/{j.label}" for j in jobs)
+        assert all(j.key == f"main/eval_bench/{task}/{j.label}/eval" for j in jobs)
     # every trained model is evaluated from the folder its training job writes
     trained = {t.out for t in plan.trains.values() if t.stage == "train"}
     assert {j.model.path for j in plan.benchmarks.values() if "/models/" in j.model.path} == trained

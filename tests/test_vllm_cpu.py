@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_DATA, ROOT, ci_config, run_snakemake
 
+from cmoe.config import load_config
 from cmoe.generation.environment import probe, vllm_python
+from cmoe.plan import build_plan
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
@@ -261,12 +263,18 @@ def test_a_rule_with_backend_vllm_runs_in_the_vllm_venv_and_agrees_with_hf(tmp_p
         }
 
     config = ci_config(tmp_path, edit=edit)
-    targets = [f"results/traces/teacher/{t}/math_cs.raw.jsonl" for t in ("ta", "tb")]
+    plan = build_plan(load_config(config))
+    # each teacher's gathered math_cs traces: traces/teacher/<teacher>/<fingerprint>/math_cs
+    keys = [
+        next(k for k in plan.gathers if k.split("/")[2] == t and k.endswith("/math_cs"))
+        for t in ("ta", "tb")
+    ]
+    targets = [f"results/{k}.raw.jsonl" for k in keys]
     proc = run_snakemake(tmp_path, config, extra=["--", *targets], timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    log = (
-        tmp_path / "results/logs/generate/traces/teacher/ta/shards/math_cs/0-of-1.log"
-    ).read_text()
+    (shard,) = plan.gathers[keys[0]].shards  # results/<shard key>.raw.jsonl
+    shard = shard.removeprefix("results/").removesuffix(".raw.jsonl")
+    log = (tmp_path / "results/logs/generate" / f"{shard}.log").read_text()
     assert "running in" in log and "vllm" in log.split("running in")[1].splitlines()[0], log[-2000:]
     ta, tb = ([json.loads(x) for x in lines(tmp_path / t)] for t in targets)
     assert [r["id"] for r in ta] == [r["id"] for r in tb] and len(ta) >= 4

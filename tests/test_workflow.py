@@ -110,7 +110,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     for t in ("ta", "tb"):
         for routing in ("oracle", "learned"):
             scores = json.loads(
-                (workdir / f"results/ci/eval/mixture/{t}/im/{routing}/scores.json").read_text()
+                (workdir / f"results/ci/eval/mixture/{t}/im/{routing}/eval/scores.json").read_text()
             )
             assert {d: c["n"] for d, c in scores["domains"].items()} == per_domain
     routes = json.loads((workdir / "results/ci/router/routes.json").read_text())
@@ -123,14 +123,14 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     assert len((workdir / "results/ci/tables/scores_loglik.csv").read_text().splitlines()) == 22
     pool = (workdir / "results/data/fewshot.jsonl").read_text().splitlines()
     shots = {json.loads(x)["question"] for x in pool}
-    base = workdir / "results/ci/eval_loglik/base/s-model/predictions.jsonl"
+    base = workdir / "results/ci/eval_loglik/base/s-model/eval/predictions.jsonl"
     for line in base.read_text().splitlines():
         prompt = json.loads(line)["prompt"]
         assert any(text in prompt for text in shots) and prompt.count("Ответ:") == 2
     assert list((workdir / "results/benchmarks").rglob("*.tsv"))
     # KARD: each evaluated question records the passages its student was shown
     for folder in ("kard", "kard-no-reranker"):
-        predictions = workdir / f"results/ci/eval/student/{folder}/ta/st/predictions.jsonl"
+        predictions = workdir / f"results/ci/eval/student/{folder}/ta/st/eval/predictions.jsonl"
         records = [json.loads(x) for x in predictions.read_text("utf-8").splitlines()]
         assert len(records) == len(test)
         shown = [r["knowledge"] for r in records]
@@ -140,7 +140,7 @@ def test_workflow_produces_every_method_with_plausible_scores_and_costs(finished
     scores = workdir / "results/ci/kd/scores/direct/ta/im-xv-sl"
     index = json.loads((scores / "index.json").read_text())
     assert index["format"] == 2 and index["cross_vocab"]["vocab_size"] == 1026
-    student = workdir / "results/ci/models/student/direct-kd/ta/im/sl"
+    student = workdir / "results/ci/models/student/direct-kd/ta/im/sl/model"
     alignment = json.loads((student / "train_metrics.json").read_text())["kd_alignment"]
     assert alignment["units"] > 0.5 * alignment["student_tokens"]
     recall = json.loads((workdir / "results/ci/knowledge/reranker/ta/recall.json").read_text())
@@ -155,11 +155,11 @@ def test_llama_student_keeps_its_family_through_the_workflow(finished_run):
     from cmoe.data.tiny import chat_template
 
     workdir, _ = finished_run
-    student = workdir / "results/ci/models/student/direct/ta/sl"
+    student = workdir / "results/ci/models/student/direct/ta/sl/model"
     tok = AutoTokenizer.from_pretrained(student)
     assert tok.chat_template == chat_template("llama3.jinja") and tok.eos_token == "<|eot_id|>"
     for folder in ("direct/ta/sl", "cmoe/ta/im/sl"):
-        path = workdir / f"results/ci/eval/student/{folder}/predictions.jsonl"
+        path = workdir / f"results/ci/eval/student/{folder}/eval/predictions.jsonl"
         records = [json.loads(x) for x in path.read_text("utf-8").splitlines()]
         assert all(
             r["prompt"].startswith("<|begin_of_text|><|start_header_id|>system")
@@ -183,11 +183,11 @@ def test_golden_dataset_card_and_teacher_economics(finished_run):
     card = (workdir / "results/data/card.md").read_text("utf-8")
     assert "| demo_pairs | extra source" in card and "| CC0-1.0 | 0.25 |" in card
     assert "## Removed as contaminated" in card and "| extra | demo_pairs/" in card
-    tb = json.loads((workdir / "results/traces/teacher/tb/stats.json").read_text())
+    tb = json.loads((workdir / "results/ci/traces/teacher/tb/stats.json").read_text())
     assert tb["overall"]["samples_per_question"] == 2
     assert tb["overall"]["generated"] == 2 * tb["overall"]["n"]
     student = json.loads(
-        (workdir / "results/ci/models/student/direct/tb/st/train_metrics.json").read_text()
+        (workdir / "results/ci/models/student/direct/tb/st/model/train_metrics.json").read_text()
     )
     assert student["examples"] == tb["overall"]["kept"] + source["in_training"]
     economics = (workdir / "results/ci/tables/teacher_economics.csv").read_text().splitlines()
@@ -207,7 +207,7 @@ def test_every_trained_and_base_model_has_its_benchmark_result(finished_run):
         str(p.relative_to(workdir / "results/ci/models"))
         for p in (workdir / "results/ci/models").glob("**/train_metrics.json")
     }
-    trained = {str(Path(t).parent) for t in trained}
+    trained = {str(Path(t).parent.parent) for t in trained}  # the label: without /model
     bases = {"base/s-model", "base/l-model", "base/i-model", "base/s2s-model"}
     assert {r["model"] for r in rows} == trained | bases
     for r in rows:

@@ -80,7 +80,11 @@ onstart:
         raise WorkflowError(f"Cannot run this config here: {exc}") from None
 
 
-PLAN = build_plan(config)
+# The plan checks its own layout (no output inside another) before the first job.
+try:
+    PLAN = build_plan(config)
+except CmoeError as exc:
+    raise WorkflowError(f"Invalid workflow config: {exc}") from None
 # Everything trained or evaluated lives under the namespace, so ablations never overwrite each
 # other. Data, tiny models and teacher traces are shared: ablations reuse them.
 NS = PLAN.ns

@@ -44,13 +44,16 @@ rule prepare_fewshot:
         " > {log:q} 2>&1"
 
 
+# A tiny model's folder is keyed by the plan: models/tiny/<name>/<fingerprint of its spec>.
 rule make_tiny_model:
     input:
         corpus=lambda wc: config["tiny_models"]["corpus"],
     output:
-        directory("results/models/tiny/{tiny}"),
+        directory("results/{job}"),
     log:
-        "results/logs/make_tiny_model/{tiny}.log",
+        "results/logs/make_tiny_model/{job}.log",
+    wildcard_constraints:
+        job=key_pattern(PLAN.tiny_models),
     conda:
         CMOE_ENV
     threads: PLAN.stage_resources["make_tiny_model"]["threads"]
@@ -58,7 +61,9 @@ rule make_tiny_model:
         **stage_resources("make_tiny_model"),
     params:
         spec=lambda wc: js(
-            config["tiny_models"]["specs"][config["models"][wc.tiny]["tiny"]]
+            config["tiny_models"]["specs"][
+                config["models"][PLAN.tiny_models[wc.job]]["tiny"]
+            ]
         ),
         vocab=lambda wc: config["tiny_models"]["vocab_size"],
     shell:

@@ -5,7 +5,8 @@
 
 
 # A generation's output is keyed by the plan (`{job}`): a teacher's shards
-# (traces/teacher/<teacher>/shards/<domain>/<i>-of-<n>) and an intermediate's traces
+# (traces/teacher/<teacher>/<fingerprint>/shards/<domain>/<i>-of-<n>, shared by every run that
+# generates them alike) and an intermediate's traces
 # (<ns>/traces/<generalist|specialist>/<teacher>/<intermediate>/<domain|group>) differ in shape.
 rule generate:
     input:
@@ -39,21 +40,16 @@ rule generate:
         " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"
 
 
-# A teacher's domain: its shards, in order (or, `traces_from`, another teacher's traces).
+# A teacher's domain: its shards, in order (traces/teacher/<teacher>/<fingerprint>/<domain>).
 rule gather:
     input:
-        per_job(
-            GATHER,
-            lambda job: job.shards,
-            lambda wc: f"traces/teacher/{wc.teacher}/{wc.domain}",
-        ),
+        per_job(GATHER, lambda job: job.shards),
     output:
-        "results/traces/teacher/{teacher}/{domain}.raw.jsonl",
+        "results/{job}.raw.jsonl",
     log:
-        "results/logs/gather/{teacher}/{domain}.log",
+        "results/logs/gather/{job}.log",
     wildcard_constraints:
-        teacher=key_pattern(config["teachers"]),
-        domain=key_pattern(DOMAINS),
+        job=key_pattern(GATHER),
     conda:
         CMOE_ENV
     shell:

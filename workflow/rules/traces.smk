@@ -3,9 +3,10 @@
 # texts decontamination compares with, a teacher's merged statistics and contamination check.
 
 
+# A teacher's traces are curated into the run's namespace from the shared generated ones.
 rule filter:
     input:
-        raw="{traces}.raw.jsonl",
+        raw=lambda wc: PLAN.raw_of(wc.traces),
         curation=PLAN.curation_inputs,
     output:
         traces="{traces}.jsonl",
@@ -83,9 +84,9 @@ rule merge_stats:
             t.replace(".jsonl", ".stats.json") for t in PLAN.teacher_traces[wc.teacher]
         ],
     output:
-        "results/traces/teacher/{teacher}/stats.json",
+        f"{NS}/traces/teacher/{{teacher}}/stats.json",
     log:
-        "results/logs/merge_stats/{teacher}.log",
+        f"{NS}/logs/merge_stats/{{teacher}}.log",
     wildcard_constraints:
         teacher=key_pattern(PLAN.teacher_traces),
     conda:
@@ -102,13 +103,13 @@ rule contamination:
         test="results/data/test.jsonl",
     output:
         report(
-            "results/traces/teacher/{teacher}/contamination.json",
+            f"{NS}/traces/teacher/{{teacher}}/contamination.json",
             caption="../report/contamination.rst",
             category="Data",
             subcategory="{teacher}",
         ),
     log:
-        "results/logs/contamination/{teacher}.log",
+        f"{NS}/logs/contamination/{{teacher}}.log",
     wildcard_constraints:
         teacher=key_pattern(PLAN.teacher_traces),
     conda:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .builder import PlanBuilder
+from .layout import check_layout
 from .plan import Plan
 
 
@@ -60,6 +61,7 @@ def build_plan(config: dict) -> Plan:
         plan.stage_resources[stage] = b.resources(stage)
     plan_loglik(b)
     plan_benchmarks(b)
+    check_layout(plan, config)
     return plan
 
 

@@ -72,7 +72,12 @@ class PlanBuilder:
         trust = bool(spec.get("trust_remote_code", False))
         arch = spec.get("arch", "causal")
         if "tiny" in spec:
-            path = results_path(paths.tiny_model(name))
+            tiny = self.config["tiny_models"]
+            what = {k: tiny[k] for k in ("corpus", "vocab_size")}
+            what["spec"] = tiny["specs"][spec["tiny"]]
+            key = paths.tiny_model(name, paths.fingerprint(what))
+            self.plan.tiny_models[key] = name
+            path = results_path(key)
             return Model(name, path, (path,), trust, arch)
         return Model(name, spec["path"], (), trust, arch)
 
@@ -106,17 +111,35 @@ class PlanBuilder:
     # --- teachers (planned by cmoe.plan.teachers) ---------------------------------------------
 
     def teacher_traces(self, teacher: str, domains=None, suffix=".jsonl") -> list[str]:
+        """A teacher's traces as this run curates them (in the run's namespace)."""
         from ..core.domains import DOMAINS
 
-        return [results_path(paths.teacher_traces(teacher, d)) + suffix for d in domains or DOMAINS]
+        stems = [paths.teacher_traces(self.shared_ns, teacher, d) for d in domains or DOMAINS]
+        return [results_path(stem) + suffix for stem in stems]
+
+    def generated_dir(self, teacher: str) -> str:
+        """Where a teacher's traces are generated (a `traces_from` teacher: its source's):
+        a folder named by the fingerprint of exactly what makes them, shared by every run
+        that generates them alike."""
+        teacher = self.config["teachers"][teacher].get("traces_from", teacher)
+        entry, model = self.config["teachers"][teacher], self.teacher_model(teacher)
+        what = {
+            "model": [model.path, model.trust_remote_code, model.arch],
+            "generation": self.generation(entry),
+            "prompt": self.prompt(teacher),
+            "shards": entry.get("shards", 1),
+            "questions": paths.TRAIN_SPLIT,
+        }
+        return paths.generated_dir(teacher, paths.fingerprint(what))
 
     def teacher_costs(self, teacher: str, domains=None) -> list[str]:
         from ..core.domains import DOMAINS
 
+        generated = self.generated_dir(teacher)
         teacher = self.config["teachers"][teacher].get("traces_from", teacher)
         n = self.config["teachers"][teacher].get("shards", 1)
         return [
-            results_path(paths.teacher_shard(teacher, d, i, n)) + ".cost.json"
+            results_path(paths.teacher_shard(generated, d, i, n)) + ".cost.json"
             for d in domains or DOMAINS
             for i in range(n)
         ]
@@ -127,15 +150,19 @@ class PlanBuilder:
         entry = self.config["teachers"][teacher]
         if "warmup" not in entry:
             return self.model(entry["model"])
+        model = self.model(entry["model"])
+        settings, prompt = train_settings(self.config, entry["warmup"]), self.prompt(teacher)
+        what = {"model": [model.path, model.trust_remote_code, model.arch]}
+        what.update(data=paths.TRAIN_SPLIT, settings=settings, prompt=prompt)
         job = self.plan.add(
             self.plan.trains,
             TrainJob(
-                key=paths.warmup_model(teacher),
-                model=self.model(entry["model"]),
+                key=paths.warmup_model(teacher, paths.fingerprint(what)),
+                model=model,
                 data=(paths.TRAIN_SPLIT,),
                 source="reference",
-                settings=train_settings(self.config, entry["warmup"]),
-                prompt=self.prompt(teacher),
+                settings=settings,
+                prompt=prompt,
                 run_name=f"warmup-{teacher}",
                 resources=self.resources("warmup", entry),
                 config_key=f"teachers.{teacher}.warmup",

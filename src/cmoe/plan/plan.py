@@ -40,6 +40,11 @@ class Plan:
     rows: list[Row] = field(default_factory=list)
     comparisons: Comparisons = field(default_factory=Comparisons)
     teacher_traces: dict[str, list[str]] = field(default_factory=dict)  # teacher -> kept files
+    teacher_folders: dict[str, str] = field(default_factory=dict)  # teacher -> its curated folder
+    # a curated trace stem (results/...) -> the generated file it curates, where that is not
+    # the stem's own <stem>.raw.jsonl (a teacher's: generated in a shared, fingerprinted folder)
+    raw_traces: dict[str, str] = field(default_factory=dict)
+    tiny_models: dict[str, str] = field(default_factory=dict)  # key -> its `models` entry
     economics: dict[str, dict] = field(default_factory=dict)  # teacher -> stats, costs, price
     size_models: list[tuple[str, str]] = field(default_factory=list)  # (model, trained folder)
     filter_max_length: int = 4096
@@ -60,11 +65,17 @@ class Plan:
     # a method's own kinds of job (e.g. KARD's index): kind -> {key: job}, read by its rules
     method_jobs: dict[str, dict] = field(default_factory=dict)
     method_targets: list[str] = field(default_factory=list)  # a method's own final outputs
+    # (key, the stored job, another job of that key): see cmoe.plan.layout.check_layout
+    collisions: list[tuple[str, Any, Any]] = field(default_factory=list)
 
     def curation_for(self, traces: str) -> dict:
         """The curation settings of a trace file's stem (results/...): its teacher's or
         intermediate's own, or the `curation` section's."""
         return self.curation.get(self.curated_by.get(traces, ""), self.curation[""])
+
+    def raw_of(self, traces: str) -> str:
+        """The generated file a trace stem (results/...) is curated from."""
+        return self.raw_traces.get(traces, f"{traces}.raw.jsonl")
 
     @property
     def curation_inputs(self) -> list[str]:
@@ -80,10 +91,13 @@ class Plan:
     def ns(self) -> str:
         return f"{RESULTS}/{self.namespace}"
 
-    @staticmethod
-    def add(table: dict, job) -> Any:
-        """Register a job once (methods share jobs, e.g. the generalist); return the stored one."""
-        return table.setdefault(job.key, job)
+    def add(self, table: dict, job) -> Any:
+        """Register a job once (methods share jobs, e.g. the generalist); return the stored one.
+        Another job of the same key is a collision (:func:`cmoe.plan.layout.check_layout`)."""
+        stored = table.setdefault(job.key, job)
+        if stored != job:
+            self.collisions.append((job.key, stored, job))
+        return stored
 
     @property
     def score_files(self) -> list[str]:
@@ -128,8 +142,8 @@ class Plan:
         out = [f"{ns}/tables/{name}" for name in tables]
         out += [f"{ns}/plots/{name}.{ext}" for name in PLOTS for ext in ("svg", "png")]
         out += [f"{ns}/plots/layout.json", f"{ns}/report/summary.rst", DATA_CARD]
-        for teacher in self.teacher_traces:
-            out += [f"{RESULTS}/traces/teacher/{teacher}/{f}" for f in STATS_FILES]
+        for folder in self.teacher_folders.values():
+            out += [f"{folder}/{f}" for f in STATS_FILES]
         return out + self.method_targets
 
     def loglik_dir(self, row: Row, protocol: str = "mera") -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..core import paths
 from ..core.io import digest
 from ..core.jobs import BenchmarkJob, LoglikJob, Model
 from ..core.paths import RESULTS, results_key
@@ -23,7 +24,7 @@ def plan_bases(b: PlanBuilder) -> None:
     students = b.students + (b.seq2seq_students if "seq2seq" in b.config["methods"] else [])
     for base in sorted({b.config["students"][s]["model"] for s in students}):
         labels = {"method": "base", "teacher": "-", "via": "-", "model": base}
-        b.row(f"{b.ns}/eval/base/{base}", b.model(base), labels)
+        b.row(paths.evaluation(b.ns, "base", base), b.model(base), labels)
 
 
 def plan_teachers(b: PlanBuilder) -> None:
@@ -33,7 +34,7 @@ def plan_teachers(b: PlanBuilder) -> None:
     for teacher in b.teachers:
         name = b.config["teachers"][teacher]["model"]
         labels = {"method": "teacher", "teacher": teacher, "via": "-", "model": name}
-        b.row(f"{b.ns}/eval/teacher/{teacher}", b.model(name), labels)
+        b.row(paths.evaluation(b.ns, "teacher", teacher), b.model(name), labels)
         if b.config["evaluation"]["evaluate_base"]:  # what there is to distil
             for base in sorted({b.config["students"][s]["model"] for s in b.students}):
                 b.pair(
@@ -115,16 +116,18 @@ def plan_benchmarks(b: PlanBuilder) -> None:
     plan, ns = b.plan, b.shared_ns
     # the first training replicate's models (the benchmark table has no replicate column)
     trained = [
-        t for t in plan.trains.values() if t.stage == "train" and t.key.startswith(f"{ns}/models/")
+        t
+        for t in plan.trains.values()
+        if t.stage == "train" and t.key.startswith(paths.join(ns, "models") + "/")
     ]
     models: dict[str, Model] = {}
     if b.config["evaluation"]["evaluate_base"]:
         for base in sorted({t.model.name for t in trained}):
-            models[f"base/{base}"] = b.model(base)
+            models[paths.join("base", base)] = b.model(base)
     for job in sorted(trained, key=lambda t: t.key):
-        models[job.key.removeprefix(f"{ns}/models/")] = b.trained(job.key, job.model.name)
+        models[paths.model_label(ns, job.key)] = b.trained(job.key, job.model.name)
     for spec in specs:
         for label, model in models.items():
-            key = f"{ns}/eval_bench/{spec.task}/{label}"
+            key = paths.benchmark(ns, spec.task, label)
             job = BenchmarkJob(key, model, label, spec.task, asdict(spec), b.resources("evaluate"))
             plan.add(plan.benchmarks, job)

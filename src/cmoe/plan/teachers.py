@@ -1,5 +1,11 @@
 """The teachers' part of the plan: each teacher answers the train split, every domain in
-`shards` generation jobs gathered afterwards, or curates another teacher's traces."""
+`shards` generation jobs gathered afterwards, or curates another teacher's traces.
+
+Generation is shared between runs: its folder is named by the fingerprint of what makes it
+(:meth:`PlanBuilder.generated_dir`), so a run that generates alike reuses it and one that
+generates otherwise (another backend, temperature or prompt) writes beside it. Curation depends
+on the whole run (the students' tokenizer and shortest max_length, the evaluated texts), so each
+run curates into its own namespace."""
 
 from __future__ import annotations
 
@@ -12,20 +18,22 @@ from .builder import PlanBuilder
 
 def plan_teacher(b: PlanBuilder, teacher: str) -> None:
     plan, entry = b.plan, b.config["teachers"][teacher]
+    folder = results_path(paths.teacher_dir(b.shared_ns, teacher))
     plan.economics[teacher] = {
-        "stats": results_path(paths.teacher_dir(teacher)) + "/stats.json",
+        "stats": f"{folder}/stats.json",
         "costs": b.teacher_costs(teacher),
         "price_per_device_hour": entry.get("price_per_device_hour"),
     }
     plan.teacher_traces[teacher] = b.teacher_traces(teacher)
+    plan.teacher_folders[teacher] = folder
+    generated = b.generated_dir(teacher)
     for d in DOMAINS:
-        b.curate_as(results_path(paths.teacher_traces(teacher, d)), f"teachers.{teacher}")
+        stem = results_path(paths.teacher_traces(b.shared_ns, teacher, d))
+        b.curate_as(stem, f"teachers.{teacher}")
+        # the generated traces it curates: a `traces_from` teacher's are its source's, so a
+        # curation ablation generates nothing
+        plan.raw_traces[stem] = results_path(paths.generated_traces(generated, d)) + ".raw.jsonl"
     if "traces_from" in entry:
-        # another teacher's generated traces, curated with this entry's `curation`: a
-        # curation ablation that generates nothing (the "gather" of one file is a copy)
-        for d in DOMAINS:
-            source = results_path(paths.teacher_traces(entry["traces_from"], d)) + ".raw.jsonl"
-            plan.add(plan.gathers, GatherJob(paths.teacher_traces(teacher, d), (source,)))
         return
     model = b.teacher_model(teacher)
     n = entry.get("shards", 1)
@@ -34,7 +42,7 @@ def plan_teacher(b: PlanBuilder, teacher: str) -> None:
             plan.add(
                 plan.generations,
                 GenerateJob(
-                    key=paths.teacher_shard(teacher, d, i, n),
+                    key=paths.teacher_shard(generated, d, i, n),
                     model=model,
                     domains=(d,),
                     shard=(i, n),
@@ -44,6 +52,6 @@ def plan_teacher(b: PlanBuilder, teacher: str) -> None:
                 ),
             )
         shards = tuple(
-            results_path(paths.teacher_shard(teacher, d, i, n)) + ".raw.jsonl" for i in range(n)
+            results_path(paths.teacher_shard(generated, d, i, n)) + ".raw.jsonl" for i in range(n)
         )
-        plan.add(plan.gathers, GatherJob(paths.teacher_traces(teacher, d), shards))
+        plan.add(plan.gathers, GatherJob(paths.generated_traces(generated, d), shards))
