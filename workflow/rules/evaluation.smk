@@ -5,7 +5,8 @@
 
 
 # Outputs keyed by the plan (`{job}`): bases, students of each method (with or without an
-# intermediate, a KARD variant), generalists and specialists each have their own folder shape.
+# intermediate, a KARD variant), generalists and specialists each have their own folder shape,
+# each ending in the leaf `eval` (cmoe.core.paths).
 rule evaluate:
     input:
         model=per_job(EVALUATE, lambda job: job.model.inputs),
@@ -90,7 +91,7 @@ rule evaluate_loglik:
 # Benchmarks beyond ruMMLU (`evaluation.benchmarks`): one lm-eval task on one trained or base
 # model per job, offline. A task whose data is missing fails its own job with the path; with
 # --keep-going (both profiles) the other jobs still run, and only the benchmark table waits.
-# Keyed by the plan (`{job}`: <ns>/eval_bench/<task>/<model label>, as deep as the model's folder).
+# Keyed by the plan (`{job}`: <ns>/eval_bench/<task>/<model label>/eval, as deep as the model's).
 rule evaluate_benchmark:
     input:
         model=per_job(BENCHMARK, lambda job: job.model.inputs),

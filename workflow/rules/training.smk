@@ -1,8 +1,9 @@
 # Training (cmoe.training, `cmoe train`): every model a method trains (students, the generalist,
 # the specialists, and the demo's warmed-up teachers) is one job of this rule; the plan says on
 # which traces and how. Its outputs are keyed by the plan (`{job}`): each role has its own
-# folder shape (models/student/<method>/<teacher>[/<intermediate>]/<student>,
-# models/specialist/<teacher>/<intermediate>/<group>, models/warmup/<teacher>, ...).
+# folder shape (models/student/<method>/<teacher>[/<intermediate>]/<student>/model,
+# models/specialist/<teacher>/<intermediate>/<group>/model, models/warmup/<teacher>/<fp>, ...);
+# the leaf `model` keeps one chain's folder from holding another's (cmoe.core.paths).
 
 
 rule train:

@@ -50,17 +50,17 @@ def check_layout(plan: Plan, config: dict) -> None:
     for key, first, second in plan.collisions:
         kind = next(kind for kind, table in tables(plan).items() if table.get(key) is first)
         raise ConfigError(
-            f"two different {kind} jobs write results/{key} ({_entries(config, first)} and "
-            f"{_entries(config, second)}): rename one of these entries"
+            f"two different {kind} jobs write results/{key} ({_entries(config, first)}), one "
+            f"{_source(first)}, one {_source(second)}: rename one of these entries"
         )
     found = sorted(outputs(plan), key=lambda o: o[0].split("/"))
     for (a, kind_a, job_a), (b, kind_b, job_b) in zip(found, found[1:], strict=False):
         if a == b or b.startswith(a + "/"):
             where = "is also" if a == b else "is a parent of"
             raise ConfigError(
-                f"output results/{a} of a {kind_a} job ({_entries(config, job_a, a)}) {where} "
-                f"results/{b} of a {kind_b} job ({_entries(config, job_b, b)}): two outputs "
-                "must not nest; rename one of these entries"
+                f"output results/{a} ({kind_a}: {_entries(config, job_a, a)}) {where} "
+                f"results/{b} ({kind_b}: {_entries(config, job_b, b)}): outputs must not "
+                "nest; rename one of these entries"
             )
 
 
@@ -75,3 +75,11 @@ def _entries(config: dict, job, key: str | None = None) -> str:
             if level in (config.get(section) or {}) and name not in names:
                 names.append(name)
     return ", ".join(names) or "no config entry"
+
+
+def _source(job) -> str:
+    """What sets a job apart from another of its key: its config key, or the model it runs."""
+    if getattr(job, "config_key", None):
+        return f"for {job.config_key}"
+    model = getattr(job, "model", None)
+    return f"of {model.path}" if model is not None else f"of kind {type(job).__name__}"

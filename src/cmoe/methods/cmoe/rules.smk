@@ -45,7 +45,7 @@ rule misroute:
         " --out {output:q} > {log:q} 2>&1"
 
 
-# Keyed by the plan (`{job}`): <namespace>[/seed-<s>]/eval/mixture/<teacher>/<intermediate>/<routing>
+# Keyed by the plan (`{job}`): <namespace>[/seed-<s>]/eval/mixture/<teacher>/<intermediate>/<routing>/eval
 rule mixture:
     input:
         predictions=per_job(MIXTURE, lambda job: list(job.predictions.values())),
