@@ -11,7 +11,9 @@ sample) only where its model's weights are byte-identical in both runs: otherwis
 backends answered with different models (e.g. students trained on differently sampled traces),
 and only their accuracies are shown. Greedy jobs should agree; sampled ones draw from different
 random streams, so only their accuracies are comparable. Where the two configs have different
-result namespaces (an overlay against its base config), ``--namespaces`` maps A's to B's.
+result namespaces (an overlay against its base config), ``--namespaces`` maps A's to B's. A
+teacher's traces lie in a folder named by the fingerprint of its generation settings, the
+backend among them: A's are compared with B's one folder of that teacher.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ def kind(job: dict) -> str:
 
 def compare(run_a: Path, log_a: Path, run_b: Path, namespaces: tuple[str, str] | None) -> dict:
     def in_b(path: str) -> str:
+        parts = Path(path).parts
+        if parts[:3] == ("results", "traces", "teacher") and len(parts) > 5:
+            # results/traces/teacher/<teacher>/<fingerprint>/...: B's fingerprint differs
+            found = sorted(run_b.glob(str(Path(*parts[:4], "*", *parts[5:]))))
+            return str(found[0].relative_to(run_b)) if len(found) == 1 else path
         if namespaces:
             ns_a, ns_b = namespaces
             return path.replace(f"results/{ns_a}/", f"results/{ns_b}/", 1)

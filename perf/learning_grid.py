@@ -4,7 +4,7 @@ score it on the test split (cmoe evaluate), print one Markdown row per setting.
 Usage (after the traces and the split exist, e.g. from the demo's run):
 
   python perf/learning_grid.py --base data/control/hub/intermediate \
-      --traces 'results/traces/teacher/tiny-teacher-a/*.jsonl' --test results/data/test.jsonl \
+      --traces 'results/main/traces/teacher/tiny-teacher-a/*.jsonl' --test results/data/test.jsonl \
       --grid 20:5e-3 40:5e-3 --seeds 0 1 2 [--jobs 2] [--arch seq2seq [--format step_by_step]]
 
 Each (setting, seed) trains with the demo's training settings otherwise (batch 8, random

@@ -180,7 +180,7 @@ def test_golden_dataset_card_and_teacher_economics(finished_run):
     )
     (source,) = extra["sources"]
     assert source["rows"] == 57 and 0 < source["in_training"] < source["kept"] < 57
-    card = (workdir / "results/data/card.md").read_text("utf-8")
+    card = (workdir / "results/ci/data/card.md").read_text("utf-8")
     assert "| demo_pairs | extra source" in card and "| CC0-1.0 | 0.25 |" in card
     assert "## Removed as contaminated" in card and "| extra | demo_pairs/" in card
     tb = json.loads((workdir / "results/ci/traces/teacher/tb/stats.json").read_text())

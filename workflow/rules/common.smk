@@ -85,8 +85,9 @@ try:
     PLAN = build_plan(config)
 except CmoeError as exc:
     raise WorkflowError(f"Invalid workflow config: {exc}") from None
-# Everything trained or evaluated lives under the namespace, so ablations never overwrite each
-# other. Data, tiny models and teacher traces are shared: ablations reuse them.
+# Everything trained, evaluated or curated lives under the namespace, so ablations never
+# overwrite each other. Data, tiny models, warm-ups and teachers' generated traces are shared,
+# each in a folder named by the fingerprint of what makes it: ablations reuse them where alike.
 NS = PLAN.ns
 TRAIN, GENERATE, GATHER = PLAN.trains, PLAN.generations, PLAN.gathers
 EVALUATE, LOGLIK, BENCHMARK = PLAN.evaluations, PLAN.logliks, PLAN.benchmarks

@@ -207,10 +207,10 @@ rule data_card:
         index=[PLAN.contamination_index] if PLAN.contamination_index else [],
     output:
         report(
-            "results/data/card.md", caption="../report/data_card.rst", category="Data"
+            PLAN.data_card, caption="../report/data_card.rst", category="Data"
         ),
     log:
-        "results/logs/data_card.log",
+        f"{NS}/logs/data_card.log",
     conda:
         CMOE_ENV
     params:

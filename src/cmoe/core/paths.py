@@ -25,7 +25,6 @@ TRAIN_SPLIT = f"{RESULTS}/data/train.jsonl"
 TEST_SPLIT = f"{RESULTS}/data/test.jsonl"
 DATA_SUMMARY = f"{RESULTS}/data/summary.json"
 FEWSHOT_POOL = f"{RESULTS}/data/fewshot.jsonl"  # MERA's few-shot pool (cmoe prepare-fewshot)
-DATA_CARD = f"{RESULTS}/data/card.md"
 
 
 def results_path(key: str) -> str:
@@ -91,6 +90,12 @@ def teacher_dir(ns: str, teacher: str) -> str:
 def teacher_traces(ns: str, teacher: str, domain: str) -> str:
     """A domain's curated stem: <stem>.jsonl (kept) and <stem>.stats.json."""
     return join(teacher_dir(ns, teacher), domain)
+
+
+def data_card(ns: str) -> str:
+    """The golden dataset's card: the run's teachers' traces as it curates them, and its extra
+    sources (<ns>/data/card.md)."""
+    return join(ns, "data", "card.md")
 
 
 def models(ns: str, role: str, *parts: str) -> str:

@@ -19,7 +19,7 @@ from ..core.jobs import (
     Row,
     TrainJob,
 )
-from ..core.paths import DATA_CARD, RESULTS
+from ..core.paths import RESULTS, data_card, results_path
 
 STATS_FILES = ("stats.json", "contamination.json")  # a teacher's, beside its traces
 
@@ -91,6 +91,10 @@ class Plan:
     def ns(self) -> str:
         return f"{RESULTS}/{self.namespace}"
 
+    @property
+    def data_card(self) -> str:
+        return results_path(data_card(self.namespace))
+
     def add(self, table: dict, job) -> Any:
         """Register a job once (methods share jobs, e.g. the generalist); return the stored one.
         Another job of the same key is a collision (:func:`cmoe.plan.layout.check_layout`)."""
@@ -141,7 +145,7 @@ class Plan:
             tables += ["benchmarks.csv", "benchmarks.md"]
         out = [f"{ns}/tables/{name}" for name in tables]
         out += [f"{ns}/plots/{name}.{ext}" for name in PLOTS for ext in ("svg", "png")]
-        out += [f"{ns}/plots/layout.json", f"{ns}/report/summary.rst", DATA_CARD]
+        out += [f"{ns}/plots/layout.json", f"{ns}/report/summary.rst", self.data_card]
         for folder in self.teacher_folders.values():
             out += [f"{folder}/{f}" for f in STATS_FILES]
         return out + self.method_targets
