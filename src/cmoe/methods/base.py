@@ -5,7 +5,7 @@ A method is one folder, ``cmoe/methods/<package>/``, whose ``__init__.py`` defin
 one line in :data:`cmoe.methods.PACKAGES`:
 
 - ``plan.py`` (required): ``plan(builder)`` registers the method's jobs, rows and comparisons
-  through the :class:`~cmoe.plan.builder.PlanBuilder`;
+  through the :class:`~cmoe.core.planning.Builder` protocol (``PlanBuilder`` implements it);
 - ``checks.py`` (optional): ``check(config)``, cheap checks run on every parse of a config that
   lists the method, and ``preflight(config)``, run before the first job of a real run (may load
   tokenizers or reach servers); both raise :class:`~cmoe.core.errors.ConfigError`;
@@ -27,6 +27,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from ..core.errors import ConfigError
+from ..core.planning import Builder
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Method:
     # themselves), e.g. the KD methods' teacher scoring
     uses: tuple[str, ...] = ()
 
-    def plan(self, builder) -> None:
+    def plan(self, builder: Builder) -> None:
         import_module(f"{self.package}.plan").plan(builder)
 
     def _checks(self):

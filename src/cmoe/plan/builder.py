@@ -21,7 +21,7 @@ from ..core.jobs import (
     Row,
     TrainJob,
 )
-from ..core.paths import RESULTS, TEST_SPLIT, results_path
+from ..core.paths import RESULTS, TEST_SPLIT, results_key, results_path
 from ..core.resources import stage_resources
 from ..training.settings import train_settings
 from .plan import Plan
@@ -210,6 +210,10 @@ class PlanBuilder:
     def seeded(self, settings: dict) -> dict:
         """Settings with a ``seed`` as the replicate being planned trains them (seed + k)."""
         return {**settings, "seed": settings["seed"] + self.replicate}
+
+    def trained_settings(self, model: Model) -> dict:
+        """The effective training settings of a model this plan trains."""
+        return self.plan.trains[results_key(model.path)].settings
 
     def student(self, method: str, teacher: str, via: str | None, student: str, data) -> Model:
         """A student trained on ``data``, plus the curated extra sources if any."""

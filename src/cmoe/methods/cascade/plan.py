@@ -5,13 +5,14 @@ from __future__ import annotations
 from ...core import paths
 from ...core.domains import DOMAINS
 from ...core.paths import results_path
+from ...core.planning import Builder
 from ..direct.plan import NAME as BASELINE
 from ..direct.plan import generalist_row
 
 NAME = "cascade"
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     for teacher in b.teachers:
         for intermediate in b.intermediates:
             generalist, generalist_chain = generalist_row(b, teacher, intermediate)

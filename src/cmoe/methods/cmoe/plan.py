@@ -7,6 +7,7 @@ from __future__ import annotations
 from ...core import paths
 from ...core.jobs import Block, Pair, Subset
 from ...core.paths import results_path
+from ...core.planning import Builder
 from ..direct.plan import NAME as BASELINE
 from .jobs import MixtureJob
 from .settings import misroutes_file, router_settings, routes_file, specialist_groups
@@ -25,7 +26,7 @@ def routings(config: dict) -> dict[str, str | None]:
     return out
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     # the router learns from the questions alone: one per run, whatever the replicate
     b.note("Learned router accuracy on the test split", routes_file(b.shared_ns))
     for teacher in b.teachers:
@@ -33,7 +34,7 @@ def plan(b) -> None:
             _plan_chain(b, teacher, intermediate)
 
 
-def specialists(b, teacher: str, intermediate: str, evaluate: bool = True) -> list[dict]:
+def specialists(b: Builder, teacher: str, intermediate: str, evaluate: bool = True) -> list[dict]:
     """Plan each group's specialist and its own traces (shared with cmoe-kd and seq2seq; jobs
     are keyed by output, so they are planned once); per group:
     its model, its kept traces, its predictions on the questions it serves (``evaluate``)
@@ -73,7 +74,7 @@ def specialists(b, teacher: str, intermediate: str, evaluate: bool = True) -> li
     return out
 
 
-def _plan_chain(b, teacher: str, intermediate: str) -> None:
+def _plan_chain(b: Builder, teacher: str, intermediate: str) -> None:
     planned = specialists(b, teacher, intermediate)
     branches = [s["branch"] for s in planned]
     traces = [s["traces"] for s in planned]

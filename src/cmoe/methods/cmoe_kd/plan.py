@@ -18,6 +18,7 @@ scoring passes (offline), and the student.
 from __future__ import annotations
 
 from ...core import paths
+from ...core.planning import Builder
 from ..cmoe.plan import specialists
 from ..kd import plan as distill
 from ..kd.settings import settings
@@ -26,7 +27,7 @@ NAME = "cmoe-kd"
 ON_POLICY = f"{NAME} (on-policy)"
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     kd = settings(b.config)
     for teacher in distill.kd_teachers(b, kd):
         for intermediate in b.intermediates:
@@ -61,7 +62,7 @@ def plan(b) -> None:
                     on_policy_student(b, parts, student, planned, kd, labels, online)
 
 
-def on_policy_student(b, parts, student, planned, kd, labels, online) -> None:
+def on_policy_student(b: Builder, parts, student, planned, kd, labels, online) -> None:
     """The on-policy row: the routed specialists loaded beside the student (GKD)."""
     teachers = [s["model"].path for s in planned]
     run = {

@@ -6,11 +6,12 @@ The generalist (an intermediate trained the same way) is its "direct into the in
 from __future__ import annotations
 
 from ...core import paths
+from ...core.planning import Builder
 
 NAME = "direct"
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     for teacher in b.teachers:
         teacher_gen = {"par": b.teacher_costs(teacher)}
         for student in b.students:
@@ -27,7 +28,7 @@ def plan(b) -> None:
         curated_alike(b, teacher)
 
 
-def curated_alike(b, teacher: str) -> None:
+def curated_alike(b: Builder, teacher: str) -> None:
     """A teacher that curates another's generated traces (`traces_from`) against that one,
     student by student: the same answers, two curation chains. Where only the source keeps
     correct answers (its steps have `correct`, the other's not), it is a control: the
@@ -47,12 +48,12 @@ def curated_alike(b, teacher: str) -> None:
         )
 
 
-def _curation_steps(b, teacher: str) -> list[str]:
+def _curation_steps(b: Builder, teacher: str) -> list[str]:
     own = b.config["teachers"][teacher].get("curation") or {}
     return own.get("steps", b.config["curation"]["steps"])
 
 
-def generalist(b, teacher: str, intermediate: str):
+def generalist(b: Builder, teacher: str, intermediate: str):
     """The intermediate trained on all of a teacher's traces (cascade's first step, and the
     study's "one model on undivided data" baseline); returns it and its cost chain."""
     model = b.train(
@@ -66,7 +67,7 @@ def generalist(b, teacher: str, intermediate: str):
     return model, {"seq": [{"par": b.teacher_costs(teacher)}, model.path]}
 
 
-def generalist_row(b, teacher: str, intermediate: str):
+def generalist_row(b: Builder, teacher: str, intermediate: str):
     """The generalist and its row (shared with cascade); returns its model and cost chain."""
     model, chain = generalist(b, teacher, intermediate)
     labels = {"method": NAME, "teacher": teacher, "via": "-", "model": intermediate}

@@ -11,6 +11,7 @@ and the training.
 from __future__ import annotations
 
 from ...core import paths
+from ...core.planning import Builder
 from ..direct.plan import NAME as DIRECT
 from ..direct.plan import generalist_row
 from ..kd import plan as distill
@@ -19,7 +20,7 @@ from ..kd.settings import direct_scorers, settings
 NAME = "direct-kd"
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     kd = settings(b.config)
     for teacher in distill.kd_teachers(b, kd):
         traces = b.teacher_traces(teacher)
@@ -51,7 +52,7 @@ def plan(b) -> None:
                     logits_add_to_text(b, labels)
 
 
-def logits_add_to_text(b, labels: dict) -> None:
+def logits_add_to_text(b: Builder, labels: dict) -> None:
     """A control: the student distilled from logits and text above the same student trained
     on the same traces by SFT alone (method direct, planned when the student trains by it).
     Logit distillation claims to add to SFT; beating an untrained base would not show that."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 
 from ...core import paths
-from ...core.paths import TEST_SPLIT, results_key, results_path
+from ...core.paths import TEST_SPLIT, results_path
+from ...core.planning import Builder
 from ..direct.plan import NAME as DIRECT
 from .jobs import IndexJob, KbSizePlotJob, KnowledgeJob, RerankerJob, RetrieveJob
 from .settings import settings, variants
@@ -27,7 +28,7 @@ SHUFFLED = f"{NAME} (shuffled passages)"
 KNOWLEDGE = ("kind", ("knowledge",))
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     knowledge, kard = settings(b.config)
     swept = bool(kard.sweep)
     points: list[dict] = []
@@ -49,7 +50,7 @@ class KnowledgeBase:
     training seed changes them); each training replicate has its own rerankers (seed + k) and
     their retrievals."""
 
-    def __init__(self, b, knowledge, kard, swept: bool):
+    def __init__(self, b: Builder, knowledge, kard, swept: bool):
         self.b, self.swept = b, swept
         self.distractors = knowledge.distractors
         self.settings = asdict(knowledge)
@@ -145,7 +146,7 @@ class KnowledgeBase:
                     self.train,
                     run_name="-".join(p for p in (NAME, variant, teacher, student) if p),
                 )
-                max_length = b.plan.trains[results_key(model.path)].settings["max_length"]
+                max_length = b.trained_settings(model)["max_length"]
                 trained = {"seq": [f"{train}.cost.json", model.path]}
                 rows = [
                     (with_rr, reranked, [{"par": [trained, reranker]}], NAME),

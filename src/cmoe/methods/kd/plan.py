@@ -18,6 +18,7 @@ from typing import NamedTuple
 from ...core import paths
 from ...core.jobs import Model
 from ...core.paths import results_path
+from ...core.planning import Builder
 from ...training.settings import train_settings
 from ...training.teacher_scores import ScoreSettings
 from .jobs import ScoreJob
@@ -38,15 +39,17 @@ class Scores(NamedTuple):
     inputs: tuple[str, ...]  # what a student reading them needs: the folder, the teacher's files
 
 
-def kd_teachers(b, kd: KDConfig) -> list[str]:
+def kd_teachers(b: Builder, kd: KDConfig) -> list[str]:
     return selected(b.teachers, kd.teachers)
 
 
-def kd_students(b, kd: KDConfig) -> list[str]:
+def kd_students(b: Builder, kd: KDConfig) -> list[str]:
     return selected(b.students, kd.students)
 
 
-def vocabulary_groups(b, scorer: Model, students: list[str]) -> list[tuple[str, list[str]]]:
+def vocabulary_groups(
+    b: Builder, scorer: Model, students: list[str]
+) -> list[tuple[str, list[str]]]:
     """``students`` grouped by vocabulary, in order: ("", those of the scorer's vocabulary)
     first if any, then (the first student's name, the students of each other vocabulary)."""
     groups: dict[str, list[str]] = {}
@@ -57,12 +60,12 @@ def vocabulary_groups(b, scorer: Model, students: list[str]) -> list[tuple[str, 
     return ([("", own)] if own else []) + [(g[0], g) for g in groups.values()]
 
 
-def is_cross(b, scorer: Model, student: str) -> bool:
+def is_cross(b: Builder, scorer: Model, student: str) -> bool:
     return cross_vocab(b.config, scorer.name, b.config["students"][student]["model"])
 
 
 def score(
-    b,
+    b: Builder,
     key: str,
     model: Model,
     traces: list[str],
@@ -109,7 +112,7 @@ def score(
     return Scores(folder, f"{folder}.cost.json", teacher, (folder, *model.inputs))
 
 
-def _student_max_length(b, student: str, kd: KDConfig) -> int:
+def _student_max_length(b: Builder, student: str, kd: KDConfig) -> int:
     entry = b.config["students"][student]
     return train_settings(b.config, entry.get("train"), kd.train)["max_length"]
 
@@ -125,7 +128,9 @@ def run(kd: KDConfig, scored: list[Scores], cross: bool) -> dict:
     return {**spec, "cross_vocab": asdict(kd.cross_vocab)} if cross else spec
 
 
-def student(b, method: str, parts: list[str], student: str, data, kd: dict, kd_inputs) -> Model:
+def student(
+    b: Builder, method: str, parts: list[str], student: str, data, kd: dict, kd_inputs
+) -> Model:
     """A KD student (its training settings: the student's, then `kd.train`): `cmoe train
     --kd` with the teacher scores (or, on-policy, the teachers) in ``kd_inputs``."""
     return b.train(

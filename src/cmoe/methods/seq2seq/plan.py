@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ...core import paths
+from ...core.planning import Builder
 from ...training.seq2seq import Seq2SeqSettings
 from ..cmoe.plan import NAME as CMOE
 from ..cmoe.plan import specialists
@@ -32,7 +33,7 @@ def label(fmt: str, via: str | None = None) -> str:
     return f"{NAME} ({LABELS[fmt]}{', ' + CASCADE if via else ''})"
 
 
-def plan(b) -> None:
+def plan(b: Builder) -> None:
     s = settings(b.config)
     if not b.seq2seq_students:
         raise ValueError("method seq2seq: no `students` entry has a model with `arch: seq2seq`")
@@ -52,7 +53,7 @@ def plan(b) -> None:
                 _plan_student(b, s, teacher, via, student, traces, chain, fmt)
 
 
-def _plan_student(b, s, teacher, via, student, traces, chain, fmt) -> None:
+def _plan_student(b: Builder, s, teacher, via, student, traces, chain, fmt) -> None:
     base = b.config["students"][student]["model"]
     run = [NAME, fmt.replace("_", "-"), teacher, *([via] if via else []), student]
     tokens = b.config["models"][base].get("special_tokens", [])
