@@ -26,12 +26,14 @@ from cmoe.reporting.plots import PLOTS as PLOT_NAMES
 from cmoe.reporting.summary import landing_text
 from cmoe.plan.rules import (
     conda_env,
+    curation_args,
     job_resources,
     key_pattern,
     per_job,
     rule_resources,
     train_launcher,
     model_flags,
+    revision_flag,
     train_flags,
     wandb_exports,
     write_resolved_config,
@@ -108,30 +110,6 @@ PLOTS = PLOT_NAMES  # cmoe.reporting.plots.PLOTS
 STUDY_REFERENCE = str(Path(workflow.basedir) / "data" / "study_reference.csv")
 STUDY_CLAIMS = str(Path(workflow.basedir) / "data" / "study_claims.csv")
 SUMMARY = f"{NS}/report/summary.rst"
-
-
-# What curation jobs are told besides their settings: the student's tokenizer (`length`) and
-# the evaluated texts (`decontaminate`), both inputs of every curation job.
-CURATION_ARGS = " ".join(
-    [
-        f"--prompt {shlex.quote(js(PLAN.curation_prompt))}",
-        *(
-            [f"--tokenizer {shlex.quote(PLAN.curation_tokenizer.path)}"]
-            + (
-                ["--trust-remote-code"]
-                if PLAN.curation_tokenizer.trust_remote_code
-                else []
-            )
-            if PLAN.curation_tokenizer
-            else []
-        ),
-        *(
-            [f"--contamination {shlex.quote(PLAN.contamination_index)}"]
-            if PLAN.contamination_index
-            else []
-        ),
-    ]
-)
 
 
 def stage_resources(stage):

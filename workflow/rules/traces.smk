@@ -22,7 +22,8 @@ rule filter:
     params:
         max_length=PLAN.filter_max_length,
         curation=lambda wc: js(PLAN.curation_for(wc.traces)),
-        inputs=lambda wc: CURATION_ARGS,  # a function: braces in the prompt stay as they are
+        # a function: braces in the prompt stay as they are
+        inputs=lambda wc: curation_args(PLAN, PLAN.curation_for(wc.traces)["steps"]),
     shell:
         "python -m cmoe filter --raw {input.raw:q} --out {output.traces:q} --stats {output.stats:q}"
         " --max-length {params.max_length} --curation {params.curation:q} {params.inputs}"
@@ -71,7 +72,8 @@ rule curate_extra:
         curation=lambda wc: js(config["curation"]),
         max_length=PLAN.extra_max_length,
         seed=config["data"]["seed"],
-        inputs=lambda wc: CURATION_ARGS,  # a function: braces in the prompt stay as they are
+        # a function: braces in the prompt stay as they are
+        inputs=lambda wc: curation_args(PLAN, config["curation"]["steps"]),
     shell:
         "python -m cmoe curate-extra --sources {params.sources:q} --curation {params.curation:q}"
         " --max-length {params.max_length} --seed {params.seed} {params.inputs}"

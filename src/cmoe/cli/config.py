@@ -33,3 +33,34 @@ def check(args) -> None:
             log.warning("%s", warning)
         preflight(config)
     print(f"config OK: {' + '.join(args.configfiles)}")
+
+
+def _pin_args(p):
+    p.add_argument(
+        "--configfile",
+        nargs="+",
+        default=["config/config.yaml"],
+        help="YAML files, as given to snakemake (default: config/config.yaml); each file gets "
+        "the commits of the hub ids it names itself",
+    )
+
+
+@command(
+    "pin",
+    "resolve the config's hub ids that have no revision (models and datasets) to commits and "
+    "write them into the config files, in place (works offline from the hub cache)",
+    _pin_args,
+)
+def pin(args) -> None:
+    from ..config import load_config
+    from ..config.revisions import pin as pin_files
+    from ..core.revisions import resolve_revision
+
+    config = load_config(*args.configfile)
+    pinned = pin_files(
+        args.configfile, config, lambda repo, kind: resolve_revision(repo, None, kind)
+    )
+    for file, key, commit in pinned:
+        print(f"{file}: {key}: revision {commit}")
+    if not pinned:
+        print(f"nothing to pin: every hub id in {' + '.join(args.configfile)} has a revision")

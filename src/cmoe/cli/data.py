@@ -32,6 +32,7 @@ def prepare_data(args) -> None:
     from ..core.domains import subject_domains
     from ..data.questions import prepare_data
 
+    args.settings = _resolved(args.settings, "source")
     outputs = {"train": args.train, "test": args.test, "summary": args.summary}
     summary = prepare_data(args.settings, subject_domains(args.settings.domain_map), outputs)
     counts = {k: v["total"] for k, v in summary["splits"].items()}
@@ -41,6 +42,19 @@ def prepare_data(args) -> None:
         summary["removed_duplicates"],
         summary["skipped_bad_rows"],
     )
+
+
+def _resolved(data: DataSettings, key: str) -> DataSettings:
+    """The data settings with the hub source ``key`` (the one the command reads) resolved to
+    the commit it loads."""
+    from dataclasses import replace
+
+    from ..data.hub import resolve_hub
+
+    source = getattr(data, key)
+    if not (source and "hub" in source):
+        return data
+    return replace(data, **{key: {**source, "hub": resolve_hub(source["hub"])}})
 
 
 def _prepare_fewshot_args(p):
@@ -62,6 +76,7 @@ def prepare_fewshot(args) -> None:
     from ..core.domains import subject_domains
     from ..data.questions import prepare_fewshot
 
+    args.settings = _resolved(args.settings, "fewshot_source")
     summary = prepare_fewshot(args.settings, subject_domains(args.settings.domain_map), args.out)
     log.info(
         "wrote %s: %d questions in %d subjects",

@@ -85,6 +85,7 @@ def generate(args) -> None:
     from dataclasses import asdict
 
     from ..core.io import atomic_write_json
+    from ..core.models import model_provenance
     from ..generation import make_generator
     from ..generation.runner import generate_resumable, run_cost, shard_questions
 
@@ -92,7 +93,9 @@ def generate(args) -> None:
     questions = shard_questions(read_questions(args.questions, args.domain), *args.shard)
     t0 = time.perf_counter()
     adapters, adapter_of = adapter_routing(args)
-    generator = make_generator(args.model, args.generation, args.trust_remote_code, adapters)
+    generator = make_generator(
+        args.model, args.generation, args.trust_remote_code, adapters, args.revision
+    )
     if hasattr(generator, "check_endpoint"):  # fail in seconds, not after the first timeout
         generator.check_endpoint()
     records = generate_resumable(
@@ -104,6 +107,7 @@ def generate(args) -> None:
         identity={
             "generation": asdict(args.generation),
             "prompt": asdict(args.prompt),
+            **({"revision": args.revision} if args.revision else {}),
             **({"adapters": adapters, "groups": args.groups} if adapters else {}),
         },
         desc=f"generate {args.shard[0]}/{args.shard[1]}",
@@ -112,7 +116,14 @@ def generate(args) -> None:
     )
     if args.cost_out:
         cost = run_cost(records, time.perf_counter() - t0, generator.usage())
-        atomic_write_json(args.cost_out, {**cost, "backend": args.generation.backend})
+        atomic_write_json(
+            args.cost_out,
+            {
+                **cost,
+                "backend": args.generation.backend,
+                "model": model_provenance(args.model, args.revision),
+            },
+        )
     correct = sum(r["correct"] for r in records)
     log.info("%s: %d/%d correct", args.out, correct, len(records))
 

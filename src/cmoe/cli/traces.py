@@ -25,6 +25,7 @@ def _curation_args(p):
     p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), default=PromptSettings())
     p.add_argument("--tokenizer", help="the student's model folder (the `length` step)")
     p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--tokenizer-revision", help="the tokenizer's hub commit or tag")
     p.add_argument("--contamination", help="index from contamination-index (`decontaminate`)")
 
 
@@ -39,7 +40,9 @@ def _chain_inputs(args) -> dict:
         raise SystemExit("curation step `decontaminate` needs --contamination")
     return {
         "length": (
-            student_length(args.tokenizer, args.prompt, args.trust_remote_code)
+            student_length(
+                args.tokenizer, args.prompt, args.trust_remote_code, args.tokenizer_revision
+            )
             if "length" in steps
             else None
         ),

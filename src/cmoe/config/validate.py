@@ -21,6 +21,8 @@ from ..methods import REGISTRY
 from ..traces import checks as traces
 from ..training import checks as training
 from .defaults import fill_defaults
+from .revisions import check as check_revisions
+from .revisions import unpinned_warnings
 from .schema import check_schema
 
 # Entries an overlay may remove by setting them to null (e.g. `teachers: {qwen3-235b: null}`).
@@ -40,6 +42,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             for key in [k for k, v in config[name].items() if v is None]:
                 del config[name][key]
     check_schema(config)
+    check_revisions(config)
     _check_references(config)
     _check_prompt(config)
     for stage in STAGE_CHECKS:
@@ -136,7 +139,9 @@ def intermediates_generate(config: dict) -> bool:
 
 def check_runtime(config: dict, uses_conda: bool, environ=None) -> list[str]:
     """What must hold before the first job, beyond the schema: raise ConfigError for what would
-    fail hours later; return warnings. ``uses_conda``: rules run in envs/ (`--sdm conda`)."""
+    fail hours later; return warnings (a hub id without a revision among them). ``uses_conda``:
+    rules run in envs/ (`--sdm conda`)."""
     from ..generation.checks import runtime
 
-    return runtime(config, intermediates_generate(config), uses_conda, environ)
+    warnings = runtime(config, intermediates_generate(config), uses_conda, environ)
+    return warnings + unpinned_warnings(config)

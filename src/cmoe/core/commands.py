@@ -88,6 +88,12 @@ def shard(value: str) -> tuple[int, int]:
 def model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="hub id, local model folder or LoRA adapter")
     p.add_argument(
+        "--revision",
+        default=None,
+        help="a hub id's commit, tag or branch (default: main), resolved to a commit when the "
+        "job starts and recorded in its outputs; not for local folders",
+    )
+    p.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="allow model code from the hub (off unless the config asks)",

@@ -25,6 +25,7 @@ class Model:
     inputs: tuple[str, ...] = ()  # files/folders Snakemake must build first
     trust_remote_code: bool = False
     arch: str = "causal"  # or "seq2seq" (an encoder-decoder: the entry's `arch`)
+    revision: str | None = None  # a hub id's commit or tag (the entry's `revision`)
 
 
 @dataclass(frozen=True)

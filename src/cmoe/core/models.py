@@ -28,6 +28,26 @@ def adapter_base(path: str | Path) -> str:
         return json.load(fh)["base_model_name_or_path"]
 
 
+def adapter_revision(path: str | Path) -> str | None:
+    """The commit of its hub base an adapter was trained on (PEFT's ``revision``), or None."""
+    with open(Path(path) / "adapter_config.json") as fh:
+        return json.load(fh).get("revision")
+
+
+def model_provenance(path: str | Path, commit: str | None) -> dict:
+    """What an output records of the model it came from: its id or folder and the hub commit
+    loaded (None for a local folder); a LoRA adapter adds its base and the base's commit."""
+    record = {"path": str(path), "revision": commit}
+    if is_adapter(path):
+        record.update(base=adapter_base(path), base_revision=adapter_revision(path))
+    return record
+
+
+def _revision(revision: str | None) -> dict:
+    """from_pretrained's ``revision`` keyword, only when one is given (local folders take none)."""
+    return {"revision": revision} if revision else {}
+
+
 def check_model_source(path: str | Path) -> None:
     """Fail in one line when a model can be neither a local folder nor a hub id."""
     from .paths import looks_like_path
@@ -45,13 +65,34 @@ def _unresolved(path, exc: Exception) -> OSError:
     )
 
 
-def load_tokenizer(path: str | Path, trust_remote_code: bool = False, padding_side: str = "left"):
+def model_revision(path: str | Path, revision: str | None) -> str | None:
+    """The hub commit a job loads for model ``path`` (None for a local folder), resolved once
+    when the job starts; a hub id that does not resolve fails as a load would, in one line."""
+    from .revisions import job_revision
+
+    check_model_source(path)
+    try:
+        return job_revision(str(path), revision)
+    except OSError as exc:
+        raise _unresolved(path, exc) from None
+
+
+def load_tokenizer(
+    path: str | Path,
+    trust_remote_code: bool = False,
+    padding_side: str = "left",
+    revision: str | None = None,
+):
+    """A model's tokenizer; ``revision``: the hub commit (a hub id's only)."""
     from transformers import AutoTokenizer
 
     check_model_source(path)
     try:
         tok = AutoTokenizer.from_pretrained(
-            str(path), trust_remote_code=trust_remote_code, padding_side=padding_side
+            str(path),
+            trust_remote_code=trust_remote_code,
+            padding_side=padding_side,
+            **_revision(revision),
         )
     except (OSError, ValueError) as exc:
         if Path(path).is_dir():
@@ -70,14 +111,19 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, padding_si
 ARCHS = ("causal", "seq2seq")
 
 
-def model_config(path: str | Path, trust_remote_code: bool = False):
-    """A model's transformers config (a LoRA adapter's: its base model's)."""
+def model_config(path: str | Path, trust_remote_code: bool = False, revision: str | None = None):
+    """A model's transformers config (a LoRA adapter's: its base model's, at the base's
+    recorded revision)."""
     from transformers import AutoConfig
 
     check_model_source(path)
     source = adapter_base(path) if is_adapter(path) else str(path)
+    if is_adapter(path):
+        revision = adapter_revision(path)
     try:
-        return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+        return AutoConfig.from_pretrained(
+            source, trust_remote_code=trust_remote_code, **_revision(revision)
+        )
     except (OSError, ValueError) as exc:
         if Path(source).is_dir():
             raise
@@ -89,11 +135,13 @@ def config_arch(config) -> str:
     return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
 
 
-def check_arch(path: str | Path, declared: str, trust_remote_code: bool = False) -> None:
+def check_arch(
+    path: str | Path, declared: str, trust_remote_code: bool = False, revision: str | None = None
+) -> None:
     """Fail in one line when a model's config.json contradicts its declared `arch`."""
     if declared not in ARCHS:
         raise ValueError(f"model {str(path)!r}: arch {declared!r} is not one of {', '.join(ARCHS)}")
-    config = model_config(path, trust_remote_code)
+    config = model_config(path, trust_remote_code, revision)
     actual = config_arch(config)
     if actual != declared:
         said = (
@@ -113,16 +161,21 @@ def auto_class(arch: str):
 
 
 def load_causal_lm(
-    path: str | Path, dtype: str = "auto", trust_remote_code: bool = False, merge: bool = True
+    path: str | Path,
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    merge: bool = True,
+    revision: str | None = None,
 ):
     """Load a language model for inference; a LoRA adapter folder is applied to its base in
     memory. An encoder-decoder (config.json's ``is_encoder_decoder``) loads with
     AutoModelForSeq2SeqLM, any other model with AutoModelForCausalLM.
 
     Merging in memory (not on disk) keeps the pipeline free of a separate merge step while
-    generating about 1.4x faster than through the PeftModel wrapper.
+    generating about 1.4x faster than through the PeftModel wrapper. ``revision``: a hub id's
+    commit (an adapter's base is loaded at the commit its adapter_config.json records).
     """
-    auto = auto_class(config_arch(model_config(path, trust_remote_code)))
+    auto = auto_class(config_arch(model_config(path, trust_remote_code, revision)))
     kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}
     if torch.cuda.device_count() > 1:
         # A model too large for one GPU (a 70B teacher) is spread over all visible GPUs.
@@ -130,13 +183,15 @@ def load_causal_lm(
     if is_adapter(path):
         from peft import PeftModel
 
-        base = auto.from_pretrained(adapter_base(path), **kwargs)
+        base = auto.from_pretrained(
+            adapter_base(path), **kwargs, **_revision(adapter_revision(path))
+        )
         resize_to_tokenizer(base, load_tokenizer(path, trust_remote_code))
         model = PeftModel.from_pretrained(base, str(path))
         if merge:
             model = model.merge_and_unload()
     else:
-        model = auto.from_pretrained(str(path), **kwargs)
+        model = auto.from_pretrained(str(path), **kwargs, **_revision(revision))
     if "device_map" not in kwargs:
         model = model.to(device())
     return model.eval()
@@ -164,6 +219,7 @@ def local_config(spec: dict):
             path,
             local_files_only=True,
             trust_remote_code=bool(spec.get("trust_remote_code", False)),
+            **_revision(spec.get("revision")),
         )
     except (OSError, ValueError):
         return None

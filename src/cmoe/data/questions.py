@@ -368,6 +368,7 @@ def prepare_data(
         "bad_rows": bad[:50],
         "test_fraction": settings.test_fraction,
         "seed": settings.seed,
+        "source": settings.source,  # a hub dataset's commit among it (resolved by the CLI)
     }
     atomic_write_json(outputs["summary"], summary)
     return summary

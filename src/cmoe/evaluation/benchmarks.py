@@ -196,16 +196,19 @@ def load_task(spec: BenchmarkSettings):
     return manager, objects
 
 
-def _model_args(model: str) -> dict:
-    """HFLM arguments: a LoRA adapter folder is ``peft=`` over its base model."""
-    from ..core.models import adapter_base, is_adapter
+def _model_args(model: str, revision: str | None = None) -> dict:
+    """HFLM arguments: a LoRA adapter folder is ``peft=`` over its base model (at the base's
+    commit it records); a hub id at ``revision``."""
+    from ..core.models import adapter_base, adapter_revision, is_adapter
 
     if is_adapter(model):
         args = {"pretrained": adapter_base(model), "peft": str(model)}
         if (Path(model) / "tokenizer_config.json").exists():
             args["tokenizer"] = str(model)  # the tokenizer the adapter was trained with
-        return args
-    return {"pretrained": str(model)}
+        revision = adapter_revision(model)  # the base's commit it was trained on
+    else:
+        args = {"pretrained": str(model)}
+    return {**args, **({"revision": revision} if revision else {})}
 
 
 def _pick_metric(results: dict, wanted: str | None) -> str:
@@ -242,20 +245,22 @@ def evaluate_benchmark(
     scores_out: str | Path,
     samples_out: str | Path,
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> dict:
-    """Run one lm-eval task on one model; write scores.json and samples.jsonl atomically."""
+    """Run one lm-eval task on one model (``revision``: a hub id's commit); write scores.json
+    and samples.jsonl atomically."""
     import lm_eval
     import torch
     from lm_eval.models.huggingface import HFLM
 
-    from ..core.models import check_model_source, device
+    from ..core.models import check_model_source, device, model_provenance
     from ..core.provenance import provenance
 
     t0 = time.perf_counter()
     manager, objects = load_task(spec)  # before the model: missing data fails in seconds
     check_model_source(model)
     lm = HFLM(
-        **_model_args(model),
+        **_model_args(model, revision),
         dtype=spec.dtype,
         batch_size=spec.batch_size,
         device=device(),
@@ -304,7 +309,7 @@ def evaluate_benchmark(
         "wall_time_s": round(time.perf_counter() - t0, 3),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "results": {k: v for k, v in task_results.items() if k != "alias"},
-        "provenance": provenance(),
+        "provenance": {**provenance(), "model": model_provenance(model, revision)},
     }
     atomic_write_json(scores_out, scores)
     return scores

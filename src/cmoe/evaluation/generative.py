@@ -31,6 +31,7 @@ def evaluate(
     samples: int = 1,
     adapters: dict[str, str] | None = None,
     adapter_of=None,
+    revision: str | None = None,
 ) -> dict:
     """Answer every question once (``samples`` 1, as configured: greedy by default), or k times
     with sampling, sample i seeded from ``generation.seed + i`` (see :func:`combine_samples`).
@@ -44,9 +45,14 @@ def evaluate(
     extra = {}
     if max_length and any(q.get("knowledge") for q in questions):
         questions, extra["knowledge"] = fit_questions_knowledge(
-            questions, model, prompt, max_length - generation.max_new_tokens, trust_remote_code
+            questions,
+            model,
+            prompt,
+            max_length - generation.max_new_tokens,
+            trust_remote_code,
+            revision,
         )
-    generator = make_generator(model, generation, trust_remote_code, adapters)
+    generator = make_generator(model, generation, trust_remote_code, adapters, revision)
     runs = [
         list(
             answer_questions(
@@ -69,15 +75,18 @@ def evaluate(
         predictions_out=predictions_out,
         scores_out=scores_out,
         extra={"protocol": protocol, "cost": cost, **extra},
+        revision=revision,
     )
 
 
-def fit_questions_knowledge(questions, model, prompt, budget: int, trust_remote_code=False):
+def fit_questions_knowledge(
+    questions, model, prompt, budget: int, trust_remote_code=False, revision=None
+):
     """Cut each question's passages until its prompt has at most ``budget`` tokens."""
     from ..core.models import load_tokenizer
     from ..core.prompting import build_messages, fit_all_knowledge
 
-    tokenizer = load_tokenizer(model, trust_remote_code)
+    tokenizer = load_tokenizer(model, trust_remote_code, revision=revision)
 
     def length(record: dict) -> int:
         ids = tokenizer.apply_chat_template(
@@ -143,6 +152,7 @@ def evaluate_loglik_protocol(
     predictions_out: str | Path,
     scores_out: str | Path,
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> dict:
     """MERA's ruMMLU protocol, ``mera`` (log-likelihood) or ``mera_gen`` (generative);
     ``settings`` is a planned job's: k (already resolved from the MERA version), seed,
@@ -157,6 +167,7 @@ def evaluate_loglik_protocol(
         "dtype": settings["dtype"],
         "same_split": settings.get("same_split", False),
         "trust_remote_code": trust_remote_code,
+        "revision": revision,
     }
     if protocol == "mera":
         records = evaluate_loglik(model, questions, pool, **common)
@@ -171,18 +182,31 @@ def evaluate_loglik_protocol(
         "wall_time_s": round(time.perf_counter() - t0, 3),
     }
     return save_evaluation(
-        records, model=model, predictions_out=predictions_out, scores_out=scores_out, extra=extra
+        records,
+        model=model,
+        predictions_out=predictions_out,
+        scores_out=scores_out,
+        extra=extra,
+        revision=revision,
     )
 
 
 def save_evaluation(
-    records: list[dict], *, model, predictions_out, scores_out, extra: dict | None = None
+    records: list[dict],
+    *,
+    model,
+    predictions_out,
+    scores_out,
+    extra: dict | None = None,
+    revision: str | None = None,
 ) -> dict:
-    """predictions.jsonl + scores.json (per domain and overall, with provenance), atomically."""
+    """predictions.jsonl + scores.json (per domain and overall, with provenance: the model's
+    hub commit among it), atomically."""
+    from ..core.models import model_provenance
     from ..core.provenance import provenance
 
     atomic_write_jsonl(predictions_out, records)
     scores = {"model_path": str(model), **score(records), **(extra or {})}
-    scores["provenance"] = provenance()
+    scores["provenance"] = {**provenance(), "model": model_provenance(model, revision)}
     atomic_write_json(scores_out, scores)
     return scores

@@ -297,12 +297,13 @@ def evaluate_loglik(
     dtype: str = "auto",
     same_split: bool = False,
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> list[dict]:
     """MERA's ``mera`` protocol. One record per question: its fields plus ``prompt``,
     ``loglik`` {A..D}, ``answer`` (the argmax letter) and ``correct``."""
     prompts = mera_prompts(questions, pool, k, seed, same_split)  # bad data fails before loading
-    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
-    model = load_causal_lm(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(model_path, trust_remote_code, "left", revision)
+    model = load_causal_lm(model_path, dtype, trust_remote_code, revision=revision)
     records = []
     for q, prompt, ll in zip(
         questions, prompts, score_letters(model, tokenizer, prompts, batch_size), strict=True
@@ -356,12 +357,13 @@ def evaluate_mera_gen(
     dtype: str = "auto",
     same_split: bool = False,
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> list[dict]:
     """MERA's generative variant (``rummlu_gen``): the same prompts, greedy decoding until a
     newline, the first ``\\b([ABCD])\\b`` match as the answer (None when there is none)."""
     prompts = mera_prompts(questions, pool, k, seed, same_split)
-    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
-    model = load_causal_lm(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(model_path, trust_remote_code, "left", revision)
+    model = load_causal_lm(model_path, dtype, trust_remote_code, revision=revision)
     outputs = generate_until_newline(model, tokenizer, prompts, max_new_tokens, batch_size)
     records = []
     for q, prompt, output in zip(questions, prompts, outputs, strict=True):

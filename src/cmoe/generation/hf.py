@@ -21,6 +21,7 @@ class HFGenerator:
         settings: GenerationSettings,
         trust_remote_code=False,
         adapters: dict[str, str] | None = None,
+        revision: str | None = None,
     ):
         from ..core.models import load_causal_lm, load_tokenizer
 
@@ -32,8 +33,10 @@ class HFGenerator:
         self._merged: dict[str, object] = {}
         self.settings = settings
         self.chunk_size = settings.batch_size
-        self.tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="left")
-        self.model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
+        self.tokenizer = load_tokenizer(model_path, trust_remote_code, "left", revision)
+        self.model = load_causal_lm(
+            model_path, settings.dtype, trust_remote_code, revision=revision
+        )
         # An encoder-decoder reads the prompt with its tokenizer's own special tokens (T5's
         # closing </s>, as in training) and returns only new tokens, after the decoder start.
         self.seq2seq = bool(self.model.config.is_encoder_decoder)

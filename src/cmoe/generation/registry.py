@@ -54,9 +54,11 @@ def make_generator(
     settings: GenerationSettings,
     trust_remote_code: bool = False,
     adapters: dict[str, str] | None = None,
+    revision: str | None = None,
 ) -> Generator:
     """A backend's generator for a model; ``adapters`` ({name: LoRA adapter folder of
-    ``model_path``}) lets each conversation name the adapter that answers it."""
+    ``model_path``}) lets each conversation name the adapter that answers it; ``revision``:
+    the hub commit of a local backend's model (an API model has none)."""
     entry = REGISTRY.get(settings.backend)
     if entry is None:
         raise ValueError(
@@ -70,6 +72,8 @@ def make_generator(
     if adapters and not entry.adapters:
         raise ValueError(f"generation backend {settings.backend!r} cannot serve LoRA adapters")
     extra = {"adapters": adapters} if adapters else {}
-    if entry.trust_remote_code:
+    if entry.trust_remote_code:  # a backend that loads the model here
+        if revision:
+            extra["revision"] = revision
         return cls(model_path, settings, trust_remote_code, **extra)
     return cls(model_path, settings, **extra)

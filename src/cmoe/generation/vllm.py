@@ -84,11 +84,14 @@ def engine_arguments(
     trust_remote_code: bool = False,
     adapters: dict[str, str] | None = None,
     cuda: bool | None = None,
+    revision: str | None = None,
 ) -> tuple[dict, dict[str, str]]:
     """(keyword arguments for ``vllm.LLM``, the adapters it serves: {name: folder}).
 
     ``model_path`` is a model folder or hub id, or one LoRA adapter folder (served on its base);
     ``adapters`` ({name: adapter folder}) serves several adapters of ``model_path`` on one engine.
+    ``revision``: a hub id's commit (an adapter's base: the commit its adapter_config.json
+    records), for the weights and the tokenizer alike.
     """
     unknown = sorted(set(settings.vllm) - set(ENGINE_KEYS))
     if unknown:
@@ -100,6 +103,7 @@ def engine_arguments(
         if served:
             raise ValueError(f"{model_path} is a LoRA adapter: give its base model with adapters")
         base = _adapter_config(model_path)["base_model_name_or_path"]
+        revision = _adapter_config(model_path).get("revision")
         # vLLM tells adapters apart by name: the full path keeps two `tiny-student`s apart
         served = {str(Path(model_path).resolve()): str(model_path)}
     if served:
@@ -121,19 +125,21 @@ def engine_arguments(
         seed=settings.seed,
         trust_remote_code=trust_remote_code,
     )
+    if revision:
+        args.update(revision=revision, tokenizer_revision=revision)
     if not cuda:
         # Whole-prompt scheduling (see the module's note); its token budget must hold the
         # longest sequence the engine accepts.
         args.setdefault("enable_chunked_prefill", False)
-        longest = args.get("max_model_len") or _max_positions(base, trust_remote_code)
+        longest = args.get("max_model_len") or _max_positions(base, trust_remote_code, revision)
         args.setdefault("max_num_batched_tokens", max(4096, longest))
     return args, served
 
 
-def _max_positions(model_path: str, trust_remote_code: bool) -> int:
+def _max_positions(model_path: str, trust_remote_code: bool, revision: str | None) -> int:
     from ..core.models import model_config
 
-    config = model_config(model_path, trust_remote_code)
+    config = model_config(model_path, trust_remote_code, revision)
     return int(getattr(config, "max_position_embeddings", 4096))
 
 
@@ -154,6 +160,7 @@ class VLLMGenerator:
         settings: GenerationSettings,
         trust_remote_code=False,
         adapters: dict[str, str] | None = None,
+        revision: str | None = None,
     ):
         import torch
         from vllm import LLM
@@ -165,7 +172,9 @@ class VLLMGenerator:
         # vLLM batches continuously inside a call; a chunk is what a killed job can lose.
         self.chunk_size = settings.batch_size
         cuda = torch.cuda.is_available()
-        args, served = engine_arguments(model_path, settings, trust_remote_code, adapters, cuda)
+        args, served = engine_arguments(
+            model_path, settings, trust_remote_code, adapters, cuda, revision
+        )
         from vllm.lora.request import LoRARequest
 
         self.adapters = {
@@ -176,7 +185,9 @@ class VLLMGenerator:
         self.default = next(iter(self.adapters.values())) if served and not adapters else None
         # The adapter folder carries the tokenizer (and chat template) it was trained with.
         tokenizer_from = next(iter(served.values())) if served else model_path
-        self.tokenizer = load_tokenizer(tokenizer_from, trust_remote_code)
+        self.tokenizer = load_tokenizer(
+            tokenizer_from, trust_remote_code, revision=None if served else revision
+        )
         turn_end = end_of_turn(self.tokenizer)
         self.stop_token_ids = (
             [self.tokenizer.convert_tokens_to_ids(turn_end)] if turn_end is not None else []

@@ -79,7 +79,7 @@ class PlanBuilder:
             self.plan.tiny_models[key] = name
             path = results_path(key)
             return Model(name, path, (path,), trust, arch)
-        return Model(name, spec["path"], (), trust, arch)
+        return Model(name, spec["path"], (), trust, arch, spec.get("revision"))
 
     def trained(self, key: str, base: str) -> Model:
         """A folder this workflow trains from the `models` entry ``base``."""

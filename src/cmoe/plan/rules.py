@@ -103,11 +103,39 @@ def conda_env(generation: dict, envs: str | Path) -> str:
 
 def model_flags(model) -> str:
     """The model's own CLI flags: trust_remote_code stays off unless the config asks for it,
-    per model; an encoder-decoder says so (`--arch seq2seq`), and its job checks it."""
+    per model; an encoder-decoder says so (`--arch seq2seq`), and its job checks it; a hub
+    id's `revision` is passed on, so changing it reruns the job (a params change) and,
+    through its output, everything downstream."""
     flags = ["--trust-remote-code"] if model.trust_remote_code else []
+    if model.revision:
+        flags += ["--revision", shlex.quote(model.revision)]
     if model.arch != "causal":
         flags += ["--arch", model.arch]
     return " ".join(flags)
+
+
+def revision_flag(model, flag: str = "--revision") -> str:
+    """`` --revision <rev>`` for a hub model with a revision, else "": the commands that take a
+    model without :func:`model_flags`' other options (KARD's encoders)."""
+    return f" {flag} {shlex.quote(model.revision)}" if model.revision else ""
+
+
+def curation_args(plan, steps) -> str:
+    """What a curation job is told besides its settings: the students' prompt, the student's
+    tokenizer (with its revision) where its ``steps`` count lengths, and the evaluated texts
+    (`decontaminate`). A job without the `length` step is not told the tokenizer, so a
+    student's revision reruns only the curation that reads its tokenizer."""
+    args = [f"--prompt {shlex.quote(canonical_json(plan.curation_prompt))}"]
+    tokenizer = plan.curation_tokenizer
+    if tokenizer and "length" in steps:
+        args.append(f"--tokenizer {shlex.quote(tokenizer.path)}")
+        if tokenizer.trust_remote_code:
+            args.append("--trust-remote-code")
+        if tokenizer.revision:
+            args.append(revision_flag(tokenizer, "--tokenizer-revision").strip())
+    if plan.contamination_index:
+        args.append(f"--contamination {shlex.quote(plan.contamination_index)}")
+    return " ".join(args)
 
 
 def train_flags(job: TrainJob) -> str:

@@ -238,13 +238,15 @@ def _length(r: dict) -> int:
     return r.get("tokens", r.get("completion_tokens", len(training_text(r))))
 
 
-def student_length(tokenizer_path: str, prompt, trust_remote_code: bool = False):
+def student_length(
+    tokenizer_path: str, prompt, trust_remote_code: bool = False, revision: str | None = None
+):
     """Tokens of a record's whole training example (prompt and completion, chat template
     applied) in the student's tokenizer: what the trainer's max_length is compared with."""
     from ..core.models import load_tokenizer
     from ..training.examples import example_lengths, sft_examples
 
-    tokenizer = load_tokenizer(tokenizer_path, trust_remote_code)
+    tokenizer = load_tokenizer(tokenizer_path, trust_remote_code, revision=revision)
     return lambda r: example_lengths(tokenizer, sft_examples([r], prompt, "traces"))[0][1]
 
 

@@ -192,6 +192,7 @@ def build_seq2seq_trainer(
     report_to=("none",),
     run_name: str = "seq2seq",
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ):
     """The configured Seq2SeqTrainer, the tokenizer to save, and the length metrics."""
     from datasets import Dataset
@@ -208,18 +209,23 @@ def build_seq2seq_trainer(
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")
-    check_arch(model_path, "seq2seq", trust_remote_code)
-    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
+    check_arch(model_path, "seq2seq", trust_remote_code, revision)
+    tokenizer = load_tokenizer(model_path, trust_remote_code, "right", revision)
     if seq2seq.special_tokens:
         tokenizer.add_tokens(list(seq2seq.special_tokens))
     tokenizer.chat_template = format_template(seq2seq.format)
     features, lengths = tokenize_rows(tokenizer, rows, seq2seq, settings.max_length)
     model = AutoModelForSeq2SeqLM.from_pretrained(
-        model_path, dtype=resolve_dtype(settings.dtype), trust_remote_code=trust_remote_code
+        model_path,
+        dtype=resolve_dtype(settings.dtype),
+        trust_remote_code=trust_remote_code,
+        **({"revision": revision} if revision else {}),
     )
     tokens_added = resize_to_tokenizer(model, tokenizer) or bool(seq2seq.special_tokens)
     if settings.method == "lora":
-        model = get_peft_model(model, _lora_config(settings.lora, tokens_added, model))
+        lora = _lora_config(settings.lora, tokens_added, model)
+        lora.revision = revision  # the adapter's base is loaded at this commit again
+        model = get_peft_model(model, lora)
     args = Seq2SeqTrainingArguments(
         # padding-free packing is a causal-model technique: seq2seq batches are padded,
         # grouped by length unless `random` is asked for

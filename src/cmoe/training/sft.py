@@ -35,6 +35,7 @@ def build_trainer(
     run_name: str = "sft",
     trust_remote_code: bool = False,
     kd=None,
+    revision: str | None = None,
 ):
     """The configured SFTTrainer, its tokenizer and the examples' token counts.
 
@@ -50,8 +51,8 @@ def build_trainer(
 
     if not rows:
         raise ValueError("no training examples (did the filter keep any traces?)")
-    check_arch(model_path, "causal", trust_remote_code)
-    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
+    check_arch(model_path, "causal", trust_remote_code, revision)
+    tokenizer = load_tokenizer(model_path, trust_remote_code, "right", revision)
     lengths = example_lengths(tokenizer, rows)
     if all(prompt >= settings.max_length for prompt, _ in lengths):
         shortest = min(prompt for prompt, _ in lengths)
@@ -60,7 +61,10 @@ def build_trainer(
             f"learned (the shortest prompt is {shortest} tokens)"
         )
     model = AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=resolve_dtype(settings.dtype), trust_remote_code=trust_remote_code
+        model_path,
+        dtype=resolve_dtype(settings.dtype),
+        trust_remote_code=trust_remote_code,
+        **({"revision": revision} if revision else {}),
     )
     peft_config = None
     if settings.method == "lora":
@@ -74,6 +78,7 @@ def build_trainer(
             target_modules=lora.target_modules,
             modules_to_save=lora.modules_to_save,
             task_type="CAUSAL_LM",
+            revision=revision,  # the adapter's base is loaded at this commit again
         )
     args = trainer_arguments(settings, output_dir, run_name, report_to)
     args.update(
@@ -141,6 +146,7 @@ def train(
     extra_metrics: dict | None = None,
     kd=None,
     seq2seq=None,
+    revision: str | None = None,
 ) -> dict:
     """Fine-tune ``model_path`` on ``rows`` and write the model/adapter + train_metrics.json.
 
@@ -169,13 +175,13 @@ def train(
         )
         if seq2seq is None:
             trainer, tokenizer, length_stats = build_trainer(
-                model_path, rows, settings, *common, kd=kd
+                model_path, rows, settings, *common, kd=kd, revision=revision
             )
         else:
             from .seq2seq import build_seq2seq_trainer
 
             trainer, tokenizer, length_stats = build_seq2seq_trainer(
-                model_path, rows, settings, seq2seq, *common
+                model_path, rows, settings, seq2seq, *common, revision=revision
             )
         accelerator = trainer.accelerator
         main = accelerator.is_main_process
@@ -211,6 +217,7 @@ def train(
         final_loss = resume.run_loss(result.training_loss, trainer.state.global_step)
         metrics = {
             "base_model": model_path,
+            "base_revision": revision,  # the hub commit trained on (None: a local folder)
             "method": settings.method,
             "settings": asdict(settings),
             "examples": len(rows),

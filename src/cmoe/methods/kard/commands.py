@@ -32,6 +32,7 @@ def _index_args(p):
         "--settings", type=settings(KnowledgeSettings, "knowledge"), required=True, help="(JSON)"
     )
     p.add_argument("--encoder", default="", help="model folder or hub id for dense vectors")
+    p.add_argument("--encoder-revision", default=None, help="a hub encoder's commit or tag")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, help="index folder (manifest, Qdrant Edge shard)")
     p.add_argument("--cost", help="the build's cost (JSON); default: in the index folder")
@@ -39,11 +40,18 @@ def _index_args(p):
 
 @command("index", "index the passages in Qdrant (BM25 sparse, dense, or both)", _index_args)
 def index(args) -> None:
+    from ...core.revisions import job_revision
     from .knowledge.index import build_index
 
     set_threads(args.threads)
+    revision = job_revision(args.encoder, args.encoder_revision) if args.encoder else None
     manifest = build_index(
-        args.passages, args.out, args.settings, args.encoder or None, cost_out=args.cost
+        args.passages,
+        args.out,
+        args.settings,
+        args.encoder or None,
+        cost_out=args.cost,
+        encoder_revision=revision,
     )
     log.info("index %s: %d passages", manifest["digest"], manifest["passages"])
 
@@ -108,6 +116,7 @@ def _reranker_args(p):
     p.add_argument("--passages", required=True)
     p.add_argument("--index", required=True)
     p.add_argument("--model", required=True, help="the encoder: model folder or hub id")
+    p.add_argument("--revision", default=None, help="a hub encoder's commit or tag")
     p.add_argument(
         "--settings", type=settings(KnowledgeSettings, "knowledge"), required=True, help="(JSON)"
     )
@@ -119,6 +128,7 @@ def _reranker_args(p):
 @command("train-reranker", "train KARD's reranker and measure its recall@k", _reranker_args)
 def train_reranker(args) -> None:
     from ...core.io import read_jsonl
+    from ...core.revisions import job_revision
     from .knowledge.index import Retriever
     from .knowledge.reranker import draw_candidates
     from .knowledge.reranker import train_reranker as train
@@ -134,6 +144,7 @@ def train_reranker(args) -> None:
         args.kard,
         args.settings,
         args.out,
+        job_revision(args.model, args.revision),
     )
     recall = result["recall"]
     log.info(

@@ -46,7 +46,13 @@ rule index:
     params:
         settings=per_job(INDEX, lambda job: js(job.settings)),
         encoder=per_job(
-            INDEX, lambda job: f"--encoder {job.encoder.path}" if job.encoder else ""
+            INDEX,
+            lambda job: (
+                f"--encoder {job.encoder.path}"
+                + revision_flag(job.encoder, "--encoder-revision")
+                if job.encoder
+                else ""
+            ),
         ),
     shell:
         "python -m cmoe index --passages {input.passages:q} --settings {params.settings:q}"
@@ -111,12 +117,14 @@ rule train_reranker:
     params:
         # a function, not a constant: the path is a hub id or a folder (not an input prefix)
         model=lambda wc: RERANKER[wc.job].model.path,
+        flags=per_job(RERANKER, lambda job: revision_flag(job.model).strip()),
         settings=per_job(RERANKER, lambda job: js(job.settings)),
         kard=per_job(RERANKER, lambda job: js(job.kard)),
     shell:
         "python -m cmoe train-reranker --traces {input.traces:q} --passages {input.passages:q}"
         " --index {input.index:q} --model {params.model:q} --settings {params.settings:q}"
-        " --kard {params.kard:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        " --kard {params.kard:q} {params.flags} --threads {threads} --out {output:q}"
+        " > {log:q} 2>&1"
 
 
 rule kb_size_plot:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 class Encoder:
-    def __init__(self, path: str, max_length: int = 256, trust_remote_code: bool = False):
+    def __init__(
+        self,
+        path: str,
+        max_length: int = 256,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ):
         import torch
         from transformers import AutoModel
 
@@ -16,8 +22,12 @@ class Encoder:
 
         self.path = path
         self.max_length = max_length
-        self.tokenizer = load_tokenizer(path, trust_remote_code, padding_side="right")
-        self.model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+        self.tokenizer = load_tokenizer(path, trust_remote_code, "right", revision)
+        self.model = AutoModel.from_pretrained(
+            path,
+            trust_remote_code=trust_remote_code,
+            **({"revision": revision} if revision else {}),
+        )
         self.model.eval()
         self._torch = torch
 
@@ -44,12 +54,13 @@ class Encoder:
         return out
 
 
-def encoder_identity(path: str) -> dict:
-    """What identifies an encoder for the index digest: its path, and for a local folder the
-    digest of its config and the sizes of its files (a retrained encoder rebuilds the index)."""
+def encoder_identity(path: str, revision: str | None = None) -> dict:
+    """What identifies an encoder for the index digest: its path (a hub id: and its commit),
+    and for a local folder the digest of its config and the sizes of its files (a retrained
+    encoder rebuilds the index)."""
     folder = Path(path)
     if not folder.is_dir():
-        return {"path": path}
+        return {"path": path, **({"revision": revision} if revision else {})}
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
     config = folder / "config.json"
     text = config.read_text("utf-8") if config.exists() else ""

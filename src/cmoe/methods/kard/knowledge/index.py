@@ -53,12 +53,17 @@ def settings_identity(settings: KnowledgeSettings) -> dict:
     return ident
 
 
-def index_identity(passages: str | Path, settings: KnowledgeSettings, encoder: str | None) -> dict:
+def index_identity(
+    passages: str | Path,
+    settings: KnowledgeSettings,
+    encoder: str | None,
+    encoder_revision: str | None = None,
+) -> dict:
     from .encoder import encoder_identity
 
     ident = {"engine": ENGINE, "passages": file_digest(passages), **settings_identity(settings)}
     if settings.retriever != "bm25":
-        ident["encoder"] = encoder_identity(encoder or "")
+        ident["encoder"] = encoder_identity(encoder or "", encoder_revision)
     return ident
 
 
@@ -81,8 +86,10 @@ def build_index(
     encoder: str | None = None,
     stop_after: int | None = None,
     cost_out: str | Path | None = None,
+    encoder_revision: str | None = None,
 ) -> dict:
     """Index ``passages`` into ``out`` (see module docstring); return the manifest.
+    ``encoder_revision``: a hub encoder's commit (recorded; retrieval loads the same).
 
     ``stop_after``: stop (as if killed) after that many batches — for tests of resumption.
     ``cost_out``: where the build's cost (wall time over all attempts) goes, beside the index.
@@ -95,7 +102,7 @@ def build_index(
         raise KnowledgeError(
             f"knowledge.encoder: retriever {settings.retriever!r} needs an encoder (dense vectors)"
         )
-    ident = index_identity(passages, settings, encoder)
+    ident = index_identity(passages, settings, encoder, encoder_revision)
     digest = _digest(ident)
     partial = out.with_name(out.name + ".partial")
     progress_file = partial / "progress.json"
@@ -122,7 +129,7 @@ def build_index(
     if dense:
         from .encoder import Encoder
 
-        model = Encoder(encoder)
+        model = Encoder(encoder, revision=encoder_revision)
     dim = model.dim if model else None
     name = (settings.qdrant.collection or f"cmoe-{digest}") if settings.qdrant.url else "passages"
     shard = partial / "shard"
@@ -181,6 +188,7 @@ def build_index(
         "avg_terms": round(avg_len, 3),
         "retriever": settings.retriever,
         "encoder": encoder if dense else None,
+        "encoder_revision": encoder_revision if dense else None,
         "dense_dim": dim,
         "collection": name,
         "url": settings.qdrant.url,
@@ -234,7 +242,9 @@ class Retriever:
         if self.manifest["encoder"]:
             from .encoder import Encoder
 
-            self.encoder = Encoder(self.manifest["encoder"])
+            self.encoder = Encoder(
+                self.manifest["encoder"], revision=self.manifest.get("encoder_revision")
+            )
 
     def __enter__(self):
         return self

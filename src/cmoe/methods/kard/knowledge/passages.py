@@ -38,7 +38,9 @@ def iter_documents(settings: KnowledgeSettings) -> Iterator[tuple[str, dict]]:
 
         hub = source["hub"]
         split = hub.get("split", "train")
-        ds = datasets.load_dataset(hub["path"], hub.get("name"), split=split, streaming=True)
+        ds = datasets.load_dataset(
+            hub["path"], hub.get("name"), split=split, streaming=True, revision=hub.get("revision")
+        )
         for i, row in enumerate(ds):
             yield f"{hub['path']}[{hub.get('name')}/{split}] row {i}", row
     else:

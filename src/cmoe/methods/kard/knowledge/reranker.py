@@ -142,14 +142,16 @@ class Reranker:
         return scores
 
 
-def build_model(path: str, settings: RerankerSettings) -> LateInteraction:
+def build_model(
+    path: str, settings: RerankerSettings, revision: str | None = None
+) -> LateInteraction:
     import torch
     from transformers import AutoModel
 
     from ....core.models import check_lora_targets, load_tokenizer
 
     torch.manual_seed(settings.seed)
-    encoder = AutoModel.from_pretrained(path)
+    encoder = AutoModel.from_pretrained(path, **({"revision": revision} if revision else {}))
     if settings.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -162,7 +164,7 @@ def build_model(path: str, settings: RerankerSettings) -> LateInteraction:
             target_modules=settings.lora_target_modules,
         )
         encoder = get_peft_model(encoder, config)
-    tokenizer = load_tokenizer(path, padding_side="right")
+    tokenizer = load_tokenizer(path, padding_side="right", revision=revision)
     return LateInteraction(encoder, tokenizer, settings.compression_dim, settings.max_length)
 
 
@@ -242,6 +244,7 @@ def train_reranker(
     settings: KardSettings,
     knowledge: KnowledgeSettings,
     out: str | Path,
+    revision: str | None = None,
 ) -> dict:
     """Train on the traces outside the held-out fraction, evaluate recall@k on the rest, and
     write the reranker folder (encoder, compressor, train_metrics.json, recall.json).
@@ -261,7 +264,7 @@ def train_reranker(
     if not train:
         raise ValueError("no training examples for the reranker (too few passages retrieved)")
 
-    model = build_model(model_path, s)
+    model = build_model(model_path, s, revision)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.learning_rate)
     steps = s.epochs * ((len(train) + s.batch_size - 1) // s.batch_size)
     from transformers import get_linear_schedule_with_warmup
