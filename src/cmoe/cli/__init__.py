@@ -74,16 +74,19 @@ def main(argv: list[str] | None = None) -> int:
             # backend vllm without vLLM here: the same command in the vLLM environment
             hand_over(generation.backend, sys.argv[1:] if argv is None else list(argv))
         api = generation is not None and generation.backend == "openai"  # no config.json
-        if getattr(args, "model", None) and hasattr(args, "revision") and not api:
-            from ..core.models import model_revision
+        if hasattr(args, "revision"):
+            # the commit the whole job loads (a tag moved meanwhile changes nothing);
+            # `revision` stays as given (the config's), `commit` is what it named now
+            args.commit = None
+            if getattr(args, "model", None) and not api:
+                from ..core.models import model_revision
 
-            # one commit for the whole job (a tag moved meanwhile changes nothing)
-            args.revision = model_revision(args.model, args.revision)
+                args.commit = model_revision(args.model, args.revision)
         if getattr(args, "arch", None) and getattr(args, "model", None) and not api:
             from ..core.models import check_arch
 
             # A causal model declared seq2seq (or the reverse) fails here, when its job starts.
-            check_arch(args.model, args.arch, args.trust_remote_code, args.revision)
+            check_arch(args.model, args.arch, args.trust_remote_code, args.commit)
         from .probe import arm
 
         arm(args.command)  # CMOE_STARTUP_PROBE=1: stop at the first real work (perf/)

@@ -83,7 +83,7 @@ def evaluate(args) -> None:
         samples=args.samples,
         adapters=adapters,
         adapter_of=adapter_of,
-        revision=args.revision,
+        revision=args.commit,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
 
@@ -134,7 +134,7 @@ def evaluate_loglik(args) -> None:
         predictions_out=args.predictions,
         scores_out=args.scores,
         trust_remote_code=args.trust_remote_code,
-        revision=args.revision,
+        revision=args.commit,
     )
     log.info(
         "%s accuracy %.3f on %d questions",
@@ -174,7 +174,7 @@ def evaluate_benchmark(args) -> None:
         scores_out=args.scores,
         samples_out=args.predictions,
         trust_remote_code=args.trust_remote_code,
-        revision=args.revision,
+        revision=args.commit,
     )
     log.info(
         "%s %s = %s on %d items", scores["task"], scores["metric"], scores["value"], scores["n"]

@@ -94,7 +94,7 @@ def generate(args) -> None:
     t0 = time.perf_counter()
     adapters, adapter_of = adapter_routing(args)
     generator = make_generator(
-        args.model, args.generation, args.trust_remote_code, adapters, args.revision
+        args.model, args.generation, args.trust_remote_code, adapters, args.commit
     )
     if hasattr(generator, "check_endpoint"):  # fail in seconds, not after the first timeout
         generator.check_endpoint()
@@ -107,7 +107,7 @@ def generate(args) -> None:
         identity={
             "generation": asdict(args.generation),
             "prompt": asdict(args.prompt),
-            **({"revision": args.revision} if args.revision else {}),
+            **({"revision": args.commit} if args.commit else {}),
             **({"adapters": adapters, "groups": args.groups} if adapters else {}),
         },
         desc=f"generate {args.shard[0]}/{args.shard[1]}",
@@ -121,7 +121,7 @@ def generate(args) -> None:
             {
                 **cost,
                 "backend": args.generation.backend,
-                "model": model_provenance(args.model, args.revision),
+                "model": model_provenance(args.model, args.commit),
             },
         )
     correct = sum(r["correct"] for r in records)

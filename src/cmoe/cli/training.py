@@ -78,7 +78,7 @@ def train(args) -> None:
     knowledge: dict = {}  # KARD: retrieved passages are cut to fit max_length, and counted
 
     def tokenizer():
-        return load_tokenizer(args.model, args.trust_remote_code, "right", args.revision)
+        return load_tokenizer(args.model, args.trust_remote_code, "right", args.commit)
 
     if seq2seq is not None:
         from ..training.examples import read_training_records
@@ -107,7 +107,7 @@ def train(args) -> None:
         extra_metrics=extra or None,
         kd=kd,
         seq2seq=seq2seq,
-        revision=args.revision,
+        revision=args.commit,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # one of several `accelerate launch` processes: the main one reports

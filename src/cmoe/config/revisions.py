@@ -134,6 +134,8 @@ def _insert(text: str, edits) -> str:
     for line in lines:
         starts.append(starts[-1] + len(line))
     for node, flow, commit in sorted(edits, key=lambda e: e[0].end_mark.index, reverse=True):
+        # a commit of decimal digits only would read as a number: quoted, it stays a string
+        commit = commit if isinstance(yaml.safe_load(commit), str) else f'"{commit}"'
         end = node.end_mark.index
         if flow:
             text = text[:end] + f", revision: {commit}" + text[end:]

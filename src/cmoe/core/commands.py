@@ -91,7 +91,7 @@ def model_arguments(p: argparse.ArgumentParser) -> None:
         "--revision",
         default=None,
         help="a hub id's commit, tag or branch (default: main), resolved to a commit when the "
-        "job starts and recorded in its outputs; not for local folders",
+        "job starts, loaded and recorded in its outputs; not for local folders",
     )
     p.add_argument(
         "--trust-remote-code",
