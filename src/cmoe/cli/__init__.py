@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             # `revision` stays as given (the config's), `commit` is what it named now
             args.commit = None
             if getattr(args, "model", None) and not api:
-                from ..core.models import model_revision
+                from ..core.revisions import model_revision
 
                 args.commit = model_revision(args.model, args.revision)
         if getattr(args, "arch", None) and getattr(args, "model", None) and not api:

@@ -85,7 +85,7 @@ def generate(args) -> None:
     from dataclasses import asdict
 
     from ..core.io import atomic_write_json
-    from ..core.models import model_provenance
+    from ..core.revisions import model_provenance
     from ..generation import make_generator
     from ..generation.runner import generate_resumable, run_cost, shard_questions
 

@@ -34,15 +34,6 @@ def adapter_revision(path: str | Path) -> str | None:
         return json.load(fh).get("revision")
 
 
-def model_provenance(path: str | Path, commit: str | None) -> dict:
-    """What an output records of the model it came from: its id or folder and the hub commit
-    loaded (None for a local folder); a LoRA adapter adds its base and the base's commit."""
-    record = {"path": str(path), "revision": commit}
-    if is_adapter(path):
-        record.update(base=adapter_base(path), base_revision=adapter_revision(path))
-    return record
-
-
 def _revision(revision: str | None) -> dict:
     """from_pretrained's ``revision`` keyword, only when one is given (local folders take none)."""
     return {"revision": revision} if revision else {}
@@ -65,23 +56,8 @@ def _unresolved(path, exc: Exception) -> OSError:
     )
 
 
-def model_revision(path: str | Path, revision: str | None) -> str | None:
-    """The hub commit a job loads for model ``path`` (None for a local folder), resolved once
-    when the job starts; a hub id that does not resolve fails as a load would, in one line."""
-    from .revisions import job_revision
-
-    check_model_source(path)
-    try:
-        return job_revision(str(path), revision)
-    except OSError as exc:
-        raise _unresolved(path, exc) from None
-
-
 def load_tokenizer(
-    path: str | Path,
-    trust_remote_code: bool = False,
-    padding_side: str = "left",
-    revision: str | None = None,
+    path: str | Path, trust_remote_code: bool = False, padding_side: str = "left", revision=None
 ):
     """A model's tokenizer; ``revision``: the hub commit (a hub id's only)."""
     from transformers import AutoTokenizer
@@ -112,8 +88,7 @@ ARCHS = ("causal", "seq2seq")
 
 
 def model_config(path: str | Path, trust_remote_code: bool = False, revision: str | None = None):
-    """A model's transformers config (a LoRA adapter's: its base model's, at the base's
-    recorded revision)."""
+    """A model's transformers config (a LoRA adapter's: its base's, at its recorded commit)."""
     from transformers import AutoConfig
 
     check_model_source(path)

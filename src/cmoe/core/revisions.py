@@ -4,7 +4,7 @@ A `models` entry or a `hub:` block may name a ``revision`` (a commit hash, a tag
 without one the hub's ``main`` is loaded, and may change under the same id. A job resolves the
 revision it is given to a commit once (:func:`resolve_revision`) and loads that commit, so a
 tag moved while a job runs changes nothing, and its outputs record the commit
-(:func:`cmoe.core.models.model_provenance`). Resolution works offline from the Hugging Face
+(:func:`model_provenance`). Resolution works offline from the Hugging Face
 cache: a tag or branch reads the cache's ``refs/<revision>`` (where huggingface_hub writes what
 it resolved), a commit hash is itself. Local folders have no revision.
 """
@@ -82,3 +82,26 @@ def job_revision(path: str, revision: str | None, repo_type: str = "model") -> s
             raise ValueError(f"{path} is a local folder: a revision applies to hub ids only")
         return None
     return resolve_revision(str(path), revision, repo_type)
+
+
+def model_revision(path: str | Path, revision: str | None) -> str | None:
+    """The hub commit a job loads for model ``path`` (None for a local folder), resolved once
+    when the job starts; a hub id that does not resolve fails as a load would, in one line."""
+    from .models import _unresolved, check_model_source
+
+    check_model_source(path)
+    try:
+        return job_revision(str(path), revision)
+    except OSError as exc:
+        raise _unresolved(path, exc) from None
+
+
+def model_provenance(path: str | Path, commit: str | None) -> dict:
+    """What an output records of the model it came from: its id or folder and the hub commit
+    loaded (None for a local folder); a LoRA adapter adds its base and the base's commit."""
+    from .models import adapter_base, adapter_revision, is_adapter
+
+    record = {"path": str(path), "revision": commit}
+    if is_adapter(path):
+        record.update(base=adapter_base(path), base_revision=adapter_revision(path))
+    return record

@@ -253,8 +253,9 @@ def evaluate_benchmark(
     import torch
     from lm_eval.models.huggingface import HFLM
 
-    from ..core.models import check_model_source, device, model_provenance
+    from ..core.models import check_model_source, device
     from ..core.provenance import provenance
+    from ..core.revisions import model_provenance
 
     t0 = time.perf_counter()
     manager, objects = load_task(spec)  # before the model: missing data fails in seconds

@@ -202,8 +202,8 @@ def save_evaluation(
 ) -> dict:
     """predictions.jsonl + scores.json (per domain and overall, with provenance: the model's
     hub commit among it), atomically."""
-    from ..core.models import model_provenance
     from ..core.provenance import provenance
+    from ..core.revisions import model_provenance
 
     atomic_write_jsonl(predictions_out, records)
     scores = {"model_path": str(model), **score(records), **(extra or {})}

@@ -144,12 +144,14 @@ def score_rows(
     teacher: str | None = None,
     cross_vocab_for: str | None = None,
     revision: str | None = None,
+    commit: str | None = None,
 ) -> dict:
     """Score ``rows`` with the teacher at ``model_path`` into the folder ``out``; return the index.
 
     Resumes from ``<out>.partial/`` when it was made for the same rows, teacher and settings.
     ``teacher``: its `models` key for the manifest (default: the path); ``revision``: the hub
-    revision the model is loaded at, as its `models` entry gives it (None: a folder).
+    revision the model is loaded at, as its `models` entry gives it (None: a folder); ``commit``:
+    the hub commit it names now, which is loaded.
     ``cross_vocab_for``: the student of another vocabulary the rows were written for (format 2).
     """
     import torch
@@ -165,10 +167,11 @@ def score_rows(
         unique = dict(zip(keys, rows, strict=True))
         keys, rows = list(unique), list(unique.values())
     table = None
-    tokenizer = load_tokenizer(model_path, trust_remote_code, padding_side="right")
+    tokenizer = load_tokenizer(model_path, trust_remote_code, "right", commit)
     teacher = teacher or str(model_path)
     made = manifest(teacher, model_path, revision, tokenizer, settings.top_k, bool(cross_vocab_for))
-    extra = {"manifest": made}  # another revision or tokenizer: the parts are not resumed
+    # another revision, commit or tokenizer: the parts are not resumed
+    extra = {"manifest": made, **({"commit": commit} if commit else {})}
     if cross_vocab_for is not None:
         from .cross_vocab import TokenTable
         from .cross_vocab.framing import teacher_view
@@ -193,7 +196,7 @@ def score_rows(
             "%s: resuming, %d of %d parts already scored", out, len(chunks) - len(todo), len(chunks)
         )
     if todo:
-        model = load_causal_lm(model_path, settings.dtype, trust_remote_code)
+        model = load_causal_lm(model_path, settings.dtype, trust_remote_code, revision=commit)
         where = model.device
         for i, sl in todo:
             chunk = rows[sl] if table is None else [teacher_view(r, think) for r in rows[sl]]

@@ -74,7 +74,8 @@ def score_teacher(args) -> None:
         args.trust_remote_code,
         teacher=args.teacher or args.model,
         cross_vocab_for=args.student,
-        revision=getattr(args, "revision", None),  # the hub revision the model loads at, if any
+        revision=args.revision,  # the hub revision as the config gives it, if any
+        commit=args.commit,  # the commit it names now (what is loaded)
     )
     atomic_write_json(args.cost, result["cost"])
     index = result["index"]
