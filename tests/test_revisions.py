@@ -251,6 +251,10 @@ def test_the_revision_reaches_every_job_of_the_model_as_a_flag():
 
     assert model_flags(Model("t", "org/teacher", revision="v1")) == "--revision v1"
     assert model_flags(Model("t", "org/teacher")) == ""
+    # the shared, fingerprinted folders (a teacher's generation) are told apart by revision;
+    # an unpinned model's keep the names they had
+    assert Model("t", "org/teacher", revision="v1").identity[-1] == "v1"
+    assert Model("t", "org/teacher").identity == ["org/teacher", False, "causal"]
 
 
 # --- the workflow -------------------------------------------------------------------------------
@@ -288,7 +292,7 @@ def _workflow_config(folder: Path, name: str, teacher: str, data: str, student=S
         "training": {"max_length": 256},
         "evaluation": {
             "generation": {"temperature": 0.0, "max_new_tokens": 16, "batch_size": 16},
-            "evaluate_base": False,
+            "evaluate_base": True,  # the student's hub base, evaluated at its revision
         },
         "wandb": {"mode": "disabled"},
         "startup": {"warm": True},
@@ -339,8 +343,12 @@ def test_switching_a_revision_reruns_exactly_its_chain(offline, tmp_path):
     )
     metrics = next(results.glob("rev/models/student/**/train_metrics.json"))
     assert json.loads(metrics.read_text())["base_revision"] == SHA_S
-    scores = next(results.glob("rev/eval/**/scores.json"))
-    assert json.loads(scores.read_text())["provenance"]["model"]["path"].endswith("/s")
+    models = [
+        json.loads(p.read_text())["provenance"]["model"]
+        for p in results.glob("rev/eval/**/scores.json")
+    ]
+    assert {"path": "org/student", "revision": SHA_S} in models  # the base, at its commit
+    assert len(models) == 2  # and the trained student (a folder: no revision)
     # nothing to do again
     again = run_snakemake(workdir, _workflow_config(tmp_path, "same", "v1", "v1"), extra=["-n"])
     assert again.returncode == 0, again.stderr[-2000:]
@@ -361,11 +369,14 @@ def test_switching_a_revision_reruns_exactly_its_chain(offline, tmp_path):
     print(
         "jobs:", ran, "teacher:", _jobs(teacher), "student:", _jobs(student), "data:", _jobs(data)
     )
-    assert sum(ran.values()) == 25
-    assert _jobs(teacher) == {
-        k: v for k, v in ran.items() if k not in ("prepare_data", "contamination_index")
-    }
-    assert _jobs(student) == {"train": 1, "evaluate": 1, **REPORT}
+    assert sum(ran.values()) == 26
+    # all but the split, the contamination index and the student's base evaluation
+    unchanged = {"prepare_data": 1, "contamination_index": 1, "evaluate": 1}
+    expected = {k: v - unchanged.get(k, 0) for k, v in ran.items()}
+    assert _jobs(teacher) == {k: v for k, v in expected.items() if v}
+    assert sum(_jobs(teacher).values()) == 23
+    # the student trained, its base evaluated, both scored in the tables
+    assert _jobs(student) == {"train": 1, "evaluate": 2, **REPORT}
     assert _jobs(data) == ran  # every job reads the questions
     # the student's switch: no trace of the teacher is made again
     assert not any("/traces/" in out for out in _outputs(student))

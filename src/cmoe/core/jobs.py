@@ -27,6 +27,13 @@ class Model:
     arch: str = "causal"  # or "seq2seq" (an encoder-decoder: the entry's `arch`)
     revision: str | None = None  # a hub id's commit or tag (the entry's `revision`)
 
+    @property
+    def identity(self) -> list:
+        """What of the model makes its outputs, for the folders named by a fingerprint: a
+        revision only where one is given (an unpinned model's folders keep their names)."""
+        revision = [self.revision] if self.revision else []
+        return [self.path, self.trust_remote_code, self.arch, *revision]
+
 
 @dataclass(frozen=True)
 class TrainJob:

@@ -124,7 +124,7 @@ class PlanBuilder:
         teacher = self.config["teachers"][teacher].get("traces_from", teacher)
         entry, model = self.config["teachers"][teacher], self.teacher_model(teacher)
         what = {
-            "model": [model.path, model.trust_remote_code, model.arch],
+            "model": model.identity,
             "generation": self.generation(entry),
             "prompt": self.prompt(teacher),
             "shards": entry.get("shards", 1),
@@ -152,7 +152,7 @@ class PlanBuilder:
             return self.model(entry["model"])
         model = self.model(entry["model"])
         settings, prompt = train_settings(self.config, entry["warmup"]), self.prompt(teacher)
-        what = {"model": [model.path, model.trust_remote_code, model.arch]}
+        what = {"model": model.identity}
         what.update(data=paths.TRAIN_SPLIT, settings=settings, prompt=prompt)
         job = self.plan.add(
             self.plan.trains,
