@@ -7,6 +7,7 @@ import pytest
 from conftest import ROOT
 
 from cmoe.config import defaults as config_defaults
+from cmoe.core.errors import SettingsError
 from cmoe.core.prompting import PromptSettings
 from cmoe.core.resources import ResourceSettings, StartupSettings
 from cmoe.core.scoring import BootstrapSettings
@@ -150,7 +151,7 @@ def test_every_setting_is_documented():
             names |= {f"cross_vocab.{f.name}" for f in dataclasses.fields(CrossVocabSettings)}
             assert not names - documented[lead], f"{lead}: {sorted(names - documented[lead])}"
             continue
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls) if f.metadata.get("in_config", True)}
         if cls is TrainSettings:
             names = (names - {"lora"}) | {
                 f"lora.{f.name}" for f in dataclasses.fields(LoraSettings)
@@ -158,3 +159,77 @@ def test_every_setting_is_documented():
             documented[lead] |= {"lora.alpha", "lora.dropout"}  # written `lora.r` / `alpha` / …
         missing = names - documented[lead]
         assert not missing, f"{lead}: {sorted(missing)} not in config/README.md"
+
+
+# -- one declaration per setting: the tables, the schema and the range checks come from the class
+
+
+def test_settings_tables_are_generated_from_their_classes():
+    """config/README.md's marked tables are what `python -m cmoe.config.docs` writes."""
+    from cmoe.config import docs
+
+    assert docs.render(README) == README, "run: python -m cmoe.config.docs"
+    assert docs.main(["--check", "--readme", str(ROOT / "config" / "README.md")]) == 0
+
+
+def test_every_declared_section_has_its_table():
+    from cmoe.config import docs
+    from cmoe.config.schema import DEFS, generated_sections
+
+    tables = docs.documented(README)
+    for cls in [*generated_sections().values(), *DEFS.values()]:
+        assert f"{cls.__module__}.{cls.__qualname__}" in tables, cls
+
+
+def test_a_new_field_reaches_schema_defaults_and_table():
+    """A field added to a class appears in its schema, defaults and table with nothing else
+    edited (the schema is built at load time; the table is regenerated)."""
+    from cmoe.config import docs
+    from cmoe.core.settings import Settings, from_dict, json_schema, setting
+
+    @dataclasses.dataclass
+    class Example(Settings):
+        steps: int = setting(3, "how many steps", minimum=1)
+
+    schema = json_schema(Example)
+    assert schema["properties"]["steps"] == {
+        "type": "integer",
+        "minimum": 1,
+        "description": "how many steps",
+    }
+    assert from_dict(Example, {}, "example").steps == 3
+    assert "| `steps` | 3 | how many steps |" in docs.table(Example)
+    with pytest.raises(SettingsError, match=r"config key example\.steps: 0 is not allowed"):
+        from_dict(Example, {"steps": 0}, "example")
+
+
+def test_a_section_written_twice_is_refused(monkeypatch):
+    """A section declared by a class and also written in a schema.yaml is an error."""
+    from cmoe.config import schema as schema_module
+
+    monkeypatch.setattr(schema_module, "DEFS", {**schema_module.DEFS, "tiny_spec": TrainSettings})
+    schema_module.schema.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="declared by TrainSettings and written"):
+            schema_module.schema()
+    finally:
+        schema_module.schema.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "cls, data, key",
+    [
+        (TrainSettings, {"learning_rate": 0}, "training.learning_rate"),
+        (TrainSettings, {"lora": {"dropout": 2}}, "training.lora.dropout"),
+        (TrainSettings, {"batching": "packed"}, "training.batching"),
+        (KDConfig, {"direct_teacher": "nobody"}, "kd.direct_teacher"),
+        (OpenAISettings, {"base_url": "localhost:8000", "model": "m"}, "openai.base_url"),
+        (OpenAISettings, {"base_url": "http://x"}, "openai.model"),
+    ],
+)
+def test_classes_check_their_own_ranges(cls, data, key):
+    """The CLI's JSON goes through the same checks as the config (from_dict, no schema)."""
+    from cmoe.core.settings import from_dict
+
+    with pytest.raises(SettingsError, match=rf"config key {re.escape(key)}:"):
+        from_dict(cls, data, key.split(".")[0])

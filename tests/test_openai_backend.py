@@ -80,7 +80,7 @@ def test_settings_defaults_unknown_keys_and_required():
     assert cfg["max_retries"] == 8 and cfg["send_enable_thinking"] is True
     with pytest.raises(ValueError, match=r"generation\.openai\.api_key"):
         resolve_settings({"base_url": BASE, "model": "m", "api_key": SECRET})
-    with pytest.raises(ValueError, match=r"generation\.openai\.model is required"):
+    with pytest.raises(ValueError, match=r"generation\.openai\.model: is required"):
         resolve_settings({"base_url": BASE})
     with pytest.raises(ValueError, match="base_url"):
         resolve_settings({"base_url": "localhost:8000", "model": "m"})

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 
 from cmoe.core.prompting import PromptSettings
+from cmoe.core.settings import from_dict
 from cmoe.training import TrainSettings, load_training_rows, train
 from cmoe.training.checkpoints import (
     COMPLETE,
@@ -225,7 +226,7 @@ def _train_here(model_dir, data: Path, out: Path, settings: dict) -> None:
     torch.set_num_threads(1)
     try:
         rows = load_training_rows([str(data)], PromptSettings(), "traces")
-        train(str(model_dir), rows, out, TrainSettings.from_dict(settings))
+        train(str(model_dir), rows, out, from_dict(TrainSettings, settings, "training"))
     finally:
         torch.set_num_threads(threads)
 

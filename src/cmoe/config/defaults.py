@@ -2,8 +2,9 @@
 config so that the rules, the plan, the CLI and the stages all read the same values.
 
 Each stage declares the sections it owns (``SECTIONS`` in its ``checks`` module); a method's
-own sections are read by the method when it plans (config/README.md documents them all, and a
-test checks that file against these classes).
+own sections (``SECTIONS`` in its ``settings`` module) are read by the method when it plans. Their
+classes are the one declaration of every setting: the schema (:mod:`.schema`) and
+config/README.md's tables (:mod:`.docs`) are generated from them.
 """
 
 from __future__ import annotations

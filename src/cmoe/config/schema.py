@@ -1,5 +1,6 @@
-"""The config's JSON schema: the shared sections' (``schemas/config.schema.yaml``) with each
-registered method's own sections merged in, and its `methods` list from the registry."""
+"""The config's JSON schema: the sections declared by settings classes (:mod:`cmoe.core.settings`)
+generated from them, the rest written in ``schemas/config.schema.yaml`` and each registered
+method's ``schema.yaml``, and its `methods` list from the registry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,22 @@ from importlib import resources
 import yaml
 
 from ..core.errors import ConfigError
+from ..core.settings import Settings, json_schema
+from ..generation.base import GenerationSettings, OpenAISettings, VLLMSettings
+from ..generation.registry import REGISTRY as BACKENDS
 from ..methods import REGISTRY
+from ..traces.curation import CurationSettings
+from ..training.settings import TrainSettings
+from .defaults import SECTIONS
+
+# Settings classes referenced from several places of the schema, as ``#/$defs/<name>``.
+DEFS = {
+    "train": TrainSettings,
+    "generation": GenerationSettings,
+    "vllm": VLLMSettings,
+    "openai": OpenAISettings,
+    "curation": CurationSettings,
+}
 
 
 @functools.cache
@@ -22,8 +38,26 @@ def schema() -> dict:
             if merged["properties"].get(name, section) != section:
                 raise ValueError(f"{path}: section {name!r} is defined twice")
             merged["properties"][name] = section
+    for name, cls in DEFS.items():
+        _declare(merged["$defs"], name, json_schema(cls), cls)
+    for name, cls in generated_sections().items():
+        _declare(merged["properties"], name, json_schema(cls), cls)
     merged["properties"]["methods"]["items"] = {"enum": list(REGISTRY)}
+    merged["$defs"]["generation"]["properties"]["backend"]["enum"] = list(BACKENDS)
     return merged
+
+
+def generated_sections() -> dict[str, type]:
+    """Every config section whose settings class declares it (one declaration per setting)."""
+    sections = {**SECTIONS, **{n: c for m in REGISTRY.values() for n, c in m.sections.items()}}
+    return {n: c for n, c in sections.items() if issubclass(c, Settings)}
+
+
+def _declare(where: dict, name: str, generated: dict, cls: type) -> None:
+    """Put a class's schema in ``where``; a section also written by hand is declared twice."""
+    if name in where:
+        raise ValueError(f"{name!r} is declared by {cls.__qualname__} and written in a schema.yaml")
+    where[name] = generated
 
 
 def _key_path(error) -> str:

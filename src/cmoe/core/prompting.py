@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .answers import format_final_answer
 from .domains import DOMAINS
+from .settings import Settings, setting
 
 DEFAULT_TEMPLATE = (
     "Ответь на вопрос по теме «{subject_name}».\n\n{question}\n\n"
@@ -16,10 +17,23 @@ DEFAULT_TEMPLATE = (
 
 
 @dataclass
-class PromptSettings:
-    template: str = DEFAULT_TEMPLATE
-    system: str | None = None
-    enable_thinking: bool = True
+class PromptSettings(Settings):
+    """The `prompt` section."""
+
+    template: str = setting(
+        DEFAULT_TEMPLATE,
+        "the user message. Placeholders: `{question}`, `{A}` `{B}` `{C}` `{D}`, `{subject}` "
+        "(MMLU key), `{subject_name}` (MERA's Russian subject name), `{domain}`. An unknown "
+        "placeholder is a config error.",
+        required=True,
+        minLength=1,
+        doc_default="–",
+    )
+    system: str | None = setting(None, "optional system message")
+    enable_thinking: bool = setting(
+        True,
+        "Qwen3's thinking switch, passed to the chat template; templates without it ignore it",
+    )
 
 
 # KARD: retrieved passages go into the student's prompt under this header, one per line (the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .settings import from_dict
+from .settings import Settings, from_dict, setting
 
 STAGES = ("train", "generate", "warmup", "evaluate")  # stages a model entry's resources override
 
@@ -23,14 +23,17 @@ class ResourceSettings:
 
 
 @dataclass
-class StartupSettings:
+class StartupSettings(Settings):
     """`startup`: how jobs start. Like resources, it changes no result and re-runs nothing."""
 
-    # Jobs fork from one warm process that has imported torch, transformers, PEFT and TRL once
-    # (cmoe.cli.warm) instead of importing them each: on tiny models most of a job's time.
-    # Only on one machine; a Slurm job always starts cold.
-    warm: bool = False
-    idle_s: int = 120  # an idle warm process exits after this many seconds
+    warm: bool = setting(
+        False,
+        "fork every job from one warm process that has imported torch, transformers, PEFT and "
+        "TRL once (`cmoe.cli.warm`), instead of each job importing them: on tiny models that "
+        "import is most of a job's time. The demo and the test configs turn it on; jobs of a "
+        "Slurm run always start cold",
+    )
+    idle_s: int = setting(120, "a warm process with no job for this many seconds exits", minimum=1)
 
 
 def startup_exports(config: dict) -> str:

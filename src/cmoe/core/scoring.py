@@ -7,16 +7,17 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 from .domains import DOMAINS
+from .settings import Settings, setting
 
 
 @dataclass
-class BootstrapSettings:
+class BootstrapSettings(Settings):
     """`evaluation.bootstrap`: percentile-bootstrap intervals, computed by the tables."""
 
-    resamples: int = 1000
-    seed: int = 0
-    level: float = 0.95
-    min_n: int = 30  # cells with fewer items are flagged (†)
+    resamples: int = setting(1000, "bootstrap resamples", minimum=100)
+    seed: int = setting(0, "resampling seed")
+    level: float = setting(0.95, "interval level", exclusiveMinimum=0, exclusiveMaximum=1)
+    min_n: int = setting(30, "a cell with fewer items is flagged (†)", minimum=1)
 
 
 BOOTSTRAP_DEFAULTS = asdict(BootstrapSettings())

@@ -17,16 +17,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .settings import Settings, setting
+
 WANDB_MODES = ("disabled", "offline", "online")
 
 
 @dataclass
-class WandbSettings:
-    # "disabled", "offline" or "online": the workflow config's default is offline (runs are kept
-    # locally, and never wait for a login); a process started without WANDB_MODE logs nothing
-    mode: str = "offline"
-    project: str = "cmoe"
-    entity: str | None = None
+class WandbSettings(Settings):
+    """The `wandb` section: where training curves are logged."""
+
+    mode: str = setting(
+        "offline",
+        "`disabled`, `offline`, or `online` (exported to every job as `WANDB_MODE`; a hand-run "
+        "`cmoe train` without that variable logs nothing). `online` without `WANDB_API_KEY` in "
+        "the environment falls back to offline with a warning: a run never waits for a login.",
+        enum=list(WANDB_MODES),
+    )
+    project: str = setting("cmoe", "the wandb project runs go to")
+    entity: str | None = setting(None, "the wandb entity (user or team) runs go to")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WandbSettings:

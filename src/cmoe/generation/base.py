@@ -11,54 +11,173 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from ..core.settings import DTYPES, Settings, setting
+
 
 @dataclass
-class GenerationSettings:
-    backend: str = "hf"
-    temperature: float = 0.0  # 0 means greedy decoding
-    top_p: float = 1.0
-    max_new_tokens: int = 512
-    batch_size: int = 16
-    seed: int = 0
-    dtype: str = "auto"
+class GenerationSettings(Settings):
+    """A `generation` block (`evaluation.generation`, a teacher's or intermediate's)."""
+
+    backend: str = setting(
+        "hf",
+        "`hf`: transformers, batched with left padding; `vllm`: vLLM's offline engine (GPU); "
+        "`openai`: any OpenAI-compatible chat endpoint",
+    )  # its names: cmoe.generation.registry (the config's schema lists them)
+    temperature: float = setting(0.0, "0 means greedy decoding", minimum=0)
+    top_p: float = setting(1.0, "nucleus sampling", exclusiveMinimum=0, maximum=1)
+    max_new_tokens: int = setting(512, "generation budget per question", minimum=1)
+    batch_size: int = setting(
+        16,
+        "questions handed to the backend at once, and written to disk at once: the most a "
+        "killed job loses (`hf`: also the forward batch)",
+        minimum=1,
+    )
+    seed: int = setting(
+        0, "sampling seed; each question gets its own seed derived from it and the question id"
+    )
+    dtype: str = setting("auto", "as for training (`hf`, `vllm`)", enum=DTYPES)
     # answers per question (a teacher's or intermediate's `samples_per_question`), each seeded
     # by (question, sample index); evaluation has its own `evaluation.samples`
-    samples_per_question: int = 1
-    vllm: dict = field(default_factory=dict)  # VLLMSettings' keys, see cmoe.generation.vllm
-    openai: dict = field(default_factory=dict)  # OpenAISettings' keys, cmoe.generation.openai
+    samples_per_question: int = setting(1, in_config=False)
+    vllm: dict = setting(
+        help="`backend: vllm` only, below",
+        factory=dict,
+        schema={"$ref": "#/$defs/vllm"},
+        doc_default="",
+    )
+    openai: dict = setting(
+        help="`backend: openai` only, below",
+        factory=dict,
+        schema={"$ref": "#/$defs/openai"},
+        doc_default="",
+    )
 
 
 @dataclass
-class VLLMSettings:
-    """`generation.vllm`: vLLM engine settings; None leaves vLLM's own default."""
+class VLLMSettings(Settings):
+    """`generation.vllm`: vLLM engine settings (cmoe.generation.vllm); None leaves vLLM's own
+    default."""
 
-    tensor_parallel_size: int | None = None  # default: the job's resources.gpu
-    max_model_len: int | None = None
-    gpu_memory_utilization: float | None = None
-    kv_cache_memory_bytes: int | None = None  # default on CPU: 1 GiB (VLLM_CPU_KVCACHE_SPACE)
-    max_num_seqs: int | None = None
-    max_lora_rank: int | None = None  # default: the adapter's rank
-    enforce_eager: bool | None = None
+    tensor_parallel_size: int | None = setting(
+        None,
+        "GPUs the model is sharded over",
+        nullable=False,
+        minimum=1,
+        doc_default="the job's `resources.gpu`",
+    )
+    max_model_len: int | None = setting(
+        None,
+        "context the KV cache is sized for (prompt + `max_new_tokens`)",
+        nullable=False,
+        minimum=16,
+        doc_default="the model's",
+    )
+    gpu_memory_utilization: float | None = setting(
+        None,
+        "share of GPU memory vLLM takes",
+        nullable=False,
+        exclusiveMinimum=0,
+        maximum=1,
+        doc_default="vLLM's (0.9)",
+    )
+    kv_cache_memory_bytes: int | None = setting(
+        None,
+        "the KV cache's size in bytes",
+        nullable=False,
+        minimum=1,
+        doc_default="vLLM's; on CPU 1 GiB (`VLLM_CPU_KVCACHE_SPACE` if set)",
+    )
+    max_num_seqs: int | None = setting(
+        None, "sequences in flight", nullable=False, minimum=1, doc_default="vLLM's"
+    )
+    max_lora_rank: int | None = setting(
+        None,
+        "LoRA specialists and students are served as adapters (`enable_lora`, `LoRARequest`), "
+        "never merged",
+        nullable=False,
+        minimum=1,
+        doc_default="the adapters' largest `r`",
+    )
+    enforce_eager: bool | None = setting(
+        None,
+        "skip CUDA graphs (faster start, slower decoding)",
+        nullable=False,
+        doc_default="vLLM's (false)",
+    )
 
 
 @dataclass
-class OpenAISettings:
+class OpenAISettings(Settings):
     """`generation.openai`: an OpenAI-compatible chat endpoint (backend `openai`)."""
 
-    base_url: str | None = None  # required
-    model: str | None = None  # required
-    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
-    concurrency: int = 8
-    timeout_s: float = 600.0
-    max_retries: int = 8
-    backoff_s: float = 1.0
-    max_backoff_s: float = 60.0
-    price_per_million: dict | None = None  # {prompt: USD, completion: USD}
-    send_enable_thinking: bool = True
-    extra_body: dict | None = None
+    base_url: str | None = setting(
+        None,
+        "the API root, e.g. `http://127.0.0.1:8000/v1`",
+        required=True,
+        nullable=False,
+        pattern="^https?://",
+    )
+    model: str | None = setting(
+        None,
+        "the model name the server serves (`--served-model-name` for vLLM); records keep the "
+        "model path the workflow passes",
+        required=True,
+        nullable=False,
+        minLength=1,
+    )
+    api_key_env: str | None = setting(
+        None,
+        "the *name* of the environment variable holding the key, sent as `Authorization: "
+        "Bearer`. The key is read from the environment at run time and never written to config, "
+        "logs, results or wandb. A run whose variable is unset stops before its first job",
+        nullable=False,
+        pattern="^[A-Za-z_][A-Za-z0-9_]*$",
+    )
+    concurrency: int = setting(8, "requests in flight at once", minimum=1)
+    timeout_s: float = setting(
+        600.0,
+        "per request (connect, and each wait for response bytes)",
+        exclusiveMinimum=0,
+    )
+    max_retries: int = setting(
+        8,
+        "retries on 429, 408, 5xx, timeouts, dropped connections and broken JSON, with "
+        "exponential backoff and full jitter (and `Retry-After` when sent); other 4xx fail at once",
+        minimum=0,
+    )
+    backoff_s: float = setting(
+        1.0,
+        "first backoff: before retry k, sleep uniform(0, min(max_backoff_s, backoff_s · 2^k))",
+        minimum=0,
+    )
+    max_backoff_s: float = setting(
+        60.0, "largest backoff (a `Retry-After` header is honoured up to it)", minimum=0
+    )
+    price_per_million: dict | None = setting(
+        None,
+        "`{prompt: USD, completion: USD}` per million tokens: fills the `api_usd` cost column",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "prompt": {"type": "number", "minimum": 0},
+                "completion": {"type": "number", "minimum": 0},
+            },
+        },
+    )
+    send_enable_thinking: bool = setting(
+        True,
+        "send `chat_template_kwargs.enable_thinking` (vLLM and SGLang servers); set false for "
+        "APIs that reject unknown fields",
+    )
+    extra_body: dict | None = setting(
+        None,
+        "merged into every request body, last (e.g. `top_k`, `repetition_penalty`)",
+        nullable=False,
+    )
 
 
 @dataclass

@@ -7,36 +7,13 @@ A vLLM or SGLang server (``vllm serve MODEL``), a hosted API, or the local test 
 order. The chat template is applied by the server, so a record's ``prompt`` is the JSON of the
 messages sent.
 
-Settings (``generation.openai`` in the config, ``GenerationSettings.openai`` here):
-
-``base_url`` (required)
-    The API root, e.g. ``http://127.0.0.1:8000/v1``.
-``model`` (required)
-    The model name the server serves (``--served-model-name`` for vLLM). Records keep the
-    model path the workflow passes (``model_name``), not this.
-``api_key_env`` (optional)
-    The NAME of an environment variable that holds the API key, never the key itself. If set,
-    the variable must be set and non-empty, and the key goes out as ``Authorization: Bearer``.
-    The key is never logged, put in an error message, a record or ``usage()``.
-``concurrency`` (default 8)
-    Requests in flight at once.
-``timeout_s`` (default 600)
-    Per-request timeout (connect, and each wait for response bytes).
-``max_retries`` (default 8)
-    Retries per request after the first attempt, on HTTP 408, 429 and 5xx, timeouts, connection
-    errors and broken responses (invalid JSON, no ``choices[0].message.content``). Other 4xx
-    fail at once.
-``backoff_s`` (default 1.0), ``max_backoff_s`` (default 60)
-    Exponential backoff with full jitter: before retry ``k`` (from 0) sleep
-    ``uniform(0, min(max_backoff_s, backoff_s * 2**k))``. A ``Retry-After`` header (seconds or
-    an HTTP date), when present, replaces the jittered sleep, capped at ``max_backoff_s``.
-``price_per_million`` (optional)
-    ``{prompt: USD, completion: USD}`` per million tokens; adds ``api_cost_usd`` to ``usage()``.
-``send_enable_thinking`` (default true)
-    Send ``chat_template_kwargs: {enable_thinking: ...}``, which vLLM and SGLang pass to the chat
-    template (Qwen3's thinking switch). Hosted APIs that reject unknown fields need false.
-``extra_body`` (optional)
-    A dict merged into every request body last (e.g. ``top_k``, ``repetition_penalty``).
+Its settings (``generation.openai`` in the config) and what each means are declared once, in
+:class:`cmoe.generation.base.OpenAISettings`: ``base_url`` and ``model`` (required), the
+``api_key_env`` whose variable holds the key (never logged, put in an error message, a record or
+``usage()``), ``concurrency``, ``timeout_s``, the retry policy (``max_retries``, ``backoff_s``,
+``max_backoff_s``: exponential backoff with full jitter; a ``Retry-After`` header, in seconds or
+an HTTP date, replaces the jittered sleep, capped at ``max_backoff_s``), ``price_per_million``,
+``send_enable_thinking`` and ``extra_body``.
 
 Reasoning that a server returns apart from the answer (``message.reasoning_content`` from
 vLLM's reasoning parser, or ``message.reasoning``) is put back as
@@ -61,12 +38,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from email.utils import parsedate_to_datetime
 
+from ..core.settings import from_dict
 from .base import Completion, GenerationSettings, OpenAISettings
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = asdict(OpenAISettings())  # the one source: cmoe.generation.base.OpenAISettings
-REQUIRED = ("base_url", "model")
 CONFIG_PATH = "generation.openai"
 RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -84,41 +60,13 @@ class _Retryable(Exception):
 
 
 def resolve_settings(raw: dict | None) -> dict:
-    """``generation.openai`` with defaults filled in; unknown or missing keys raise ValueError."""
-    raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"unknown key {CONFIG_PATH}.{unknown[0]} (known: {', '.join(sorted(DEFAULTS))})"
-        )
-    cfg = {**DEFAULTS, **raw}
-    for key in REQUIRED:
-        if not cfg[key]:
-            raise ValueError(f"{CONFIG_PATH}.{key} is required for generation backend 'openai'")
-    if not str(cfg["base_url"]).startswith(("http://", "https://")):
-        raise ValueError(
-            f"{CONFIG_PATH}.base_url must start with http:// or https://, got {cfg['base_url']!r}"
-        )
-    cfg["base_url"] = str(cfg["base_url"]).rstrip("/")
-    cfg["concurrency"] = int(cfg["concurrency"])
-    cfg["max_retries"] = int(cfg["max_retries"])
-    for key in ("timeout_s", "backoff_s", "max_backoff_s"):
-        cfg[key] = float(cfg[key])
-    if cfg["concurrency"] < 1:
-        raise ValueError(f"{CONFIG_PATH}.concurrency must be at least 1")
-    if cfg["timeout_s"] <= 0:
-        raise ValueError(f"{CONFIG_PATH}.timeout_s must be positive")
-    if cfg["max_retries"] < 0 or cfg["backoff_s"] < 0 or cfg["max_backoff_s"] < 0:
-        raise ValueError(f"{CONFIG_PATH}: max_retries, backoff_s and max_backoff_s must be >= 0")
+    """``generation.openai`` with defaults filled in (unknown keys, wrong types, values out of
+    range and missing required keys raise a one-line SettingsError naming the key)."""
+    cfg = asdict(from_dict(OpenAISettings, raw, CONFIG_PATH))
+    cfg["base_url"] = cfg["base_url"].rstrip("/")
     price = cfg["price_per_million"]
     if price is not None:
-        if not isinstance(price, dict) or set(price) - {"prompt", "completion"}:
-            raise ValueError(
-                f"{CONFIG_PATH}.price_per_million must be {{prompt: USD, completion: USD}}"
-            )
         cfg["price_per_million"] = {k: float(price.get(k, 0.0)) for k in ("prompt", "completion")}
-    if cfg["extra_body"] is not None and not isinstance(cfg["extra_body"], dict):
-        raise ValueError(f"{CONFIG_PATH}.extra_body must be a mapping")
     return cfg
 
 

@@ -9,8 +9,12 @@ one line in :data:`cmoe.methods.PACKAGES`:
 - ``checks.py`` (optional): ``check(config)``, cheap checks run on every parse of a config that
   lists the method, and ``preflight(config)``, run before the first job of a real run (may load
   tokenizers or reach servers); both raise :class:`~cmoe.core.errors.ConfigError`;
-- ``schema.yaml`` (optional): the JSON schema of the config sections the method owns, merged into
-  the config's schema (the `$defs` of ``cmoe/config/schemas/config.schema.yaml`` may be referenced);
+- ``settings.py`` (optional): ``SECTIONS``, {config section: its settings class}, for the sections
+  the method owns; a class declared with :func:`cmoe.core.settings.setting` is the section's one
+  declaration (its JSON schema, defaults and config/README.md table are generated from it);
+- ``schema.yaml`` (optional): the JSON schema of the method's sections not yet declared that way,
+  merged into the config's schema (the `$defs` of ``cmoe/config/schemas/config.schema.yaml`` may
+  be referenced);
 - ``rules.smk`` (optional): the Snakemake rules of the method's own job kinds, reading their jobs
   with ``PLAN.jobs_of(kind)``;
 - ``commands.py`` (optional): the `cmoe` subcommands those rules call, registered with
@@ -64,6 +68,15 @@ class Method:
         for package in self.packages:
             if find_spec(f"{package}.commands") is not None:
                 import_module(f"{package}.commands")
+
+    @property
+    def sections(self) -> dict[str, type]:
+        """{config section: settings class} of the sections its packages own."""
+        out: dict[str, type] = {}
+        for package in self.packages:
+            if find_spec(f"{package}.settings") is not None:
+                out.update(getattr(import_module(f"{package}.settings"), "SECTIONS", {}))
+        return out
 
     @property
     def rules(self) -> list[Path]:

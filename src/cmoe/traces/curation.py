@@ -27,11 +27,12 @@ import statistics
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from ..core.scoring import by_subject, percentiles, score
+from ..core.settings import Settings, setting
 
 _LETTER = re.compile(r"[^\W\d_]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
@@ -40,24 +41,73 @@ POLICIES = ("all", "shortest", "median", "first")
 
 
 @dataclass
-class CurationSettings:
+class CurationSettings(Settings):
     """`curation`: the chain every generated trace file and extra source goes through."""
 
-    steps: list[str] = field(
-        default_factory=lambda: ["correct", "length", "dedup", "decontaminate", "select"]
+    steps: list[str] = setting(
+        help="any of `correct`, `length`, `language`, `dedup`, `decontaminate`, `select`, in the "
+        "order to apply them",
+        factory=lambda: ["correct", "length", "dedup", "decontaminate", "select"],
+        uniqueItems=True,
+        items={"enum": list(STEPS)},
     )
-    min_tokens: int = 0
-    max_tokens: int | None = None  # None: the training max_length (never more)
-    tokenizer: str | None = None  # a `models` key; None: the first student's model
-    min_cyrillic: float = 0.5  # share of the reasoning's letters
-    dedup_threshold: float = 0.8  # estimated Jaccard similarity of word shingles
-    dedup_shingle: int = 3  # words per shingle
-    dedup_num_perm: int = 64
-    decontaminate_n: int = 8  # words per n-gram
-    decontaminate_benchmarks: bool = True  # also every `evaluation.benchmarks` task
-    select: str = "all"  # all | shortest | median | first
-    keep_per_question: int = 1  # for shortest, median and first
-    dropped_examples: int = 3  # records of each step shown in stats and the data card
+    min_tokens: int = setting(
+        0,
+        "`length`: shortest training example kept (prompt and completion, student tokens)",
+        minimum=0,
+    )
+    max_tokens: int | None = setting(
+        None,
+        "`length`: longest; null means `training.max_length`, a larger value is a config error "
+        "(the trainer would cut the example silently)",
+        minimum=1,
+    )
+    tokenizer: str | None = setting(
+        None, "`length`: a `models` key whose tokenizer counts; null: the first student's"
+    )
+    min_cyrillic: float = setting(
+        0.5,
+        "`language`: least share of Cyrillic letters in the reasoning (an extra source: its "
+        "answer)",
+        minimum=0,
+        maximum=1,
+    )
+    dedup_threshold: float = setting(
+        0.8,
+        "`dedup`: estimated Jaccard similarity of word shingles from which two texts (question "
+        "and reasoning) are duplicates; the first is kept. MinHash LSH (`datasketch`), linear "
+        "in the number of traces",
+        exclusiveMinimum=0,
+        maximum=1,
+    )
+    dedup_shingle: int = setting(3, "`dedup`: words per shingle", minimum=1)
+    dedup_num_perm: int = setting(
+        64, "`dedup`: MinHash permutations (more: a closer estimate, more memory)", minimum=16
+    )
+    decontaminate_n: int = setting(
+        8,
+        "`decontaminate`: a training text sharing any word n-gram (case, punctuation and ё/е "
+        "normalised) with a test question (stem and options) or a document of an "
+        "`evaluation.benchmarks` task is removed and listed in the data card",
+        minimum=3,
+    )
+    decontaminate_benchmarks: bool = setting(
+        True, "`decontaminate`: compare with the benchmark tasks too, not only the test split"
+    )
+    select: str = setting(
+        "all",
+        "per question, of the traces left: `all`, the `shortest`, the one nearest the `median` "
+        "length (mid-length chains), or the `first` generated",
+        enum=list(POLICIES),
+    )
+    keep_per_question: int = setting(
+        1,
+        "`select`: how many of each question's traces `shortest`, `median` and `first` keep",
+        minimum=1,
+    )
+    dropped_examples: int = setting(
+        3, "removed records shown per step in the stats and the data card", minimum=0
+    )
 
 
 class Chain:

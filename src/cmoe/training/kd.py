@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.settings import Settings, setting
 from .divergence import DIVERGENCES, divergence_beta
 
 __all__ = ["DIVERGENCES", "divergence_beta"]
@@ -76,24 +77,51 @@ def mixed_loss(ce, kd, alpha: float):
 
 
 @dataclass
-class OnPolicySettings:
-    enabled: bool = True  # also train the `cmoe-kd (on-policy)` students
-    # the fraction of steps on which the student samples its own completions (GKD's lambda);
-    # the others learn from the traces' text, scored by the teacher online
-    lmbda: float = 0.5
-    max_new_tokens: int = 128
+class OnPolicySettings(Settings):
+    enabled: bool = setting(
+        True, "also train the on-policy KD students (their rows: `(on-policy)`)"
+    )
+    # on the other steps the student learns from the traces' text, scored by the teacher online
+    lmbda: float = setting(
+        0.5,
+        "GKD's lambda: the fraction of steps on which the student samples its own completions",
+        minimum=0,
+        maximum=1,
+    )
+    max_new_tokens: int = setting(128, "tokens the student samples on-policy", minimum=1)
 
 
 @dataclass
-class KDSettings:
-    """How a student learns from its teachers' logits (the config's `kd` section)."""
+class KDSettings(Settings):
+    """How a student learns from its teachers' logits: the fields of the config's `kd` section
+    that a KD training job is given (the section's class extends it)."""
 
-    divergence: str = "forward_kl"
-    beta: float = 0.5  # the generalised JSD's interpolation (divergence: jsd)
-    temperature: float = 1.0
-    alpha: float = 0.5  # weight of cross-entropy on the text; 1 - alpha: the divergence
-    top_k: int = 20
-    on_policy: OnPolicySettings = field(default_factory=OnPolicySettings)
+    divergence: str = setting(
+        "forward_kl",
+        "`forward_kl` (KL(teacher ‖ student)), `reverse_kl` or `jsd` (generalised JSD)",
+        enum=list(DIVERGENCES),
+    )
+    beta: float = setting(
+        0.5,
+        "the generalised JSD's interpolation (`jsd` only; 0 < beta < 1)",
+        exclusiveMinimum=0,
+        exclusiveMaximum=1,
+    )
+    temperature: float = setting(
+        1.0, "softmax temperature of both distributions in the divergence", exclusiveMinimum=0
+    )
+    alpha: float = setting(
+        0.5,
+        "weight of cross-entropy on the text (offline KD); 1 − alpha: the divergence",
+        minimum=0,
+        maximum=1,
+    )
+    top_k: int = setting(
+        20,
+        "teacher log-probs stored per token (plus the rest of the vocabulary as one outcome)",
+        minimum=1,
+    )
+    on_policy: OnPolicySettings = setting(factory=OnPolicySettings)
 
 
 @dataclass

@@ -8,51 +8,87 @@ never changes what is trained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..core.settings import deep_merge
-
-
-@dataclass
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] | str = "all-linear"
-    modules_to_save: list[str] | None = None
+from ..core.settings import DTYPES, Settings, deep_merge, setting
 
 
 @dataclass
-class TrainSettings:
-    method: str = "lora"  # "lora" or "full"
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    epochs: float = 2.0
-    learning_rate: float = 1e-4
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int = 4096
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    lr_scheduler: str = "cosine"
-    # "random", "group_by_length" (the CPU answer to padding) or "padding_free" (GPU + flash-attn)
-    batching: str = "group_by_length"
-    gradient_checkpointing: bool = False
-    dtype: str = "auto"
-    seed: int = 0
-    logging_steps: int = 5
-    # "none" (one process), or "ddp" / "fsdp" / "zero3": started by `accelerate launch` with
-    # config/accelerate/<x>.yaml over the job's GPUs (see cmoe.training.launch)
-    distributed: str = "none"
-    # a resumable checkpoint every N optimizer steps in <out>.checkpoints/; 0: none
-    save_steps: int = 200
-    # checkpoints kept (>= 2, so a kill while writing one always leaves a complete one)
-    save_total_limit: int = 2
+class LoraSettings(Settings):
+    r: int = setting(16, "LoRA rank", minimum=1)
+    alpha: int = setting(32, "LoRA alpha", exclusiveMinimum=0)
+    dropout: float = setting(0.05, "LoRA dropout", minimum=0, maximum=1)
+    target_modules: list[str] | str = setting(
+        "all-linear",
+        "a list of module names or `all-linear`",
+        schema={
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        },
+    )
+    modules_to_save: list[str] | None = setting(
+        None,
+        "extra modules trained in full (e.g. `[embed_tokens, lm_head]`)",
+        schema={"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "string"}}]},
+    )
 
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainSettings:
-        d = dict(d)
-        lora = LoraSettings(**d.pop("lora", {}))
-        return cls(lora=lora, **d)
+
+@dataclass
+class TrainSettings(Settings):
+    """The `training` section, and a model's own `train` overrides of it."""
+
+    method: str = setting(
+        "lora",
+        "`lora` (PEFT) or `full` fine-tuning. Tiny random models need `full`: LoRA on random "
+        "weights plateaus.",
+        enum=["lora", "full"],
+    )
+    lora: LoraSettings = setting(factory=LoraSettings)
+    epochs: float = setting(2.0, "training epochs", exclusiveMinimum=0)
+    learning_rate: float = setting(1e-4, "peak learning rate", exclusiveMinimum=0)
+    batch_size: int = setting(8, "per-device batch", minimum=1)
+    grad_accum: int = setting(1, "gradient accumulation steps", minimum=1)
+    max_length: int = setting(
+        4096,
+        "tokens per example; longer ones are truncated and *counted* (`train_metrics.json`, "
+        "filter stats). TRL's own default of 1024 is never used.",
+        minimum=16,
+    )
+    warmup_ratio: float = setting(0.03, "share of steps for LR warm-up", minimum=0, maximum=0.99)
+    weight_decay: float = setting(0.0, "weight decay", minimum=0)
+    lr_scheduler: str = setting("cosine", "any transformers scheduler name")
+    batching: str = setting(
+        "group_by_length",
+        "`random`, `group_by_length` (less padding; the CPU choice) or `padding_free` (packing; "
+        "needs flash-attention on GPU)",
+        enum=["random", "group_by_length", "padding_free"],
+    )
+    gradient_checkpointing: bool = setting(False, "trade compute for memory on large models")
+    dtype: str = setting(
+        "auto", "`auto` (bf16 on GPU, fp32 on CPU), `bfloat16`, `float16`, `float32`", enum=DTYPES
+    )
+    seed: int = setting(0, "training and data-order seed")
+    logging_steps: int = setting(5, "loss-curve resolution", minimum=1)
+    distributed: str = setting(
+        "none",
+        "`none`: one process (a model is never spread over GPUs with `device_map` for "
+        "training). `ddp`, `fsdp`, `zero3`: the job runs `accelerate launch --config_file "
+        "config/accelerate/<x>.yaml --num_processes <resources.gpu>` (see below; "
+        "cmoe.training.launch). Needs `resources.gpu` ≥ 2.",
+        enum=["none", "ddp", "fsdp", "zero3"],
+    )
+    save_steps: int = setting(
+        200,
+        "a resumable checkpoint every N optimizer steps in `<out>.checkpoints/`; 0: none",
+        minimum=0,
+    )
+    save_total_limit: int = setting(
+        2,
+        "checkpoints kept (at least 2, so a kill while one is written leaves a complete one)",
+        minimum=2,
+    )
 
 
 def train_settings(config: dict, *overrides: dict | None) -> dict:

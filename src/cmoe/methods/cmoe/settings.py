@@ -8,15 +8,25 @@ from dataclasses import dataclass
 from ...core.domains import DOMAINS
 from ...core.errors import ConfigError
 from ...core.paths import RESULTS
-from ...core.settings import from_dict
+from ...core.settings import Settings, from_dict, setting
 
 
 @dataclass
-class RouterSettings:
-    seed: int = 0
-    # A negative control: one more mixture row, each question sent to another group's
-    # specialist. Where domains really conflict it must score far below oracle routing.
-    misrouted_control: bool = False
+class RouterSettings(Settings):
+    """The `router` section: CMoE's learned router."""
+
+    seed: int = setting(0, "the router's seed")
+    misrouted_control: bool = setting(
+        False,
+        "a negative control: one more mixture row, `mixture:misrouted`, whose routing sends each "
+        "test question to the specialist of the next group (in `specialist_groups`' order), so "
+        "none meets its own; the specialists also answer those questions. Where domains "
+        "conflict it must score far below oracle routing (comparison.md lists it among the "
+        "controls)",
+    )
+
+
+SECTIONS = {"router": RouterSettings}
 
 
 def router_settings(config: dict) -> RouterSettings:

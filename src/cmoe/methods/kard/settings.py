@@ -20,6 +20,9 @@ def settings(config: dict) -> tuple[KnowledgeSettings, KardSettings]:
     return knowledge, kard
 
 
+SECTIONS = {"knowledge": KnowledgeSettings, "kard": KardSettings}
+
+
 def variants(knowledge: KnowledgeSettings, kard: KardSettings) -> list[tuple[int, int]]:
     """(distractors, n_knowledge) of each KARD chain: ``kard.sweep``, or the one configured."""
     if not kard.sweep:

@@ -3,51 +3,61 @@ and which teachers' traces and which students it selects."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from ...core.errors import ConfigError
-from ...core.settings import from_dict
+from ...core.settings import Settings, from_dict, setting
 from ...training.cross_vocab import CrossVocabSettings
-from ...training.kd import KDSettings, OnPolicySettings
+from ...training.kd import KDSettings
 
 KD_METHODS = ("direct-kd", "cmoe-kd")
 SCORERS = ("generalist", "teacher")
+_SCORERS = {
+    "oneOf": [
+        {"enum": list(SCORERS)},
+        {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(SCORERS)}},
+    ]
+}
+_NAMES = {"type": ["array", "null"], "items": {"type": "string"}}
 
 
 @dataclass
-class ScoreJobSettings:
-    batch_size: int = 8
-    chunk_examples: int = 64  # examples per stored part: the unit of resumption
-    dtype: str = "auto"
+class ScoreJobSettings(Settings):
+    batch_size: int = setting(8, "the scoring job's batch", minimum=1)
+    chunk_examples: int = setting(64, "examples per stored part: the unit of resumption", minimum=1)
+    dtype: str = setting("auto", "the scoring model's dtype")
 
 
 @dataclass
-class KDConfig:
-    """The config's `kd` section (config/README.md)."""
+class KDConfig(KDSettings):
+    """The config's `kd` section: a KD job's :class:`KDSettings` and what the methods select."""
 
-    divergence: str = "forward_kl"
-    beta: float = 0.5
-    temperature: float = 1.0
-    alpha: float = 0.5
-    top_k: int = 20
-    on_policy: OnPolicySettings = field(default_factory=OnPolicySettings)
-    # direct-kd's teacher: the generalist intermediate ("generalist") or the teacher itself
-    # ("teacher"), or both (a list); a mapping gives each teacher its own (unlisted: generalist)
-    direct_teacher: str | list | dict = "generalist"
-    # teachers whose traces get KD rows (null: every teacher)
-    teachers: list | None = None
-    # students that get KD rows (null: every student)
-    students: list | None = None
-    # a teacher and a student of two vocabularies: how the scores are aligned and compared
-    cross_vocab: CrossVocabSettings = field(default_factory=CrossVocabSettings)
-    # overrides of the students' training settings for KD students
-    train: dict = field(default_factory=dict)
-    score: ScoreJobSettings = field(default_factory=ScoreJobSettings)
+    direct_teacher: str | list | dict = setting(
+        "generalist",
+        "`direct-kd`'s scorer: `generalist` (the intermediate), `teacher`, or both "
+        "(`[generalist, teacher]`); a mapping gives each teacher its own "
+        "(`{llama3.3-70b: teacher}`; unlisted teachers: `generalist`)",
+        schema={"oneOf": [_SCORERS, {"type": "object", "additionalProperties": _SCORERS}]},
+    )
+    teachers: list | None = setting(
+        None, "teachers whose traces get KD rows (null: all)", schema=_NAMES
+    )
+    students: list | None = setting(None, "students that get KD rows (null: all)", schema=_NAMES)
+    cross_vocab: CrossVocabSettings = setting(factory=CrossVocabSettings)
+    train: dict = setting(
+        help="overrides of the students' training settings for KD students",
+        factory=dict,
+        schema={"$ref": "#/$defs/train"},
+    )
+    score: ScoreJobSettings = setting(factory=ScoreJobSettings)
 
     @property
     def job_settings(self) -> dict:
         names = {f.name for f in fields(KDSettings)}
         return {k: v for k, v in asdict(self).items() if k in names}
+
+
+SECTIONS = {"kd": KDConfig}
 
 
 def settings(config: dict) -> KDConfig:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...core.errors import SettingsError
+from ...core.settings import Settings, setting
 from .aligner import CrossVocabAligner, CrossVocabCollator
 from .alignment import (
     ADDED_MODES,
@@ -42,26 +42,25 @@ from .vocab_map import EXCLUDED, NO_MATCH, VocabMap
 
 
 @dataclass
-class CrossVocabSettings:
+class CrossVocabSettings(Settings):
     """How a student learns from a teacher of another vocabulary (the config's
     `kd.cross_vocab`)."""
 
-    loss: str = "hybrid"  # "hybrid" (exact on shared spellings, ULD on the rest) or "uld"
-    uld_weight: float = 1.0  # weight of the hybrid's ULD part on the unshared tokens
-    added: str = "literal"  # a unit with an added token (<think>) spelled otherwise: dropped
-
-    def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise SettingsError(
-                f"{self.loss!r}, expected one of {', '.join(LOSSES)}", key="kd.cross_vocab.loss"
-            )
-        if self.uld_weight < 0:
-            raise SettingsError(f"{self.uld_weight} < 0", key="kd.cross_vocab.uld_weight")
-        if self.added not in ADDED_MODES:
-            raise SettingsError(
-                f"{self.added!r}, expected one of {', '.join(ADDED_MODES)}",
-                key="kd.cross_vocab.added",
-            )
+    loss: str = setting(
+        "hybrid",
+        "two vocabularies: `hybrid` (exact divergence, `divergence`/`beta`, on each unit's text "
+        "and on the alternatives both vocabularies spell the same, plus ULD on the teacher's "
+        "alternatives the student cannot spell) or `uld` (sorted-probability L1 only, no token "
+        "correspondence)",
+        enum=sorted(LOSSES),
+    )
+    uld_weight: float = setting(1.0, "`hybrid`: weight of its ULD part", minimum=0)
+    added: str = setting(
+        "literal",
+        "a unit holding an added token (`<think>`) that the other side spells otherwise: "
+        "`literal` drops it, `text` compares it as text",
+        enum=list(ADDED_MODES),
+    )
 
 
 __all__ = [

@@ -7,83 +7,186 @@ reranker is trained. Defaults here are the one source (config/README.md document
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ....core.settings import Settings, setting
+
 RETRIEVERS = ("bm25", "dense", "hybrid")
+_HUB = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path"],
+    "properties": {
+        "path": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "split": {"type": "string"},
+        "revision": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a hub commit hash, tag or branch (cmoe pin)",
+        },
+    },
+}
+_SOURCE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"file": {"type": "string"}, "hub": _HUB},
+}
+_VARIANT = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "distractors": {"type": "integer", "minimum": 0},
+        "n_knowledge": {"type": "integer", "minimum": 1},
+    },
+}
 
 
 @dataclass
-class QdrantSettings:
+class QdrantSettings(Settings):
     """`knowledge.qdrant`: Qdrant Edge (a folder in results/) unless `url` names a server."""
 
-    url: str = ""  # empty: Qdrant Edge, in-process, no server
-    api_key_env: str = "QDRANT_API_KEY"  # the variable holding the server's key (may be unset)
-    collection: str = ""  # server only; empty: `cmoe-<digest>` of the index's settings
-    timeout: int = 30  # seconds per request to a server
-    lock_timeout: int = 900  # seconds a job waits for an Edge index another job is opening/closing
+    url: str = setting("", "a Qdrant server; empty: Qdrant Edge, no server")
+    api_key_env: str = setting(
+        "QDRANT_API_KEY", "environment variable holding the server's key (unset: none)"
+    )
+    collection: str = setting("", "server collection; empty: `cmoe-<digest>` of the index settings")
+    timeout: int = setting(30, "seconds per server request", minimum=1)
+    lock_timeout: int = setting(
+        900,
+        "seconds a job waits while another job opens or closes the same Edge index",
+        minimum=0,
+    )
 
 
 @dataclass
-class KnowledgeSettings:
-    source: dict[str, Any] = field(default_factory=dict)  # {file: ...} or {hub: {...}}
-    text_field: str = "text"
-    title_field: str = "title"
-    max_documents: int = 0  # 0: every document of the source
-    chunk_words: int = 100  # a paragraph longer than this is cut into pieces of at most this
-    min_words: int = 3  # shorter paragraphs are dropped
-    distractors: int = 0  # synthetic off-topic passages appended (the KB-size ablation)
-    seed: int = 0
-    retriever: str = "bm25"  # bm25 | dense | hybrid (reciprocal rank fusion of both)
-    encoder: str = ""  # a `models` key (or hub id / folder) for dense vectors
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
-    language: str = "russian"  # BM25 terms: this language's stopwords and Snowball stemmer
-    hnsw_m: int = 32  # edges per node of the dense vectors' HNSW graph
-    hnsw_ef_construct: int = 200  # candidates while building the graph
-    search_ef: int = 256  # candidates while searching it (at least the number of results)
-    batch_size: int = 256  # passages per upsert (and per encoder batch)
-    qdrant: QdrantSettings = field(default_factory=QdrantSettings)
+class KnowledgeSettings(Settings):
+    """The `knowledge` section: KARD's knowledge base and its Qdrant index."""
 
-    def __post_init__(self):
-        if self.retriever not in RETRIEVERS:
-            raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}")
+    source: dict[str, Any] = setting(
+        help="`{file: passages.jsonl}` or `{hub: {path, name, split}}` (above)",
+        factory=dict,
+        schema=_SOURCE,
+        doc_default="–",
+    )
+    text_field: str = setting("text", "field of a source row holding the passage")
+    title_field: str = setting("title", "field of a source row holding its title")
+    max_documents: int = setting(0, "read at most this many documents (0: all)", minimum=0)
+    chunk_words: int = setting(
+        100,
+        "paragraphs longer than this are cut into pieces of at most this many words",
+        minimum=1,
+    )
+    min_words: int = setting(3, "shorter paragraphs are dropped", minimum=1)
+    distractors: int = setting(
+        0,
+        "synthetic off-topic passages appended (the knowledge-base-size ablation)",
+        minimum=0,
+    )
+    seed: int = setting(0, "seed of the distractors")
+    retriever: str = setting(
+        "bm25",
+        "`bm25` (sparse, the engine's IDF modifier), `dense` (`encoder`, HNSW), `hybrid` "
+        "(both, RRF k = 60)",
+        enum=list(RETRIEVERS),
+    )
+    encoder: str = setting(
+        "",
+        "a `models` key: dense vectors, mean-pooled `AutoModel` states (dense/hybrid)",
+    )
+    bm25_k1: float = setting(1.2, "BM25's k1", minimum=0)
+    bm25_b: float = setting(0.75, "BM25's b", minimum=0, maximum=1)
+    language: str = setting(
+        "russian",
+        "BM25 terms: the engine's tokenizer with this language's stopwords and Snowball stemmer",
+    )
+    hnsw_m: int = setting(32, "edges per node of the dense vectors' HNSW graph", minimum=4)
+    hnsw_ef_construct: int = setting(200, "candidates while building the graph", minimum=4)
+    search_ef: int = setting(
+        256,
+        "candidates while searching the graph (at least the number of results)",
+        minimum=1,
+    )
+    batch_size: int = setting(256, "passages per upsert and per encoder batch", minimum=1)
+    qdrant: QdrantSettings = setting(help="the index (below)", factory=QdrantSettings)
 
 
 @dataclass
-class RerankerSettings:
+class RerankerSettings(Settings):
     """`kard.reranker`: KARD's late-interaction reranker, trained from the question alone."""
 
-    model: str = ""  # a `models` key (or hub id / folder): the encoder
-    compression_dim: int = 128
-    epochs: int = 3
-    learning_rate: float = 1.0e-4
-    batch_size: int = 8
-    max_length: int = 256  # tokens per question and per passage
-    label_tau: float = 0.05  # temperature of the TF-IDF labels' softmax
-    score_tau: float = 1.0  # temperature of the reranker scores' softmax
-    lora: bool = False  # LoRA on the encoder (the paper's setting) instead of full fine-tuning
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_target_modules: list[str] | str = "all-linear"
-    heldout_fraction: float = 0.2  # traces kept out of training, for recall@k
-    seed: int = 0
+    model: str = setting("", "a `models` key: the encoder (required)")
+    compression_dim: int = setting(128, "the linear compression of token states", minimum=1)
+    epochs: int = setting(3, "training epochs", minimum=1)
+    learning_rate: float = setting(1.0e-4, "training learning rate", exclusiveMinimum=0)
+    batch_size: int = setting(8, "training batch", minimum=1)
+    max_length: int = setting(256, "tokens per question and per passage", minimum=8)
+    label_tau: float = setting(0.05, "softmax temperature of the TF-IDF labels", exclusiveMinimum=0)
+    score_tau: float = setting(1.0, "softmax temperature of the scores", exclusiveMinimum=0)
+    lora: bool = setting(False, "LoRA on the encoder instead of full fine-tuning")
+    lora_r: int = setting(16, "LoRA rank", minimum=1)
+    lora_alpha: int = setting(32, "LoRA alpha", minimum=1)
+    lora_target_modules: list[str] | str = setting(
+        "all-linear",
+        "LoRA targets",
+        schema={"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    )
+    heldout_fraction: float = setting(
+        0.2,
+        "traces kept out of training for recall@k",
+        exclusiveMinimum=0,
+        exclusiveMaximum=1,
+    )
+    seed: int = setting(0, "sampling of candidates and initialisation")
 
 
 @dataclass
-class KardSettings:
-    n_knowledge: int = 1  # passages in the student's prompt (the paper: 1, 10 for OBQA)
-    n_candidates: int = 8  # candidates per training example: half by rationale, half by question
-    search_depth: int = 32  # passages retrieved per query to draw candidates from
-    train: dict[str, Any] = field(default_factory=dict)  # overrides of the students' training
-    reranker: RerankerSettings = field(default_factory=RerankerSettings)
-    recall_k: list[int] = field(default_factory=lambda: [1, 3, 5])
-    # the knowledge-base-size ablation: variants {distractors, n_knowledge} (either may be left
-    # out: `knowledge.distractors` / `n_knowledge`), each its own KARD chain and rows; empty: one
-    sweep: list[dict[str, int]] = field(default_factory=list)
-    # A negative control: one more row, the KARD student shown passages shuffled between the
-    # test questions. Where facts live only in the knowledge base it must score below `kard`.
-    shuffled_control: bool = False
+class KardSettings(Settings):
+    """The `kard` section: how many passages a student sees, how candidates are drawn, and how
+    the reranker is trained."""
+
+    n_knowledge: int = setting(
+        1, "passages in the student's prompt (the paper: 1; 10 for OBQA)", minimum=1
+    )
+    n_candidates: int = setting(
+        8,
+        "reranker candidates per training example, half by rationale, half by question",
+        minimum=2,
+        multipleOf=2,
+    )
+    search_depth: int = setting(
+        32,
+        "passages retrieved per query (candidate pool; inference reranks these)",
+        minimum=1,
+    )
+    train: dict[str, Any] = setting(
+        help="overrides of the students' training settings for KARD students",
+        factory=dict,
+        schema={"$ref": "#/$defs/train"},
+    )
+    reranker: RerankerSettings = setting(help="the reranker (below)", factory=RerankerSettings)
+    recall_k: list[int] = setting(
+        help="k of the reranker's held-out recall@k",
+        factory=lambda: [1, 3, 5],
+        minItems=1,
+        items={"type": "integer", "minimum": 1},
+    )
+    sweep: list[dict[str, int]] = setting(
+        help="the knowledge-base-size ablation (below): variants `{distractors, n_knowledge}` "
+        "(either may be left out), each its own KARD chain and rows; empty: one KARD chain",
+        factory=list,
+        schema={"type": "array", "items": _VARIANT},
+    )
+    shuffled_control: bool = setting(
+        False,
+        "a negative control: one more row, `kard (shuffled passages)`, the KARD student with the "
+        "retriever's passages of the test questions shuffled between them (a seeded cycle, "
+        "`knowledge.seed`: none keeps its own). Where facts live only in the knowledge base it "
+        "must score below `kard (no reranker)`, which sees the same passages unshuffled (a "
+        "control in comparison.md). Not with `sweep`",
+    )
 
     def __post_init__(self):
         for i, variant in enumerate(self.sweep):
@@ -95,3 +198,4 @@ class KardSettings:
                     raise ValueError(f"sweep[{i}].{key}: not distractors or n_knowledge")
                 if not isinstance(value, int) or isinstance(value, bool) or value < low:
                     raise ValueError(f"sweep[{i}].{key}: an integer >= {low}, not {value!r}")
+        super().__post_init__()
