@@ -142,6 +142,13 @@ class OpenAISettings(Settings):
         "per request (connect, and each wait for response bytes)",
         exclusiveMinimum=0,
     )
+    connect_timeout_s: float | None = setting(
+        None,
+        "seconds to wait for a connection, so an unreachable server fails (and is retried) "
+        "at once rather than after `timeout_s`; null: `timeout_s`",
+        nullable=False,
+        exclusiveMinimum=0,
+    )
     max_retries: int = setting(
         8,
         "retries on 429, 408, 5xx, timeouts, dropped connections and broken JSON, with "

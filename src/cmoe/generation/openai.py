@@ -143,7 +143,10 @@ class OpenAIGenerator:
             headers["Authorization"] = f"Bearer {self._secret}"
         self._client = httpx.Client(
             headers=headers,
-            timeout=httpx.Timeout(self.cfg["timeout_s"]),
+            timeout=httpx.Timeout(
+                self.cfg["timeout_s"],
+                connect=self.cfg["connect_timeout_s"] or self.cfg["timeout_s"],
+            ),
             limits=httpx.Limits(
                 max_connections=self.concurrency, max_keepalive_connections=self.concurrency
             ),
