@@ -89,6 +89,14 @@ def test_settings_defaults_unknown_keys_and_required():
     assert gen.chunk_size == 12  # max(batch_size 4, 4 * concurrency)
 
 
+def test_connect_timeout_is_its_own():
+    """connect_timeout_s bounds only the connection; without it, timeout_s bounds both."""
+    gen = mock_generator(lambda r: ok_response(), timeout_s=600, connect_timeout_s=2)
+    assert (gen._client.timeout.connect, gen._client.timeout.read) == (2, 600)
+    gen = mock_generator(lambda r: ok_response(), timeout_s=600)
+    assert (gen._client.timeout.connect, gen._client.timeout.read) == (600, 600)
+
+
 def test_missing_key_variable_is_named(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(ValueError, match=KEY_ENV):
