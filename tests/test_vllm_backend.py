@@ -116,7 +116,7 @@ def test_vllm_serves_a_lora_adapter_without_merging(fake_vllm, tiny_model_dir, t
 
 
 def test_unknown_vllm_key_is_named(fake_vllm, tiny_model_dir):
-    with pytest.raises(ValueError, match="unknown generation.vllm key.*tensor_paralel"):
+    with pytest.raises(ValueError, match="unknown key generation.vllm.tensor_paralel"):
         make_generator(
             str(tiny_model_dir), GenerationSettings(backend="vllm", vllm={"tensor_paralel": 2})
         )

@@ -10,6 +10,7 @@ from importlib import resources
 import yaml
 
 from ..core.errors import ConfigError
+from ..core.resources import STAGES, ResourceSettings
 from ..core.settings import Settings, json_schema
 from ..generation.base import GenerationSettings, OpenAISettings, VLLMSettings
 from ..generation.registry import REGISTRY as BACKENDS
@@ -25,6 +26,7 @@ DEFS = {
     "vllm": VLLMSettings,
     "openai": OpenAISettings,
     "curation": CurationSettings,
+    "resources": ResourceSettings,
 }
 
 
@@ -40,6 +42,13 @@ def schema() -> dict:
             merged["properties"][name] = section
     for name, cls in DEFS.items():
         _declare(merged["$defs"], name, json_schema(cls), cls)
+    entry = json_schema(ResourceSettings)
+    entry["description"] = (
+        "A model's own resources, for all its jobs; a stage key (train, generate, warmup, "
+        "evaluate) overrides them for that stage's jobs only, e.g. {gpu: 4, generate: {gpu: 1}}"
+    )
+    entry["properties"].update({stage: {"$ref": "#/$defs/resources"} for stage in STAGES})
+    _declare(merged["$defs"], "entry_resources", entry, ResourceSettings)
     for name, cls in generated_sections().items():
         _declare(merged["properties"], name, json_schema(cls), cls)
     merged["properties"]["methods"]["items"] = {"enum": list(REGISTRY)}

@@ -11,15 +11,26 @@ STAGES = ("train", "generate", "warmup", "evaluate")  # stages a model entry's r
 
 
 @dataclass
-class ResourceSettings:
-    """`resources.<stage>` and a model entry's `resources`."""
+class ResourceSettings(Settings):
+    """`resources.<stage>` and a model entry's `resources` (which may also hold a `STAGES`
+    key: that stage's own)."""
 
-    threads: int = 1
-    mem_mb: int = 4000
-    runtime: int = 60  # minutes
-    gpu: int = 0
-    gpu_model: str = ""  # empty: the cluster's default
-    slurm_partition: str = ""  # empty: the cluster's default
+    threads: int = setting(1, "CPU threads (Slurm `--cpus-per-task`)", minimum=1)
+    mem_mb: int = setting(4000, "memory", minimum=1)
+    runtime: int = setting(60, "minutes (Slurm `--time`)", minimum=1)
+    gpu: int = setting(
+        0,
+        "GPUs (Slurm `--gpus`; with `profiles/local`, a resource that limits concurrency)",
+        minimum=0,
+    )
+    gpu_model: str = setting(
+        "",
+        "Slurm GPU type, e.g. `a100` (`--gpus=a100:N`); empty: any",
+        pattern="^[A-Za-z0-9_.]*$",
+    )
+    slurm_partition: str = setting(
+        "", "Slurm partition for this stage or model; empty: the cluster's default"
+    )
 
 
 @dataclass

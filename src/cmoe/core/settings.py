@@ -150,6 +150,12 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def defined(name: str, help: str, factory=dict, **keywords):
+    """A field whose schema is the config schema's ``#/$defs/<name>`` (declared by the class
+    :mod:`cmoe.config.schema` puts there): a model's `train` overrides, a `generation` block."""
+    return setting(help=help, factory=factory, schema={"$ref": f"#/$defs/{name}"}, **keywords)
+
+
 class OutOfRange(ValueError):
     """A field's value outside its declared range (``from_dict`` names the key)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.scoring import BootstrapSettings
-from ..core.settings import DTYPES, Settings, setting
+from ..core.settings import DTYPES, Settings, defined, setting
 from ..generation.base import GenerationSettings
 
 # Shots per MERA version (scripts/run_benchmark.sh: ruMMLU runs 1-shot in v1.2; 5 in v1.1).
@@ -51,10 +51,10 @@ class LoglikSettings(Settings):
 class EvaluationSettings(Settings):
     """The `evaluation` section."""
 
-    generation: GenerationSettings = setting(
-        help="generation settings (above) with which every model answers the test split",
-        factory=GenerationSettings,
-        schema={"$ref": "#/$defs/generation"},
+    generation: GenerationSettings = defined(
+        "generation",
+        "generation settings (above) with which every model answers the test split",
+        GenerationSettings,
         doc_default="greedy",
     )
     evaluate_base: bool = setting(

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core.settings import DTYPES, Settings, setting
+from ..core.settings import DTYPES, Settings, defined, setting
 
 
 @dataclass
@@ -42,70 +42,42 @@ class GenerationSettings(Settings):
     # answers per question (a teacher's or intermediate's `samples_per_question`), each seeded
     # by (question, sample index); evaluation has its own `evaluation.samples`
     samples_per_question: int = setting(1, in_config=False)
-    vllm: dict = setting(
-        help="`backend: vllm` only, below",
-        factory=dict,
-        schema={"$ref": "#/$defs/vllm"},
-        doc_default="",
-    )
-    openai: dict = setting(
-        help="`backend: openai` only, below",
-        factory=dict,
-        schema={"$ref": "#/$defs/openai"},
-        doc_default="",
-    )
+    vllm: dict = defined("vllm", "`backend: vllm` only, below", doc_default="")
+    openai: dict = defined("openai", "`backend: openai` only, below", doc_default="")
+
+
+def _engine(doc_default: str, help: str, **keywords):
+    """A vLLM engine argument: left out (None), vLLM's own default (``doc_default``) holds."""
+    return setting(None, help, nullable=False, doc_default=doc_default, **keywords)
 
 
 @dataclass
 class VLLMSettings(Settings):
-    """`generation.vllm`: vLLM engine settings (cmoe.generation.vllm); None leaves vLLM's own
-    default."""
+    """`generation.vllm`: vLLM engine settings (cmoe.generation.vllm)."""
 
-    tensor_parallel_size: int | None = setting(
-        None,
-        "GPUs the model is sharded over",
-        nullable=False,
-        minimum=1,
-        doc_default="the job's `resources.gpu`",
+    tensor_parallel_size: int | None = _engine(
+        "the job's `resources.gpu`", "GPUs the model is sharded over", minimum=1
     )
-    max_model_len: int | None = setting(
-        None,
-        "context the KV cache is sized for (prompt + `max_new_tokens`)",
-        nullable=False,
-        minimum=16,
-        doc_default="the model's",
+    max_model_len: int | None = _engine(
+        "the model's", "context the KV cache is sized for (prompt + `max_new_tokens`)", minimum=16
     )
-    gpu_memory_utilization: float | None = setting(
-        None,
-        "share of GPU memory vLLM takes",
-        nullable=False,
-        exclusiveMinimum=0,
-        maximum=1,
-        doc_default="vLLM's (0.9)",
+    gpu_memory_utilization: float | None = _engine(
+        "vLLM's (0.9)", "share of GPU memory vLLM takes", exclusiveMinimum=0, maximum=1
     )
-    kv_cache_memory_bytes: int | None = setting(
-        None,
+    kv_cache_memory_bytes: int | None = _engine(
+        "vLLM's; on CPU 1 GiB (`VLLM_CPU_KVCACHE_SPACE` if set)",
         "the KV cache's size in bytes",
-        nullable=False,
         minimum=1,
-        doc_default="vLLM's; on CPU 1 GiB (`VLLM_CPU_KVCACHE_SPACE` if set)",
     )
-    max_num_seqs: int | None = setting(
-        None, "sequences in flight", nullable=False, minimum=1, doc_default="vLLM's"
-    )
-    max_lora_rank: int | None = setting(
-        None,
+    max_num_seqs: int | None = _engine("vLLM's", "sequences in flight", minimum=1)
+    max_lora_rank: int | None = _engine(
+        "the adapters' largest `r`",
         "LoRA specialists and students are served as adapters (`enable_lora`, `LoRARequest`), "
         "never merged",
-        nullable=False,
         minimum=1,
-        doc_default="the adapters' largest `r`",
     )
-    enforce_eager: bool | None = setting(
-        None,
-        "skip CUDA graphs (faster start, slower decoding)",
-        nullable=False,
-        doc_default="vLLM's (false)",
+    enforce_eager: bool | None = _engine(
+        "vLLM's (false)", "skip CUDA graphs (faster start, slower decoding)"
     )
 
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import fields
+from dataclasses import asdict
 from pathlib import Path
 
 from ..core.prompting import end_of_turn, render_chat
+from ..core.settings import from_dict
 from .base import Completion, GenerationSettings, VLLMSettings
 
-ENGINE_KEYS = tuple(f.name for f in fields(VLLMSettings))  # None: vLLM's own default
 # The ranks vLLM's LoRA config accepts (vllm.config.lora.MaxLoRARanks)
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 # Head sizes vLLM-CPU's attention kernels support (CPUAttentionBackend.get_supported_head_sizes)
@@ -93,11 +93,9 @@ def engine_arguments(
     ``revision``: a hub id's commit (an adapter's base: the commit its adapter_config.json
     records), for the weights and the tokenizer alike.
     """
-    unknown = sorted(set(settings.vllm) - set(ENGINE_KEYS))
-    if unknown:
-        raise ValueError(f"unknown generation.vllm key(s): {', '.join(unknown)}")
+    engine = asdict(from_dict(VLLMSettings, settings.vllm, "generation.vllm"))
     cuda = _cuda() if cuda is None else cuda
-    args = {k: settings.vllm[k] for k in ENGINE_KEYS if settings.vllm.get(k) is not None}
+    args = {k: v for k, v in engine.items() if v is not None}  # None: vLLM's own default
     base, served = str(model_path), dict(adapters or {})
     if (Path(model_path) / "adapter_config.json").exists():
         if served:

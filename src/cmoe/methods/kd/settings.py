@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ...core.errors import ConfigError
-from ...core.settings import Settings, from_dict, setting
+from ...core.settings import Settings, defined, from_dict, setting
 from ...training.cross_vocab import CrossVocabSettings
 from ...training.kd import KDSettings
 
@@ -44,11 +44,7 @@ class KDConfig(KDSettings):
     )
     students: list | None = setting(None, "students that get KD rows (null: all)", schema=_NAMES)
     cross_vocab: CrossVocabSettings = setting(factory=CrossVocabSettings)
-    train: dict = setting(
-        help="overrides of the students' training settings for KD students",
-        factory=dict,
-        schema={"$ref": "#/$defs/train"},
-    )
+    train: dict = defined("train", "overrides of the students' training settings for KD students")
     score: ScoreJobSettings = setting(factory=ScoreJobSettings)
 
     @property
@@ -72,9 +68,6 @@ def settings(config: dict) -> KDConfig:
             raise ConfigError(
                 f"{scorers!r}, expected generalist, teacher or both", key="kd.direct_teacher"
             )
-    from ...training.kd import divergence_beta
-
-    divergence_beta(kd.divergence, kd.beta)
     for name in kd.teachers or []:
         if name not in config["teachers"]:
             raise ConfigError(f"{name!r} is not defined in teachers", key="kd.teachers")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...core.errors import ConfigError
-from ...core.settings import Settings, from_dict, setting
+from ...core.settings import Settings, defined, from_dict, setting
 from ...training.seq2seq import FORMATS
 
 
@@ -40,11 +40,7 @@ class Seq2SeqMethodSettings(Settings):
         "cascade rows",
         enum=[*FORMATS, None],
     )
-    train: dict = setting(
-        help="overrides of the seq2seq students' own `train` settings",
-        factory=dict,
-        schema={"$ref": "#/$defs/train"},
-    )
+    train: dict = defined("train", "overrides of the seq2seq students' own `train` settings")
 
 
 SECTIONS = {"seq2seq": Seq2SeqMethodSettings}

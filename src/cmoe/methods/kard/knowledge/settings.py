@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ....core.settings import Settings, setting
+from ....core.settings import Settings, defined, setting
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
 _HUB = {
@@ -161,10 +161,8 @@ class KardSettings(Settings):
         "passages retrieved per query (candidate pool; inference reranks these)",
         minimum=1,
     )
-    train: dict[str, Any] = setting(
-        help="overrides of the students' training settings for KARD students",
-        factory=dict,
-        schema={"$ref": "#/$defs/train"},
+    train: dict[str, Any] = defined(
+        "train", "overrides of the students' training settings for KARD students"
     )
     reranker: RerankerSettings = setting(help="the reranker (below)", factory=RerankerSettings)
     recall_k: list[int] = setting(
