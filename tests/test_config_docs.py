@@ -207,7 +207,7 @@ def test_a_section_written_twice_is_refused(monkeypatch):
     """A section declared by a class and also written in a schema.yaml is an error."""
     from cmoe.config import schema as schema_module
 
-    monkeypatch.setattr(schema_module, "DEFS", {**schema_module.DEFS, "tiny_spec": TrainSettings})
+    monkeypatch.setattr(schema_module, "DEFS", {**schema_module.DEFS, "name": TrainSettings})
     schema_module.schema.cache_clear()
     try:
         with pytest.raises(ValueError, match="declared by TrainSettings and written"):

@@ -68,7 +68,9 @@ def table(cls: type, own: frozenset[str] = frozenset()) -> str:
     """The markdown table of ``cls``'s settings; classes in ``own`` have tables of their own."""
     lines = ["| key | default | meaning |", "|---|---|---|"]
     for key, value, meta in rows(cls, "", own):
-        default = "required" if meta.get("required") else meta.get("doc_default", _cell(value))
+        absent = value is None and meta.get("nullable") is False  # left out, never null
+        default = "–" if absent else _cell(value)
+        default = "required" if meta.get("required") else meta.get("doc_default", default)
         meaning = meta.get("help", "").replace("|", "\\|")
         lines.append(f"| `{key}` | {default} | {meaning} |")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ import yaml
 from ..core.errors import ConfigError
 from ..core.resources import STAGES, ResourceSettings
 from ..core.settings import Settings, json_schema
+from ..data.tiny import TinyModelSpec
 from ..generation.base import GenerationSettings, OpenAISettings, VLLMSettings
 from ..generation.registry import REGISTRY as BACKENDS
 from ..methods import REGISTRY
@@ -27,6 +28,7 @@ DEFS = {
     "openai": OpenAISettings,
     "curation": CurationSettings,
     "resources": ResourceSettings,
+    "tiny_spec": TinyModelSpec,
 }
 
 

@@ -186,7 +186,7 @@ class Settings:
                     continue
                 if not check(value, bound):
                     raise OutOfRange(f.name, f"{value!r} is not allowed ({keyword} {bound!r})")
-            if "schema" in f.metadata and "$ref" not in f.metadata["schema"]:
+            if "schema" in f.metadata and "$ref" not in repr(f.metadata["schema"]):
                 _check_schema(f.name, value, f.metadata["schema"])
             elif "items" in f.metadata:
                 _check_schema(f.name, value, {"items": f.metadata["items"]})

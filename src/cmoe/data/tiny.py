@@ -14,8 +14,11 @@ from pathlib import Path
 
 from ..core.io import atomic_directory, iter_jsonl
 from ..core.prompting import PLAIN_TEMPLATE, DEFAULT_TEMPLATE
+from ..core.settings import Settings, setting
 
 THINK_TOKENS = ["<think>", "</think>"]
+_SPECS = {"type": "object", "additionalProperties": {"$ref": "#/$defs/tiny_spec"}}
+ARCHES = ["qwen3", "t5"]  # decoder-only, or an encoder-decoder gated-GELU T5 (v1.1, FRED-T5)
 
 
 @dataclass(frozen=True)
@@ -83,26 +86,20 @@ def chat_template(name: str) -> str:
 
 
 @dataclass
-class TinyModelSpec:
-    family: str = "qwen3"  # a key of FAMILIES
-    hidden_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 192
-    seed: int = 0
-    # "qwen3" (decoder-only) or "t5" (encoder-decoder, gated-GELU like T5 v1.1 and FRED-T5;
-    # num_hidden_layers in each stack, num_key_value_heads unused)
-    arch: str = "qwen3"
-    # this model's BPE vocabulary size (None: tiny_models.vocab_size): two specs of different
-    # sizes have different vocabularies even within a family
-    vocab_size: int | None = None
+class TinyModelSpec(Settings):
+    """`tiny_models.specs.<name>`: a random model of this shape."""
 
-    def __post_init__(self):
-        if self.family not in FAMILIES:
-            raise ValueError(
-                f"family {self.family!r} is not one of {', '.join(FAMILIES)} (tiny model families)"
-            )
+    family: str = setting("qwen3", "`qwen3` or `llama3`: the family it copies", enum=[*FAMILIES])
+    hidden_size: int = setting(64, "hidden size", required=True, minimum=8)
+    num_hidden_layers: int = setting(2, "layers (`t5`: per stack)", required=True, minimum=1)
+    num_attention_heads: int = setting(4, "attention heads", minimum=1)
+    num_key_value_heads: int = setting(2, "key-value heads (unused by `t5`)", minimum=1)
+    intermediate_size: int = setting(192, "MLP size", minimum=8)
+    seed: int = setting(0, "initialisation seed")
+    arch: str = setting("qwen3", "`qwen3` (decoder-only) or `t5` (encoder-decoder)", enum=ARCHES)
+    vocab_size: int | None = setting(
+        None, "its own BPE size (default the section's)", nullable=False, minimum=300
+    )
 
     def shape_problem(self) -> str | None:
         """Why a model of this shape cannot be built or run, or None."""
@@ -291,9 +288,11 @@ def make_tiny_model(
 
 
 @dataclass
-class TinyModelsSettings:
-    """The `tiny_models` section: the corpus the tokenizers learn, and each tiny model's spec."""
+class TinyModelsSettings(Settings):
+    """The `tiny_models` section: the tokenizers' corpus and each tiny model's spec."""
 
-    corpus: str = ""
-    vocab_size: int = 2048
-    specs: dict[str, TinyModelSpec] = field(default_factory=dict)
+    corpus: str = setting("", "MERA-schema JSONL whose text trains the BPE", required=True)
+    vocab_size: int = setting(2048, "BPE vocabulary size", minimum=300)
+    specs: dict[str, TinyModelSpec] = setting(
+        help="`<name>: spec`, below", factory=dict, required=True, schema=_SPECS
+    )

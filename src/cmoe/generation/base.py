@@ -117,7 +117,7 @@ class OpenAISettings(Settings):
     connect_timeout_s: float | None = setting(
         None,
         "seconds to wait for a connection, so an unreachable server fails (and is retried) "
-        "at once rather than after `timeout_s`; null: `timeout_s`",
+        "at once rather than after `timeout_s`; left out: `timeout_s`",
         nullable=False,
         exclusiveMinimum=0,
     )
