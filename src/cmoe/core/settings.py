@@ -26,6 +26,9 @@ from .errors import SettingsError
 
 # A model's `dtype` setting (cmoe.core.models.resolve_dtype reads it).
 DTYPES = ["auto", "bfloat16", "float16", "float32"]
+# Ranges many settings share: a share or weight (0 to 1), and a value strictly between.
+UNIT = {"minimum": 0, "maximum": 1}
+OPEN_UNIT = {"exclusiveMinimum": 0, "exclusiveMaximum": 1}
 
 
 def from_dict(cls: type, data: dict | None, where: str):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.settings import Settings, setting
+from ..core.settings import OPEN_UNIT, UNIT, Settings, setting
 from .divergence import DIVERGENCES, divergence_beta
 
 __all__ = ["DIVERGENCES", "divergence_beta"]
@@ -85,8 +85,7 @@ class OnPolicySettings(Settings):
     lmbda: float = setting(
         0.5,
         "GKD's lambda: the fraction of steps on which the student samples its own completions",
-        minimum=0,
-        maximum=1,
+        **UNIT,
     )
     max_new_tokens: int = setting(128, "tokens the student samples on-policy", minimum=1)
 
@@ -101,20 +100,12 @@ class KDSettings(Settings):
         "`forward_kl` (KL(teacher ‖ student)), `reverse_kl` or `jsd` (generalised JSD)",
         enum=list(DIVERGENCES),
     )
-    beta: float = setting(
-        0.5,
-        "the generalised JSD's interpolation (`jsd` only; 0 < beta < 1)",
-        exclusiveMinimum=0,
-        exclusiveMaximum=1,
-    )
+    beta: float = setting(0.5, "the generalised JSD's interpolation (`jsd` only)", **OPEN_UNIT)
     temperature: float = setting(
         1.0, "softmax temperature of both distributions in the divergence", exclusiveMinimum=0
     )
     alpha: float = setting(
-        0.5,
-        "weight of cross-entropy on the text (offline KD); 1 − alpha: the divergence",
-        minimum=0,
-        maximum=1,
+        0.5, "weight of cross-entropy on the text (offline KD); 1 − alpha: the divergence", **UNIT
     )
     top_k: int = setting(
         20,

@@ -75,15 +75,11 @@ class KnowledgeSettings(Settings):
     title_field: str = setting("title", "field of a source row holding its title")
     max_documents: int = setting(0, "read at most this many documents (0: all)", minimum=0)
     chunk_words: int = setting(
-        100,
-        "paragraphs longer than this are cut into pieces of at most this many words",
-        minimum=1,
+        100, "longer paragraphs are cut into pieces of at most this many words", minimum=1
     )
     min_words: int = setting(3, "shorter paragraphs are dropped", minimum=1)
     distractors: int = setting(
-        0,
-        "synthetic off-topic passages appended (the knowledge-base-size ablation)",
-        minimum=0,
+        0, "synthetic off-topic passages appended (the KB-size ablation)", minimum=0
     )
     seed: int = setting(0, "seed of the distractors")
     retriever: str = setting(
@@ -105,9 +101,7 @@ class KnowledgeSettings(Settings):
     hnsw_m: int = setting(32, "edges per node of the dense vectors' HNSW graph", minimum=4)
     hnsw_ef_construct: int = setting(200, "candidates while building the graph", minimum=4)
     search_ef: int = setting(
-        256,
-        "candidates while searching the graph (at least the number of results)",
-        minimum=1,
+        256, "candidates while searching the graph (at least the results wanted)", minimum=1
     )
     batch_size: int = setting(256, "passages per upsert and per encoder batch", minimum=1)
     qdrant: QdrantSettings = setting(help="the index (below)", factory=QdrantSettings)
