@@ -49,7 +49,9 @@ def rows(cls: type, prefix: str = "", own: frozenset[str] = frozenset()):
     """(key, default, metadata) of every field of ``cls`` the config holds, nested settings as
     dotted keys (or as one row, where their class has a table of its own: ``own``)."""
     for f in dataclasses.fields(cls):
-        value = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        value = f.default
+        if value is dataclasses.MISSING:
+            value = None if f.default_factory is dataclasses.MISSING else f.default_factory()
         if dataclasses.is_dataclass(value) and _path(type(value)) not in own:
             yield from rows(type(value), f"{prefix}{f.name}.", own)
             continue

@@ -25,22 +25,30 @@ from pathlib import Path
 
 from ..core.errors import ConfigError, DataError
 from ..core.io import atomic_write_json, atomic_write_jsonl
+from ..core.settings import Settings, setting
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class BenchmarkSettings:
-    """One entry of `evaluation.benchmarks` (a bare string is ``{task: <string>}``)."""
+class BenchmarkSettings(Settings):
+    """One entry of `evaluation.benchmarks` (a bare string is ``{task: <string>}``); checked
+    here, with one-line errors, not by the config's schema."""
 
-    task: str  # lm-eval task, group or tag name
-    path: str | None = None  # folder of a local task (TaskManager include_path); None: built in
-    num_fewshot: int | None = None  # None: the task's own default
-    limit: int | None = None  # at most this many items per task (quick runs)
-    metric: str | None = None  # None: acc if the task reports it, else its first metric
-    batch_size: int = 8
-    dtype: str = "auto"
-    seed: int = 1234  # lm-eval's --seed: python, numpy, torch and few-shot sampler
+    task: str = setting(help="the lm-eval task, group or tag name", required=True)
+    path: str | None = setting(
+        None,
+        "folder of a local task (lm-eval's `TaskManager(include_path=...)`; built-in tasks are "
+        "then not indexed); null: a built-in task",
+    )
+    num_fewshot: int | None = setting(None, "shots; null: the task's own default")
+    limit: int | None = setting(None, "score at most this many items per task (quick runs)")
+    metric: str | None = setting(
+        None, "the metric reported; null: `acc` if the task has it, else its first"
+    )
+    batch_size: int = setting(8, "lm-eval batch size")
+    dtype: str = setting("auto", "as for training")
+    seed: int = setting(1234, "lm-eval's `--seed`: Python, NumPy, torch and the few-shot sampler")
 
 
 class BenchmarkError(ConfigError):
