@@ -49,14 +49,14 @@ def test_the_vllm_overlay_serves_each_intermediates_specialists_from_one_job():
     for kind, role in (("specialist_traces", "traces"), ("specialist_evaluations", "eval")):
         jobs = plan.jobs_of(kind)
         assert sorted(jobs) == [
-            f"demo-vllm-cpu/{role}/specialist/{t}/{intermediate}" for t in teachers
+            f"demo-vllm-cpu/{role}/specialist/{t}/{intermediate}/one-engine" for t in teachers
         ]
         for key, job in jobs.items():
             teacher = key.split("/")[3]
             assert job.generation["backend"] == "vllm"
-            assert job.base.path == "results/models/tiny/tiny-intermediate-h32"
+            assert job.base.name == "tiny-intermediate-h32"
             assert job.adapter_folders == {
-                g: f"results/demo-vllm-cpu/models/specialist/{teacher}/{intermediate}/{g}"
+                g: f"results/demo-vllm-cpu/models/specialist/{teacher}/{intermediate}/{g}/model"
                 for g in groups
             }
             # every adapter is a LoRA specialist trained on that base, built before the job
@@ -69,7 +69,7 @@ def test_the_vllm_overlay_serves_each_intermediates_specialists_from_one_job():
     # what reads the specialists' files finds them where a job per specialist wrote them
     mixture = next(iter(plan.jobs_of("mixture").values()))
     assert mixture.predictions["math_cs"].endswith(
-        "/eval/specialist/vllm-teacher-a/tiny-intermediate-h32/math_cs/predictions.jsonl"
+        "/eval/specialist/vllm-teacher-a/tiny-intermediate-h32/math_cs/eval/predictions.jsonl"
     )
     traces = f"results/demo-vllm-cpu/traces/specialist/vllm-teacher-a/{intermediate}/other"
     assert plan.curation_for(traces + ".raw.jsonl") or traces in plan.curated_by

@@ -35,7 +35,7 @@ def produced(plan) -> set[str]:
 def specialist_traces(plan, *suffixes) -> list[str]:
     """The files of CMoE's specialists served together (one engine writes every group's)."""
     jobs = plan.jobs_of("specialist_traces").values()
-    return [f"results/{j.key}/{g}{s}" for j in jobs for g in j.groups for s in suffixes]
+    return [f"results/{j.folder}/{g}{s}" for j in jobs for g in j.groups for s in suffixes]
 
 
 # the demo, and its vLLM overlay (specialists served together)

@@ -56,3 +56,8 @@ class AdaptersJob:
     @property
     def adapter_folders(self) -> dict[str, str]:
         return {group: model.path for group, model in self.adapters}
+
+
+def engine_job(wildcards) -> str:
+    """The key of the job that writes a folder's groups (the rules' ``{folder}`` wildcard)."""
+    return join(wildcards.folder, ENGINE)

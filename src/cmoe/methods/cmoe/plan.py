@@ -91,7 +91,7 @@ def specialists(b: Builder, teacher: str, intermediate: str, evaluate: bool = Tr
     ]
 
 
-def one_engine(b, models: dict[str, Model], generation: dict) -> bool:
+def one_engine(b: Builder, models: dict[str, Model], generation: dict) -> bool:
     """Whether the specialists answer on one engine: vLLM serves LoRA adapters of one base side
     by side (a fully trained specialist is a model of its own, and hf merges each adapter into
     its own copy of the base: one job per specialist there, in parallel)."""
@@ -102,7 +102,9 @@ def one_engine(b, models: dict[str, Model], generation: dict) -> bool:
     )
 
 
-def _evaluate_specialists(b, where, base: Model, models: dict[str, Model]) -> dict[str, str]:
+def _evaluate_specialists(
+    b: Builder, where, base: Model, models: dict[str, Model]
+) -> dict[str, str]:
     """Each specialist on the test questions it serves (its domains', and those any routing
     sends it): {group: its evaluation folder}."""
     groups = specialist_groups(b.config)

@@ -2,7 +2,7 @@
 # trainings, generations and evaluations are jobs of the shared rules; see
 # cmoe.methods.cmoe.plan.)
 from cmoe.core.paths import EVAL
-from cmoe.methods.cmoe.jobs import ENGINE
+from cmoe.methods.cmoe.jobs import engine_job
 from cmoe.methods.cmoe.settings import (
     misroutes_file,
     router_settings,
@@ -87,10 +87,6 @@ SPECIALIST_EVALUATIONS = PLAN.jobs_of("specialist_evaluations")
 GROUPS = list(specialist_groups(config))
 
 
-def engine_job(wildcards):
-    return f"{wildcards.folder}/{ENGINE}"
-
-
 # `{folder}`: <namespace>[/seed-<s>]/traces/specialist/<teacher>/<intermediate>
 rule specialist_traces:
     input:
@@ -111,7 +107,7 @@ rule specialist_traces:
         )
     threads: per_job(SPECIALIST_TRACES, lambda job: job.resources["threads"], engine_job)
     resources:
-        **rule_resources(SPECIALIST_TRACES),
+        **rule_resources(SPECIALIST_TRACES, engine_job),
     params:
         model=per_job(SPECIALIST_TRACES, lambda job: job.base.path, engine_job),
         adapters=per_job(
@@ -160,7 +156,7 @@ rule specialist_evaluations:
         )
     threads: per_job(SPECIALIST_EVALUATIONS, lambda job: job.resources["threads"], engine_job)
     resources:
-        **rule_resources(SPECIALIST_EVALUATIONS),
+        **rule_resources(SPECIALIST_EVALUATIONS, engine_job),
     params:
         model=per_job(SPECIALIST_EVALUATIONS, lambda job: job.base.path, engine_job),
         adapters=per_job(
