@@ -29,7 +29,20 @@ def produced(plan) -> set[str]:
         out |= {f"results/{key}.cost.json" for key in plan.jobs_of(kind)}
     out |= {f"results/{key}" for key in plan.jobs_of("reranker")}
     out |= {f"results/{key}.cost.json" for key in plan.jobs_of("score_teacher")}
-    return out
+    return out | set(specialist_traces(plan, ".raw.jsonl", ".cost.json"))
+
+
+def specialist_traces(plan, *suffixes) -> list[str]:
+    """The files of CMoE's specialists served together (one engine writes every group's)."""
+    jobs = plan.jobs_of("specialist_traces").values()
+    return [f"results/{j.folder}/{g}{s}" for j in jobs for g in j.groups for s in suffixes]
+
+
+# the demo, and its vLLM overlay (specialists served together)
+DEMOS = [
+    (CONFIG / "demo_rummlu.yaml",),
+    (CONFIG / "demo_rummlu.yaml", CONFIG / "ablations/vllm_cpu.yaml"),
+]
 
 
 def test_demo_plan_has_every_job_of_the_study():
@@ -102,8 +115,9 @@ def test_rows_carry_their_labels_as_fields():
     assert mixtures and not any(r.loglik for r in mixtures)
 
 
-def test_every_cost_in_a_chain_is_a_planned_output():
-    plan = plan_of(CONFIG / "demo_rummlu.yaml")
+@pytest.mark.parametrize("files", DEMOS)
+def test_every_cost_in_a_chain_is_a_planned_output(files):
+    plan = plan_of(*files)
     outputs = produced(plan)
     for row in plan.rows:
         if row.method == "base":
@@ -112,13 +126,15 @@ def test_every_cost_in_a_chain_is_a_planned_output():
         files = chain_files(row.chain)
         assert files and set(files) <= outputs, row
     # the cmoe student's chain holds every specialist and its traces
-    cmoe = next(r for r in plan.rows if r.method == "cmoe" and r.model == "tiny-student")
+    cmoe = next(r for r in plan.rows if r.method == "cmoe" and r.model.startswith("tiny-student"))
     assert sum("/models/specialist/" in f for f in chain_files(cmoe.chain)) == len(DOMAINS)
 
 
-def test_training_data_are_planned_outputs_or_filtered_traces():
-    plan = plan_of(CONFIG / "demo_rummlu.yaml")
+@pytest.mark.parametrize("files", DEMOS)
+def test_training_data_are_planned_outputs_or_filtered_traces(files):
+    plan = plan_of(*files)
     raw = {f"results/{k}.raw.jsonl" for k in [*plan.generations, *plan.gathers]}
+    raw |= set(specialist_traces(plan, ".raw.jsonl"))
     retrieved = {f"results/{k}.jsonl" for k in plan.jobs_of("retrieve")}  # KARD's traces
     for job in plan.trains.values():
         for f in job.data:

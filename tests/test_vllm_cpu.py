@@ -282,3 +282,84 @@ def test_a_rule_with_backend_vllm_runs_in_the_vllm_venv_and_agrees_with_hf(tmp_p
     answers = sum(a.get("answer") != b.get("answer") for a, b in zip(ta, tb, strict=True))
     print(f"vLLM vs hf, greedy: {differ} of {len(ta)} outputs differ, {answers} answers differ")
     assert differ <= len(ta) // 10
+
+
+def test_specialists_on_one_engine_answer_as_served_alone_and_resume_after_a_kill(
+    model_h32, questions, adapters, tmp_path
+):
+    """The workflow's job for CMoE's specialist traces (`generate --adapters --groups
+    --out-dir`): one engine serves both adapters, each answering its own group's questions into
+    its own file. Killed (SIGKILL to the process group, engine included) while the second
+    adapter answers, then run again as Snakemake runs it (the killed job's outputs deleted): the
+    first adapter is read back from disk, the second resumes at its chunk, and the second's file
+    equals, byte for byte, that adapter served alone on an engine of its own (sampled: each
+    request carries its own seed). (Each engine start takes minutes on a loaded 2-core machine:
+    the first adapter's own answers are checked against hf in the evaluation's test below and in
+    tests/test_one_engine.py.) The second group is the larger, answered one question a chunk, so
+    that the kill lands while it answers even on a loaded machine."""
+    generation = {**ENGINE, **SAMPLED, "batch_size": 1}
+    groups = {"g1": ["math_cs"], "g2": ["natural_science", "social_humanities", "other"]}
+    alone = tmp_path / "alone-g2.jsonl"
+    cmoe(*generate_argv(adapters["g2"], questions, alone, generation), "--domain", *groups["g2"])
+    together = tmp_path / "together"
+    argv = generate_argv(model_h32, questions, "-", generation)
+    argv = argv[: argv.index("--out")]
+    argv += ["--adapters", json.dumps(adapters), "--groups", json.dumps(groups)]
+    argv += ["--out-dir", together]
+    first, second = (together / f"{g}.raw.jsonl" for g in groups)
+    partial = Path(f"{second}.partial")
+    shm_before = set(os.listdir("/dev/shm"))
+    job = cmoe(*argv, popen=True)
+    try:
+        deadline = time.monotonic() + 900
+        while not (partial.exists() and len(lines(partial)) >= 2):
+            assert job.poll() is None, job.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the second adapter wrote no chunk in 15 min"
+            time.sleep(0.05)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+        for leaked in set(os.listdir("/dev/shm")) - shm_before:
+            if leaked.startswith("psm_"):
+                Path("/dev/shm", leaked).unlink(missing_ok=True)
+    assert first.exists() and not second.exists()
+    kept = first.read_bytes()
+    first.unlink()  # Snakemake deletes a failed job's outputs before it runs the job again
+    done = len(lines(partial))
+    assert done < 30
+    log = cmoe(*argv)
+    assert "one engine, 2 adapters" in log, log[-2000:]
+    assert "resuming, 10 of 10" in log and f"resuming, {done} of 30" in log, log[-3000:]
+    assert first.read_bytes() == kept  # read back, not generated again
+    assert second.read_bytes() == alone.read_bytes()
+    assert kept != alone.read_bytes()
+    for group, n in (("g1", 10), ("g2", 30)):
+        cost = json.loads((together / f"{group}.cost.json").read_text())
+        assert cost["samples"] == n and cost["engine_adapters"] == 2
+    assert not list(together.glob("*.partial*"))
+
+
+def test_specialists_evaluated_on_one_engine_answer_as_each_alone_on_hf(
+    model_h32, questions, adapters, tmp_path
+):
+    """The workflow's job for CMoE's specialist evaluation (`evaluate --adapters --groups
+    --routes --out-dir`): both adapters on one engine, each on the questions its group serves;
+    greedy, each adapter's answers are hf's of that adapter alone (merged into its base)."""
+    every = [json.loads(x) for x in lines(questions)]
+    routes = tmp_path / "routes.json"  # a router that sends every fifth question elsewhere
+    flip = {"math_cs": "other", "natural_science": "other"}
+    flip |= {"social_humanities": "math_cs", "other": "math_cs"}
+    sent = {q["id"]: flip[q["domain"]] if i % 5 == 0 else q["domain"] for i, q in enumerate(every)}
+    routes.write_text(json.dumps({"routes": sent}))
+    groups = ["--groups", json.dumps(GROUPS), "--routes", routes]
+    argv = evaluate_argv(model_h32, questions, tmp_path, {**ENGINE, **GREEDY})
+    argv = argv[: argv.index("--predictions")] + ["--adapters", json.dumps(adapters), *groups]
+    cmoe(*argv, "--out-dir", tmp_path / "served")
+    for group, folder in adapters.items():
+        merged = tmp_path / f"hf-{group}"
+        cmoe(*evaluate_argv(folder, questions, merged, GREEDY, "--specialist", group, *groups))
+        served, alone = predictions(tmp_path / "served" / group), predictions(merged)
+        assert [p["id"] for p in served] == [p["id"] for p in alone] and len(served) > 20
+        assert all(p["model"] == folder for p in served)
+        differ = sum(p["output"] != m["output"] for p, m in zip(served, alone, strict=True))
+        assert differ <= 2, f"{group}: {differ} of {len(served)} outputs differ from hf's"

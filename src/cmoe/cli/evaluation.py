@@ -25,8 +25,8 @@ def _evaluate_args(p):
     p.add_argument(
         "--prompt", type=settings(PromptSettings, "prompt"), required=True, help="(JSON)"
     )
-    p.add_argument("--predictions", required=True, help="one record per question (JSONL)")
-    p.add_argument("--scores", required=True, help="accuracy per domain and overall (JSON)")
+    p.add_argument("--predictions", help="one record per question (JSONL)")
+    p.add_argument("--scores", help="accuracy per domain and overall (JSON)")
     p.add_argument(
         "--samples",
         type=int,
@@ -46,6 +46,13 @@ def _evaluate_args(p):
         type=int,
         help="KARD: cut questions' retrieved passages so prompt + answer fit in this many tokens",
     )
+    p.add_argument(
+        "--out-dir",
+        help="with --adapters, instead of --predictions/--scores: each adapter answers the "
+        "questions its group serves (its domains', and those --routes send it) on one engine, "
+        "into OUT_DIR/<group>/predictions.jsonl and scores.json (or, where OUT_DIR names "
+        "{group}, that folder), as --specialist would alone",
+    )
 
 
 @command("evaluate", "answer the test split and score per domain and overall", _evaluate_args)
@@ -53,6 +60,10 @@ def evaluate(args) -> None:
     from ..evaluation.generative import evaluate
 
     set_threads(args.threads)
+    if args.out_dir:
+        return evaluate_each_adapter(args)
+    if not (args.predictions and args.scores):
+        raise ValueError("give --predictions and --scores (or --out-dir with --adapters)")
     questions = read_questions(args.questions)
     if args.specialist:
         from ..evaluation.subsets import load_routes, questions_for_specialist
@@ -86,6 +97,42 @@ def evaluate(args) -> None:
         revision=args.commit,
     )
     log.info("accuracy %.3f on %d questions", scores["overall"]["accuracy"], scores["overall"]["n"])
+
+
+def evaluate_each_adapter(args) -> None:
+    """`evaluate --adapters --groups [--routes ...] --out-dir`: every specialist on one engine."""
+    from ..evaluation.generative import evaluate_each
+    from ..evaluation.subsets import load_routes, questions_for_specialist
+
+    if not args.adapters:
+        raise ValueError("--out-dir needs --adapters (and --groups)")
+    if args.predictions or args.scores or args.specialist:
+        raise ValueError(
+            "--out-dir writes each adapter's own files: leave out --predictions, "
+            "--scores and --specialist"
+        )
+    adapters, _ = adapter_routing(args)
+    every = read_questions(args.questions)
+    routes = [load_routes(path) for path in args.routes or []]
+    scores = evaluate_each(
+        model=args.model,
+        adapters=adapters,
+        questions={g: questions_for_specialist(every, g, args.groups, routes) for g in adapters},
+        generation=args.generation,
+        prompt=args.prompt,
+        outs={
+            g: args.out_dir.replace("{group}", g)
+            if "{group}" in args.out_dir
+            else f"{args.out_dir}/{g}"
+            for g in adapters
+        },
+        trust_remote_code=args.trust_remote_code,
+        samples=args.samples,
+        revision=args.commit,
+    )
+    for group, s in scores.items():
+        overall = s["overall"]
+        log.info("%s: accuracy %.3f on %d questions", group, overall["accuracy"], overall["n"])
 
 
 def _evaluate_loglik_args(p):

@@ -46,8 +46,12 @@ def _generate_args(p):
         help="answer only shard I of N (contiguous blocks of the question order; default 0/1)",
     )
     adapter_arguments(p)
-    p.add_argument(
-        "--out", required=True, help="trace records (JSONL); a killed run resumes from OUT.partial"
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", help="trace records (JSONL); a killed run resumes from OUT.partial")
+    out.add_argument(
+        "--out-dir",
+        help="with --adapters: each adapter answers its own group's questions (one engine), into "
+        "OUT_DIR/<group>.raw.jsonl and OUT_DIR/<group>.cost.json, as it would served alone",
     )
     p.add_argument("--cost-out", help="wall time, device and token counts of this run (JSON)")
 
@@ -90,6 +94,8 @@ def generate(args) -> None:
     from ..generation.runner import generate_resumable, run_cost, shard_questions
 
     set_threads(args.threads)
+    if args.out_dir:
+        return generate_each_adapter(args)
     questions = shard_questions(read_questions(args.questions, args.domain), *args.shard)
     t0 = time.perf_counter()
     adapters, adapter_of = adapter_routing(args)
@@ -126,6 +132,60 @@ def generate(args) -> None:
         )
     correct = sum(r["correct"] for r in records)
     log.info("%s: %d/%d correct", args.out, correct, len(records))
+
+
+def generate_each_adapter(args) -> None:
+    """`generate --adapters --groups --out-dir`: one engine, each adapter its own outputs."""
+    from dataclasses import asdict
+
+    from ..core.io import atomic_write_json
+    from ..core.revisions import model_provenance
+    from ..generation import make_generator
+    from ..generation.adapters import generate_each
+    from ..generation.runner import run_cost, shard_questions
+
+    if not args.adapters:
+        raise ValueError("--out-dir needs --adapters (and --groups)")
+    if args.cost_out:
+        raise ValueError("--out-dir writes each adapter's cost beside its traces: no --cost-out")
+    adapters, _ = adapter_routing(args)
+    out_dir = Path(args.out_dir)
+    every = read_questions(args.questions, args.domain)
+    questions = {
+        name: shard_questions([q for q in every if q["domain"] in domains], *args.shard)
+        for name, domains in args.groups.items()
+    }
+    t0 = time.perf_counter()
+    generator = make_generator(
+        args.model, args.generation, args.trust_remote_code, adapters, args.commit
+    )
+    start_s = time.perf_counter() - t0  # the engine's start, shared by its adapters
+    log.info("one engine, %d adapters of %s: started in %.1f s", len(adapters), args.model, start_s)
+    done = generate_each(
+        generator,
+        adapters,
+        questions,
+        args.prompt,
+        {name: out_dir / f"{name}.raw.jsonl" for name in adapters},
+        seed=args.generation.seed,
+        identity={
+            "generation": asdict(args.generation),
+            "prompt": asdict(args.prompt),
+            **({"revision": args.commit} if args.commit else {}),
+        },
+        samples=args.generation.samples_per_question,
+    )
+    for name, (records, wall_s, usage) in done.items():
+        cost = run_cost(records, wall_s + start_s / len(adapters), usage)
+        cost = {
+            **cost,
+            "backend": args.generation.backend,
+            "model": model_provenance(args.model, args.commit),
+            "engine_adapters": len(adapters),
+        }
+        atomic_write_json(out_dir / f"{name}.cost.json", cost)
+        correct = sum(r["correct"] for r in records)
+        log.info("%s: %d/%d correct", out_dir / f"{name}.raw.jsonl", correct, len(records))
 
 
 def _gather_args(p):

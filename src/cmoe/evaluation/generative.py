@@ -32,13 +32,16 @@ def evaluate(
     adapters: dict[str, str] | None = None,
     adapter_of=None,
     revision: str | None = None,
+    generator=None,
+    start_s: float = 0.0,
 ) -> dict:
     """Answer every question once (``samples`` 1, as configured: greedy by default), or k times
     with sampling, sample i seeded from ``generation.seed + i`` (see :func:`combine_samples`).
     Questions carrying retrieved ``knowledge`` (KARD) have it cut first so that prompt and
     answer fit in ``max_length``. ``adapters`` ({name: LoRA adapter folder of ``model``}) are
     served together, ``adapter_of(question)`` naming the one that answers each question (a
-    routed mixture of specialists on one engine)."""
+    routed mixture of specialists on one engine). ``generator``: one already started (of which
+    ``start_s`` seconds of start-up are this run's share), instead of one for ``model``."""
     if samples > 1 and generation.temperature <= 0:
         raise ValueError(f"{samples} samples per question need temperature > 0 (greedy repeats)")
     t0 = time.perf_counter()
@@ -52,7 +55,8 @@ def evaluate(
             trust_remote_code,
             revision,
         )
-    generator = make_generator(model, generation, trust_remote_code, adapters, revision)
+    if generator is None:
+        generator = make_generator(model, generation, trust_remote_code, adapters, revision)
     runs = [
         list(
             answer_questions(
@@ -67,7 +71,8 @@ def evaluate(
         for i, seed in enumerate(range(generation.seed, generation.seed + samples))
     ]
     records = runs[0] if samples == 1 else combine_samples(runs)
-    cost = run_cost([r for run in runs for r in run], time.perf_counter() - t0, generator.usage())
+    wall_s = time.perf_counter() - t0 + start_s
+    cost = run_cost([r for run in runs for r in run], wall_s, generator.usage())
     protocol = "generative" if samples == 1 else f"generative, {samples} samples"
     return save_evaluation(
         records,
@@ -77,6 +82,43 @@ def evaluate(
         extra={"protocol": protocol, "cost": cost, **extra},
         revision=revision,
     )
+
+
+def evaluate_each(
+    *,
+    model: str,
+    adapters: dict[str, str],
+    questions: dict[str, list[dict]],
+    generation: GenerationSettings,
+    prompt: PromptSettings,
+    outs: dict[str, str | Path],
+    trust_remote_code: bool = False,
+    samples: int = 1,
+    revision: str | None = None,
+) -> dict[str, dict]:
+    """Each LoRA adapter of ``model`` ({name: folder}), all served by one generator (one vLLM
+    engine), answers its ``questions[name]`` into the folder ``outs[name]`` (predictions.jsonl,
+    scores.json), as :func:`evaluate` of the adapter alone writes them; the engine's start is
+    shared out among the adapters' costs. Returns each adapter's scores."""
+    from ..generation.adapters import AdapterView
+
+    t0 = time.perf_counter()
+    generator = make_generator(model, generation, trust_remote_code, adapters, revision)
+    start_s = (time.perf_counter() - t0) / len(adapters)
+    return {
+        name: evaluate(
+            model=folder,
+            questions=questions[name],
+            generation=generation,
+            prompt=prompt,
+            predictions_out=Path(outs[name]) / "predictions.jsonl",
+            scores_out=Path(outs[name]) / "scores.json",
+            samples=samples,
+            generator=AdapterView(generator, name, folder),
+            start_s=start_s,
+        )
+        for name, folder in adapters.items()
+    }
 
 
 def fit_questions_knowledge(

@@ -151,17 +151,18 @@ def generate_resumable(
     desc: str = "generate",
     samples: int = 1,
     adapter_of: Callable[[dict], str] | None = None,
+    keep_partial: bool = False,
 ) -> list[dict]:
     """Answer ``questions`` ``samples`` times each into ``out`` (JSONL, question then sample
     order), resuming from ``out.partial``.
 
     ``identity`` is anything else that must match for a partial file to be reused (sampling
     settings, prompt, the adapters serving ``adapter_of``); the model, chunking, sample count
-    and question ids always are.
+    and question ids always are. ``keep_partial``: the partial file outlives ``out`` (a job that
+    writes several outputs resumes from it until all are done; :func:`drop_partial` then).
     """
     out = Path(out)
-    partial = out.with_name(out.name + ".partial")
-    meta_path = out.with_name(out.name + ".partial.meta.json")
+    partial, meta_path = _partial_files(out)
     fingerprint = _fingerprint(
         questions, generator, {"seed": seed, "samples": samples, **(identity or {})}
     )
@@ -206,9 +207,19 @@ def generate_resumable(
     progress.close()
     records = [done[q["id"], k] for q in questions for k in range(samples)]
     atomic_write_jsonl(out, records)
-    partial.unlink(missing_ok=True)
-    meta_path.unlink(missing_ok=True)
+    if not keep_partial:
+        drop_partial(out)
     return records
+
+
+def _partial_files(out: Path) -> tuple[Path, Path]:
+    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.meta.json")
+
+
+def drop_partial(out: str | Path) -> None:
+    """Remove ``out``'s partial file and its fingerprint (its run is done)."""
+    for path in _partial_files(Path(out)):
+        path.unlink(missing_ok=True)
 
 
 def run_cost(records: list[dict], wall_s: float, usage: dict | None = None) -> dict:

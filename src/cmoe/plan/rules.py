@@ -85,11 +85,14 @@ def per_job(jobs: dict, value, key=None):
     return lambda wc: values[key(wc)]
 
 
-def rule_resources(jobs: dict) -> dict:
+def rule_resources(jobs: dict, key=None) -> dict:
     """A rule's Snakemake resources, each a constant where all its jobs agree. A GPU model or
-    partition that no job names is left out (the executor's default, as for an empty one)."""
+    partition that no job names is left out (the executor's default, as for an empty one).
+    ``key``: as :func:`per_job`'s."""
     keys = job_resources(next(iter(jobs.values())).resources) if jobs else {}
-    resources = {k: per_job(jobs, lambda job, k=k: job_resources(job.resources)[k]) for k in keys}
+    resources = {
+        k: per_job(jobs, lambda job, k=k: job_resources(job.resources)[k], key) for k in keys
+    }
     return {k: v for k, v in resources.items() if v != ""}
 
 

@@ -5,11 +5,11 @@ the specialists' own correct traces."""
 from __future__ import annotations
 
 from ...core import paths
-from ...core.jobs import Block, Pair, Subset
-from ...core.paths import results_path
+from ...core.jobs import Block, Model, Pair, Subset
+from ...core.paths import TEST_SPLIT, results_path
 from ...core.planning import Builder
 from ..direct.plan import NAME as BASELINE
-from .jobs import MixtureJob
+from .jobs import AdaptersJob, MixtureJob
 from .settings import misroutes_file, router_settings, routes_file, specialist_groups
 
 NAME = "cmoe"
@@ -38,15 +38,16 @@ def specialists(b: Builder, teacher: str, intermediate: str, evaluate: bool = Tr
     """Plan each group's specialist and its own traces (shared with cmoe-kd and seq2seq; jobs
     are keyed by output, so they are planned once); per group:
     its model, its kept traces, its predictions on the questions it serves (``evaluate``)
-    and its cost chain up to its traces."""
+    and its cost chain up to its traces. Specialists that are LoRA adapters answer on one vLLM
+    engine for all groups (:func:`one_engine`), once for their traces and once for the
+    evaluation; otherwise each answers in a job of its own."""
     groups = specialist_groups(b.config)
     entry = b.config["intermediates"][intermediate]
-    out = []
+    models = {}
     for group, domains in groups.items():
-        where = (teacher, intermediate, group)
         own = entry.get("specialists", {}).get(group, {}).get("train")
-        specialist = b.train(
-            paths.models(b.ns, "specialist", *where),
+        models[group] = b.train(
+            paths.models(b.ns, "specialist", teacher, intermediate, group),
             entry["model"],
             b.teacher_traces(teacher, domains),
             "intermediates",
@@ -54,24 +55,83 @@ def specialists(b: Builder, teacher: str, intermediate: str, evaluate: bool = Tr
             own,
             run_name=f"specialist-{teacher}-{intermediate}-{group}",
         )
-        stem = paths.traces(b.ns, "specialist", *where)
-        cost = b.generate(stem, specialist, domains, entry, f"intermediates.{intermediate}")
-        evaluated = None
-        if evaluate:
-            routes = tuple(r for r in routings(b.config).values() if r)
-            subset = Subset(group, groups, routes)
-            key = paths.evaluation(b.ns, "specialist", *where)
-            evaluated = b.evaluate(key, specialist, subset)
-        out.append(
-            {
-                "group": group,
-                "model": specialist,
-                "traces": results_path(stem) + ".jsonl",
-                "predictions": f"{evaluated}/predictions.jsonl" if evaluated else None,
-                "branch": [{"par": b.teacher_costs(teacher, domains)}, specialist.path, cost],
-            }
+    base = b.model(entry["model"])
+    where = (teacher, intermediate)
+    stems = {g: paths.traces(b.ns, "specialist", *where, g) for g in groups}
+    generation = b.generation(entry)
+    if one_engine(b, models, generation):
+        folder = paths.traces(b.ns, "specialist", *where)
+        adapters = tuple(models.items())
+        job = AdaptersJob(
+            folder, base, adapters, groups, generation, b.prompt(), b.resources("generate", entry)
         )
-    return out
+        b.add_job("specialist_traces", job)
+        for stem in stems.values():
+            b.curate_as(results_path(stem), f"intermediates.{intermediate}")
+        costs = {g: results_path(stem) + ".cost.json" for g, stem in stems.items()}
+    else:
+        costs = {
+            g: b.generate(stems[g], models[g], groups[g], entry, f"intermediates.{intermediate}")
+            for g in groups
+        }
+    evaluated = _evaluate_specialists(b, where, base, models) if evaluate else {}
+    return [
+        {
+            "group": group,
+            "model": models[group],
+            "traces": results_path(stems[group]) + ".jsonl",
+            "predictions": f"{evaluated[group]}/predictions.jsonl" if evaluate else None,
+            "branch": [
+                {"par": b.teacher_costs(teacher, domains)},
+                models[group].path,
+                costs[group],
+            ],
+        }
+        for group, domains in groups.items()
+    ]
+
+
+def one_engine(b: Builder, models: dict[str, Model], generation: dict) -> bool:
+    """Whether the specialists answer on one engine: vLLM serves LoRA adapters of one base side
+    by side (a fully trained specialist is a model of its own, and hf merges each adapter into
+    its own copy of the base: one job per specialist there, in parallel)."""
+    if generation.get("backend") != "vllm":
+        return False
+    return all(
+        b.trained_settings(m)["method"] == "lora" and m.arch == "causal" for m in models.values()
+    )
+
+
+def _evaluate_specialists(
+    b: Builder, where, base: Model, models: dict[str, Model]
+) -> dict[str, str]:
+    """Each specialist on the test questions it serves (its domains', and those any routing
+    sends it): {group: its evaluation folder}."""
+    groups = specialist_groups(b.config)
+    routes = tuple(r for r in routings(b.config).values() if r)
+    evaluation = b.config["evaluation"]
+    generation = b.generation(evaluation, "evaluate")
+    if not one_engine(b, models, generation):
+        return {
+            g: b.evaluate(
+                paths.evaluation(b.ns, "specialist", *where, g), m, Subset(g, groups, routes)
+            )
+            for g, m in models.items()
+        }
+    job = AdaptersJob(
+        paths.join(b.ns, "eval", "specialist", *where),
+        base,
+        tuple(models.items()),
+        groups,
+        generation,
+        b.prompt(),
+        b.resources("evaluate"),
+        questions=TEST_SPLIT,
+        routes=routes,
+        samples=evaluation["samples"],
+    )
+    b.add_job("specialist_evaluations", job)
+    return {g: results_path(paths.evaluation(b.ns, "specialist", *where, g)) for g in groups}
 
 
 def _plan_chain(b: Builder, teacher: str, intermediate: str) -> None:

@@ -1,6 +1,8 @@
 # CMoE's own job kinds: the learned router, and the routed mixture of specialists. (Its
 # trainings, generations and evaluations are jobs of the shared rules; see
 # cmoe.methods.cmoe.plan.)
+from cmoe.core.paths import EVAL
+from cmoe.methods.cmoe.jobs import engine_job
 from cmoe.methods.cmoe.settings import (
     misroutes_file,
     router_settings,
@@ -74,3 +76,109 @@ rule mixture:
         "python -m cmoe mixture --questions {input.questions:q} --predictions {params.pairs}"
         " --groups {params.groups:q} {params.routes} --routing {params.routing}"
         " --predictions-out {output.predictions:q} --scores {output.scores:q} > {log:q} 2>&1"
+
+
+# The specialists of one teacher and intermediate, LoRA adapters served by one vLLM engine
+# (cmoe.methods.cmoe.plan.one_engine), each answering its own group's questions into the files a
+# job of its own would write; the groups are the config's (`specialist_groups`). The plan keys
+# such a job <folder>/one-engine (cmoe.methods.cmoe.jobs.ENGINE), beside its groups' outputs.
+SPECIALIST_TRACES = PLAN.jobs_of("specialist_traces")
+SPECIALIST_EVALUATIONS = PLAN.jobs_of("specialist_evaluations")
+GROUPS = list(specialist_groups(config))
+
+
+# `{folder}`: <namespace>[/seed-<s>]/traces/specialist/<teacher>/<intermediate>
+rule specialist_traces:
+    input:
+        models=per_job(SPECIALIST_TRACES, lambda job: job.inputs, engine_job),
+        questions=per_job(SPECIALIST_TRACES, lambda job: job.questions, engine_job),
+    output:
+        raw=expand("results/{{folder}}/{group}.raw.jsonl", group=GROUPS),
+        cost=expand("results/{{folder}}/{group}.cost.json", group=GROUPS),
+    log:
+        "results/logs/specialist_traces/{folder}.log",
+    benchmark:
+        "results/benchmarks/specialist_traces/{folder}.tsv"
+    wildcard_constraints:
+        folder=key_pattern(job.folder for job in SPECIALIST_TRACES.values()),
+    conda:
+        per_job(
+            SPECIALIST_TRACES, lambda job: conda_env(job.generation, ENVS), engine_job
+        )
+    threads: per_job(SPECIALIST_TRACES, lambda job: job.resources["threads"], engine_job)
+    resources:
+        **rule_resources(SPECIALIST_TRACES, engine_job),
+    params:
+        model=per_job(SPECIALIST_TRACES, lambda job: job.base.path, engine_job),
+        adapters=per_job(
+            SPECIALIST_TRACES, lambda job: js(job.adapter_folders), engine_job
+        ),
+        groups=per_job(SPECIALIST_TRACES, lambda job: js(job.groups), engine_job),
+        generation=per_job(
+            SPECIALIST_TRACES, lambda job: js(job.generation), engine_job
+        ),
+        prompt=per_job(SPECIALIST_TRACES, lambda job: js(job.prompt), engine_job),
+        flags=per_job(SPECIALIST_TRACES, lambda job: model_flags(job.base), engine_job),
+        out_dir=lambda wc: f"results/{wc.folder}",
+    shell:
+        "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
+        " --adapters {params.adapters:q} --groups {params.groups:q}"
+        " --generation {params.generation:q} --prompt {params.prompt:q} --threads {threads}"
+        " {params.flags} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+# `{folder}`: <namespace>[/seed-<s>]/eval/specialist/<teacher>/<intermediate>
+rule specialist_evaluations:
+    input:
+        models=per_job(SPECIALIST_EVALUATIONS, lambda job: job.inputs, engine_job),
+        questions=per_job(SPECIALIST_EVALUATIONS, lambda job: job.questions, engine_job),
+        routes=per_job(SPECIALIST_EVALUATIONS, lambda job: list(job.routes), engine_job),
+    output:
+        predictions=expand(
+            "results/{{folder}}/{group}/{leaf}/predictions.jsonl",
+            group=GROUPS,
+            leaf=EVAL,
+        ),
+        scores=expand(
+            "results/{{folder}}/{group}/{leaf}/scores.json", group=GROUPS, leaf=EVAL
+        ),
+    log:
+        "results/logs/specialist_evaluations/{folder}.log",
+    benchmark:
+        "results/benchmarks/specialist_evaluations/{folder}.tsv"
+    wildcard_constraints:
+        folder=key_pattern(job.folder for job in SPECIALIST_EVALUATIONS.values()),
+    conda:
+        per_job(
+            SPECIALIST_EVALUATIONS,
+            lambda job: conda_env(job.generation, ENVS),
+            engine_job,
+        )
+    threads: per_job(SPECIALIST_EVALUATIONS, lambda job: job.resources["threads"], engine_job)
+    resources:
+        **rule_resources(SPECIALIST_EVALUATIONS, engine_job),
+    params:
+        model=per_job(SPECIALIST_EVALUATIONS, lambda job: job.base.path, engine_job),
+        adapters=per_job(
+            SPECIALIST_EVALUATIONS, lambda job: js(job.adapter_folders), engine_job
+        ),
+        groups=per_job(SPECIALIST_EVALUATIONS, lambda job: js(job.groups), engine_job),
+        routes=lambda wc, input: f"--routes {input.routes}" if input.routes else "",
+        generation=per_job(
+            SPECIALIST_EVALUATIONS, lambda job: js(job.generation), engine_job
+        ),
+        prompt=per_job(SPECIALIST_EVALUATIONS, lambda job: js(job.prompt), engine_job),
+        flags=per_job(
+            SPECIALIST_EVALUATIONS, lambda job: model_flags(job.base), engine_job
+        ),
+        samples=per_job(
+            SPECIALIST_EVALUATIONS,
+            lambda job: f"--samples {job.samples}" if job.samples > 1 else "",
+            engine_job,
+        ),
+        out_dir=lambda wc: f"results/{wc.folder}/{{group}}/{EVAL}",
+    shell:
+        "python -m cmoe evaluate --model {params.model:q} --questions {input.questions:q}"
+        " --adapters {params.adapters:q} --groups {params.groups:q} {params.routes}"
+        " --generation {params.generation:q} --prompt {params.prompt:q} --threads {threads}"
+        " {params.flags} {params.samples} --out-dir {params.out_dir:q} > {log:q} 2>&1"
