@@ -267,9 +267,12 @@ PREEMPT_TIMEOUT = 1200
 
 
 def _preempt_edit(config: dict) -> None:
-    config.update({k: v for k, v in SLURM_SUBSET.items() if k != "teachers"})
+    """ci.yaml for teacher ta's warm-up and shards alone (one student: the config needs one)."""
     config["methods"] = ["direct"]
-    config["teachers"].pop("tb")
+    for role, names in (("teachers", ("tb",)), ("students", ("sl", "s2s"))):
+        for name in names:
+            config[role].pop(name)
+    config["evaluation"].update(benchmarks=[], loglik={"enabled": False})
     ta = config["teachers"]["ta"]
     ta["warmup"]["save_steps"] = 100000
     ta["generation"]["batch_size"] = 1
