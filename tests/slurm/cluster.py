@@ -154,7 +154,8 @@ def _wait(what: str, ok, timeout: float, log: Path | None = None, pidfile=None) 
     while time.monotonic() < deadline:
         if ok():
             return
-        if pidfile and pidfile.exists() and not alive(int(pidfile.read_text().split()[0])):
+        pid = pidfile.read_text().split() if pidfile and pidfile.exists() else []
+        if pid and not alive(int(pid[0])):  # (an empty file: being written)
             timeout = 0  # it died: say why now
             break
         time.sleep(0.2)
