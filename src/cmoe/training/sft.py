@@ -156,7 +156,7 @@ def train(
     ZeRO-3): every process trains and joins the collective model save; only the main process
     writes the output folder (atomically), the checkpoint fingerprint and marks, and the logs.
     With ``settings.save_steps`` > 0 a killed run resumes from its last complete checkpoint;
-    a stop signal (cmoe.core.signals) saves one at the step in hand and raises ``Stopped``.
+    a stop signal (cmoe.core.signals) saves one at the next logged step and raises ``Stopped``.
     ``seq2seq`` (:class:`.seq2seq.Seq2SeqSettings`) trains an encoder-decoder with
     transformers' Seq2SeqTrainer instead of a causal LM with TRL's SFTTrainer.
     """
