@@ -31,14 +31,16 @@ REDIRECT = re.compile(r"\s+>\s+\S+\s+2>&1\s*$")
 
 
 def shell_commands(log: Path) -> dict[str, list[str]]:
-    """Every job's shell command in a Snakemake log, by rule, without its log redirection."""
+    """Every job's shell command in a Snakemake log, by rule, without its log redirection (and
+    without the `exec` that generate and train put first)."""
     commands: dict[str, list[str]] = {}
     rule = None
     for line in log.read_text("utf-8", errors="replace").splitlines():
         if m := RULE.match(line.strip()):
             rule = m.group(1)
         elif line.startswith(COMMAND) and rule:
-            commands.setdefault(rule, []).append(REDIRECT.sub("", line[len(COMMAND) :]))
+            command = REDIRECT.sub("", line[len(COMMAND) :]).removeprefix("exec ")
+            commands.setdefault(rule, []).append(command)
             rule = None
     return commands
 

@@ -236,3 +236,49 @@ def test_sigkill_with_several_samples_per_question(tiny_model_dir, demo_question
     assert any(
         len({r["output"] for r in records if r["id"] == q["id"]}) > 1 for q in demo_questions[:12]
     )
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_chunk_in_hand_then_exits_143(
+    tiny_model_dir, demo_questions, tmp_path
+):
+    """Slurm's notice before it kills (preemption, time limit, `scancel`): SIGTERM. The shard
+    writes the chunk it is generating, exits 143 with one line, and resumes to the same bytes
+    (tests/test_slurm.py does the same through Slurm and Snakemake)."""
+    questions = tmp_path / "train.jsonl"
+    questions.write_text("".join(dumps(q) + "\n" for q in demo_questions[:24]), "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    whole = tmp_path / "whole.jsonl"
+    subprocess.run(_generate_cmd(tiny_model_dir, questions, whole), env=env, check=True)
+
+    out = tmp_path / "stopped.jsonl"
+    partial = out.with_name(out.name + ".partial")
+    proc = subprocess.Popen(
+        _generate_cmd(tiny_model_dir, questions, out),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not partial.exists():
+        time.sleep(0.02)
+    assert proc.poll() is None, "the shard finished before it could be signalled"
+    written = len(partial.read_bytes().splitlines())
+    os.kill(proc.pid, signal.SIGTERM)
+    stderr = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    done = len(partial.read_bytes().splitlines())
+    message = f"cmoe generate: stopped by SIGTERM with {done} of 24 answers in {partial}"
+    assert message in stderr
+    # whole chunks of 4 only, at least the one that was being generated
+    assert written <= done < 24 and done % 4 == 0 and not out.exists()
+    resumed = subprocess.run(
+        _generate_cmd(tiny_model_dir, questions, out),
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert f"resuming, {done} of 24 questions already answered" in resumed.stderr
+    assert out.read_bytes() == whole.read_bytes()

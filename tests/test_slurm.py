@@ -8,6 +8,7 @@ unless CMOE_REQUIRE_SLURM=1 (as in CI), which turns that skip into a failure.
 
 import csv
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -251,6 +252,230 @@ def test_score_table_equals_the_local_runs(runs):
     assert len(slurm) == len(kept) == 6
     assert "overall" in next(iter(slurm.values()))
     assert slurm == {key: local[key] for key in slurm}
+
+
+# ---- Preemption and the signal ahead of a time limit -------------------------------------------
+# Teacher ta's warm-up (a training job) and one of its generation shards, run twice: locally,
+# uninterrupted, and on the cluster, where the warm-up is preempted (PreemptMode=REQUEUE: SIGTERM,
+# KillWait, SIGKILL, back to the queue) and the shard gets what `--signal=TERM@120` sends ahead
+# of a time limit (`scancel --signal=TERM`: SIGTERM to the job's steps), each part-way through.
+# No periodic checkpoint (save_steps above the run's steps): a resume from a step > 0 can only
+# come from the checkpoint the signal made. Batches of 1 question: the shard has several chunks.
+PREEMPT_STEP = 40  # preempt the warm-up once its log shows this many steps
+SIGNAL_ROWS = 1  # signal the shard once its partial file holds this many answers
+PREEMPT_TIMEOUT = 1200
+
+
+def _preempt_edit(config: dict) -> None:
+    """ci.yaml for teacher ta's warm-up and shards alone (one student: the config needs one)."""
+    config["methods"] = ["direct"]
+    for role, names in (("teachers", ("tb",)), ("students", ("sl", "s2s"))):
+        for name in names:
+            config[role].pop(name)
+    config["evaluation"].update(benchmarks=[], loglik={"enabled": False})
+    ta = config["teachers"]["ta"]
+    ta["warmup"]["save_steps"] = 100000
+    ta["generation"]["batch_size"] = 1
+    config["resources"]["default"]["slurm_partition"] = "debug"
+
+
+def _dry_outputs(workdir: Path, configs) -> dict[str, list[str]]:
+    """{rule: [first output of each job]} of a dry run up to the generation jobs."""
+    dry = _snakemake(
+        workdir, configs, "--cores", "1", "-n", "--until", "generate", stdout=subprocess.PIPE
+    )
+    out, outputs, rule = dry.communicate(timeout=300)[0], {}, None
+    assert dry.returncode == 0, out[-3000:]
+    for line in out.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line):
+            rule = m.group(1)
+        elif rule and (m := re.match(r"^\s+output: ([^,\s]+)", line)):
+            outputs.setdefault(rule, []).append(m.group(1))
+            rule = None
+    return {rule: sorted(paths) for rule, paths in outputs.items()}
+
+
+def _steps_done(log: Path) -> int:
+    """The last step the trainer's progress bar shows in a training job's log (the bars
+    after its first logged loss: the data's preparation has bars too)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    _, loss, training = text.partition("{'loss'")
+    found = re.findall(r"(\d+)/(\d+) \[", training) if loss else []
+    return int(found[-1][0]) if found else 0
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
+def _sha256(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.glob("*.safetensors"))
+    }
+
+
+def _run_jobs(cluster, first: int) -> dict[str, dict[str, str]]:
+    """Snakemake's jobs of this run (ids from ``first`` on), by id."""
+    return {
+        j["JobId"]: j
+        for j in cluster.jobs()
+        if int(j["JobId"]) >= first and j.get("Comment", "").startswith("rule_")
+    }
+
+
+def _running(cluster, first: int, rule: str) -> dict | None:
+    for job in _run_jobs(cluster, first).values():
+        if job["JobState"] == "RUNNING" and _rule(job["Comment"]) == rule:
+            return job
+    return None
+
+
+def test_preempted_and_signalled_jobs_resume_to_the_same_bytes(cluster, tmp_path):
+    started = time.monotonic()
+    local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
+    configs = {}
+    for d in (local_dir, slurm_dir):
+        d.mkdir()
+        configs[d] = [ci_config(d, edit=_preempt_edit)]
+    outputs = _dry_outputs(local_dir, configs[local_dir])
+    (model,) = outputs["train"]  # the warm-up
+    shard = outputs["generate"][0]  # a .raw.jsonl
+    targets = [model, shard]
+
+    local = _snakemake(
+        local_dir,
+        configs[local_dir],
+        "--cores",
+        "2",
+        *targets,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    local_out = local.communicate(timeout=PREEMPT_TIMEOUT)[0]
+    assert local.returncode == 0, local_out[-3000:]
+
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text("utf-8"))
+    profile.update(PROFILE_OVERRIDES, retries=1, **{"slurm-logdir": str(slurm_dir / "slurm-logs")})
+    (slurm_dir / "profile").mkdir()
+    _write_yaml(slurm_dir / "profile" / "config.yaml", profile)
+    first = 1 + max((int(j["JobId"]) for j in cluster.jobs()), default=0)
+    log_file = open(slurm_dir / "snakemake.out", "w")  # noqa: SIM115 (closed below)
+    slurm = _snakemake(
+        slurm_dir,
+        configs[slurm_dir],
+        "--profile",
+        str(slurm_dir / "profile"),
+        *targets,
+        env=cluster.client_env(),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    train_log = (
+        slurm_dir / "results" / "logs" / "train" / f"{Path(model).relative_to('results')}.log"
+    )
+    gen_log = (
+        slurm_dir
+        / "results"
+        / "logs"
+        / "generate"
+        / (str(Path(shard).relative_to("results")).removesuffix(".raw.jsonl") + ".log")
+    )
+    partial = slurm_dir / f"{shard}.partial"
+    events: dict = {}
+    try:
+        deadline = time.monotonic() + PREEMPT_TIMEOUT
+        while slurm.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if "preempted" not in events:
+                job = _running(cluster, first, "train")
+                if job and _steps_done(train_log) >= PREEMPT_STEP:
+                    # a job of the higher-priority partition that needs the whole node
+                    urgent = [
+                        "-p",
+                        "urgent",
+                        "--exclusive",
+                        f"--output={cluster.root}/log/urgent.out",
+                    ]
+                    cluster.run("sbatch", *urgent, "--wrap", "sleep 1")
+                    events["preempted"] = (job["JobId"], _steps_done(train_log))
+            elif "released" not in events:
+                job = _run_jobs(cluster, first)[events["preempted"][0]]
+                if job["JobState"] == "PENDING" and job.get("Restarts") == "1":
+                    # the model folder never appeared: only its checkpoints are on disk
+                    events["output_after_stop"] = (slurm_dir / model).exists()
+                    events["stopped_log"] = train_log.read_text(errors="replace")
+                    # Slurm holds a requeued job for 2 min (BeginTime); no need to wait here
+                    cluster.run("scontrol", "update", f"JobId={job['JobId']}", "StartTime=now")
+                    events["released"] = True
+            if "signalled" not in events:
+                job = _running(cluster, first, "generate")
+                if job and _lines(partial) >= SIGNAL_ROWS:
+                    cluster.run("scancel", "--signal=TERM", job["JobId"])
+                    events["signalled"] = (job["JobId"], _lines(partial))
+            elif "gen_stopped" not in events:
+                job = _run_jobs(cluster, first)[events["signalled"][0]]
+                if job["JobState"] not in ("RUNNING", "COMPLETING"):
+                    events["gen_stopped"] = job
+                    events["gen_output_after_stop"] = (slurm_dir / shard).exists()
+                    events["gen_stopped_log"] = gen_log.read_text(errors="replace")
+    finally:
+        if slurm.poll() is None:
+            slurm.terminate()
+            slurm.wait(timeout=60)
+        log_file.close()
+    wall = time.monotonic() - started
+    out = _tail(slurm_dir / "snakemake.out", 6000)
+    assert slurm.returncode == 0, out
+    assert "slurm_extra=--signal=TERM@120" in (slurm_dir / "snakemake.out").read_text()
+    jobs = _run_jobs(cluster, first)
+
+    # the warm-up: preempted part-way, saved at the step in hand, requeued by Slurm under its
+    # job id, resumed from that checkpoint
+    train_id, preempted_at = events["preempted"]
+    assert events.get("released") and not events["output_after_stop"], events
+    stopped = re.search(
+        r"stopped by SIGTERM at step (\d+) of (\d+) \(checkpoint-\1 saved\)", events["stopped_log"]
+    )
+    assert stopped, events["stopped_log"][-3000:]
+    step, total = int(stopped.group(1)), int(stopped.group(2))
+    assert preempted_at <= step < total
+    assert jobs[train_id]["JobState"] == "COMPLETED" and jobs[train_id]["Restarts"] == "1"
+    assert [j for j in jobs.values() if _rule(j["Comment"]) == "train"] == [jobs[train_id]]
+    metrics = json.loads((slurm_dir / model / "train_metrics.json").read_text())
+    assert metrics["resumed_from_step"] == step
+    assert f"resuming from checkpoint-{step}" in train_log.read_text(errors="replace")
+
+    # the shard: signalled part-way, the chunk in hand written, failed, retried by Snakemake
+    # (another Slurm job), resumed from the answers on disk
+    gen_id, rows_at_signal = events["signalled"]
+    assert events["gen_stopped"]["JobState"] == "FAILED", events["gen_stopped"]
+    assert not events["gen_output_after_stop"]
+    stopped = re.search(
+        r"stopped by SIGTERM with (\d+) of (\d+) answers", events["gen_stopped_log"]
+    )
+    assert stopped, events["gen_stopped_log"][-3000:]
+    rows, questions = int(stopped.group(1)), int(stopped.group(2))
+    assert rows_at_signal <= rows < questions
+    gen_jobs = [j for j in jobs.values() if _rule(j["Comment"]) == "generate"]
+    assert [j["JobState"] for j in gen_jobs] == ["FAILED", "COMPLETED"], gen_jobs
+    assert f"resuming, {rows} of {questions} questions already answered" in gen_log.read_text()
+
+    # ... and both end as the uninterrupted run did, to the byte
+    assert (slurm_dir / shard).read_bytes() == (local_dir / shard).read_bytes()
+    assert _sha256(slurm_dir / model) == _sha256(local_dir / model) != {}
+    local_metrics = json.loads((local_dir / model / "train_metrics.json").read_text())
+    for key in ("final_train_loss", "loss_curve"):
+        assert metrics[key] == local_metrics[key], key
+    assert not Path(f"{slurm_dir / model}.checkpoints").exists() and not partial.exists()
+    print(
+        f"\npreemption: warm-up preempted at step {preempted_at}, saved checkpoint-{step} of "
+        f"{total}, requeued, resumed; shard signalled at {rows_at_signal} answers, wrote {rows} "
+        f"of {questions}, retried, resumed; byte-identical; {wall:.0f} s",
+        file=sys.stderr,
+    )
 
 
 def test_daemons_stop_by_their_pid_files(cluster):

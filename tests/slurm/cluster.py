@@ -154,7 +154,8 @@ def _wait(what: str, ok, timeout: float, log: Path | None = None, pidfile=None) 
     while time.monotonic() < deadline:
         if ok():
             return
-        if pidfile and pidfile.exists() and not alive(int(pidfile.read_text().split()[0])):
+        pid = pidfile.read_text().split() if pidfile and pidfile.exists() else []
+        if pid and not alive(int(pid[0])):  # (an empty file: being written)
             timeout = 0  # it died: say why now
             break
         time.sleep(0.2)
@@ -250,7 +251,14 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName={nodename} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem} Gres=gpu:{gpus} State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+# Preemption as on a shared cluster: a job of `urgent` takes the node from the jobs of `debug`,
+# which get SIGTERM, KillWait seconds to save, SIGKILL, and go back to the queue (PreemptMode=
+# REQUEUE; GraceTime 0, the default; a requeued job is eligible again after 2 min)
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+KillWait=30
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 """
     (root / "slurm.conf").write_text(conf)
     return Cluster(root, nodename, gpus)

@@ -33,8 +33,10 @@ rule generate:
         generation=per_job(GENERATE, lambda job: js(job.generation)),
         prompt=per_job(GENERATE, lambda job: js(job.prompt)),
         flags=per_job(GENERATE, lambda job: model_flags(job.model)),
+    # exec: a SIGTERM reaches `cmoe generate` with no shell between it and Snakemake (a shell
+    # dies of it at once and Slurm then kills the step mid-save; cmoe.core.signals)
     shell:
-        "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
+        "exec python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
         " --domain {params.domains} --shard {params.shard} --generation {params.generation:q}"
         " --prompt {params.prompt:q} --threads {threads} {params.flags}"
         " --out {output.raw:q} --cost-out {output.cost:q} > {log:q} 2>&1"

@@ -35,8 +35,10 @@ rule train:
         prompt=per_job(TRAIN, lambda job: js(job.prompt)),
         run_name=per_job(TRAIN, lambda job: job.run_name),
         flags=per_job(TRAIN, train_flags),
+    # exec: a SIGTERM reaches `cmoe train` with no shell between it and Snakemake (a shell
+    # dies of it at once and Slurm then kills the step mid-save; cmoe.core.signals)
     shell:
-        "{params.launcher} train --source {params.source} --model {params.model:q}"
+        "exec {params.launcher} train --source {params.source} --model {params.model:q}"
         " --data {input.data:q} --settings {params.settings:q} --prompt {params.prompt:q}"
         " --run-name {params.run_name:q} --threads {threads} {params.flags} --out {output:q}"
         " > {log:q} 2>&1"

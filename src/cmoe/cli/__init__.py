@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..core.errors import CmoeError
+    from ..core.signals import Stopped
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
         arm(args.command)  # CMOE_STARTUP_PROBE=1: stop at the first real work (perf/)
         args.func(args)
+    except Stopped as exc:  # a scheduler's SIGTERM: saved, retry or requeue resumes
+        print(f"cmoe {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (CmoeError, OSError, ValueError, RuntimeError) as exc:
         # One line, no traceback (an endpoint, a hub id, a file): -v shows the traceback.
         if args.verbose:

@@ -86,6 +86,14 @@ def adapter_routing(args, routes=None):
     _generate_args,
 )
 def generate(args) -> None:
+    from ..core.signals import stop_at_boundaries
+
+    # a scheduler's SIGTERM stops it at a boundary, saved (cmoe.core.signals)
+    with stop_at_boundaries():
+        _generate(args)
+
+
+def _generate(args) -> None:
     from dataclasses import asdict
 
     from ..core.io import atomic_write_json

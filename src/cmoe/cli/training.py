@@ -59,6 +59,14 @@ def _train_args(p):
     "train", "fine-tune a model on traces (TRL SFT or Seq2SeqTrainer, LoRA or full)", _train_args
 )
 def train(args) -> None:
+    from ..core.signals import stop_at_boundaries
+
+    # a scheduler's SIGTERM stops it at a boundary, saved (cmoe.core.signals)
+    with stop_at_boundaries():
+        _train(args)
+
+
+def _train(args) -> None:
     from dataclasses import asdict
 
     from ..core.settings import from_dict

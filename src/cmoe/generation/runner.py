@@ -3,8 +3,9 @@ resumable, sharded writer that teacher-scale generation runs through.
 
 Resumption works on whole chunks of ``generator.chunk_size`` questions, in question order.
 Each finished chunk is appended to ``<out>.partial`` and fsynced; a job killed at any point
-(SIGKILL, node preemption) restarts from the chunks on disk. Sampling is seeded per question and
-sample index (:func:`sample_seed`) and chunks never change, so the resumed output is
+(SIGKILL, node preemption) restarts from the chunks on disk; a SIGTERM (Slurm's notice before
+it kills, see cmoe.core.signals) lets the chunk in hand finish first. Sampling is seeded per
+question and sample index (:func:`sample_seed`) and chunks never change, so the resumed output is
 byte-identical to an uninterrupted run: nothing is duplicated and nothing is lost.
 
 With ``samples`` > 1 each question is answered that many times (records in question order, then
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from ..core.answers import extract_answer, split_reasoning
 from ..core.io import atomic_write_json, atomic_write_jsonl, dumps, read_json
 from ..core.prompting import PromptSettings, build_messages
+from ..core.signals import check_stop
 from .base import Generator, question_seed
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,8 @@ def generate_resumable(
             chunk = questions[start : start + size]
             if all((q["id"], k) in done for q in chunk for k in range(samples)):
                 continue
+            # a scheduler's SIGTERM (cmoe.core.signals): the chunks so far are on disk
+            check_stop(f"with {len(done)} of {len(questions) * samples} answers in {partial}")
             # The whole chunk is generated again, so a chunk is always generated as a unit;
             # only its missing records are appended.
             new = [

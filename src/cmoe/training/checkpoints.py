@@ -266,3 +266,30 @@ def resume_checkpoints(
     if main:
         log.info("resuming from %s (%s)", resume.name, resume)
     return Resume(resume, elapsed_before, loss_sum_before)
+
+
+def stop_callback(trainer, save: bool):
+    """Ends training at the first logged step after a stop signal (cmoe.core.signals), with a
+    checkpoint of that step when ``save``: at most ``logging_steps`` - 1 steps later, so the
+    resumed run's loss curve is the uninterrupted one's. Every process stops at the same step."""
+    import torch
+    from transformers import TrainerCallback
+
+    from ..core.signals import stop_requested
+
+    class StopOnSignal(TrainerCallback):
+        stopped_at: int | None = None  # the step training stopped at
+
+        def on_step_end(self, args, state, control, **kwargs):
+            stop = stop_requested() is not None
+            accelerator = trainer.accelerator
+            if accelerator.num_processes > 1:  # the signal may reach them at different steps
+                flag = torch.tensor([int(stop)], device=accelerator.device)
+                stop = accelerator.reduce(flag, reduction="sum").item() > 0
+            logged = state.global_step % max(1, int(args.logging_steps)) == 0
+            if stop and logged and state.global_step < state.max_steps:
+                control.should_training_stop = True
+                control.should_save = save
+                self.stopped_at = state.global_step
+
+    return StopOnSignal()

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from ..core.io import atomic_directory, atomic_write_json
+from ..core.signals import Stopped, check_stop, stop_requested
 from ..core.tracking import WandbSettings, setup_wandb
 from .arguments import trainer_arguments
-from .checkpoints import Resume, checkpoint_dir, resume_checkpoints
+from .checkpoints import Resume, checkpoint_dir, resume_checkpoints, stop_callback
 from .examples import example_lengths
 from .settings import TrainSettings
 
@@ -153,7 +155,8 @@ def train(
     Runs the same in one process and in each process of `accelerate launch` (DDP, FSDP,
     ZeRO-3): every process trains and joins the collective model save; only the main process
     writes the output folder (atomically), the checkpoint fingerprint and marks, and the logs.
-    With ``settings.save_steps`` > 0 a killed run resumes from its last complete checkpoint.
+    With ``settings.save_steps`` > 0 a killed run resumes from its last complete checkpoint;
+    a stop signal (cmoe.core.signals) saves one at the next logged step and raises ``Stopped``.
     ``seq2seq`` (:class:`.seq2seq.Seq2SeqSettings`) trains an encoder-decoder with
     transformers' Seq2SeqTrainer instead of a causal LM with TRL's SFTTrainer.
     """
@@ -206,9 +209,16 @@ def train(
         if checkpoints:
             extra = None if seq2seq is None else {"seq2seq": asdict(seq2seq)}
             resume = resume_checkpoints(trainer, ckpt_dir, t0, model_path, rows, settings, extra)
+        stopper = stop_callback(trainer, save=checkpoints)
+        trainer.add_callback(stopper)
+        check_stop("before training")  # a scheduler's SIGTERM (cmoe.core.signals)
         result = trainer.train(
             resume_from_checkpoint=str(resume.checkpoint) if resume.checkpoint else None
         )
+        if stopper.stopped_at is not None:
+            saved = f"checkpoint-{stopper.stopped_at} saved" if checkpoints else "save_steps: 0"
+            where = f"at step {stopper.stopped_at} of {trainer.state.max_steps} ({saved})"
+            raise Stopped(stop_requested() or signal.SIGTERM, where)
         if "wandb" in trainer.args.report_to and main:
             import wandb
 
