@@ -71,10 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         generation = getattr(args, "generation", None)
         if generation is not None:
             from ..generation.environment import hand_over
+            from ..generation.registry import capabilities
 
             # backend vllm without vLLM here: the same command in the vLLM environment
             hand_over(generation.backend, sys.argv[1:] if argv is None else list(argv))
-        api = generation is not None and generation.backend == "openai"  # no config.json
+        # an API model has no config.json and no revision here
+        api = generation is not None and not capabilities(generation.backend).local
         if hasattr(args, "revision"):
             # the commit the whole job loads (a tag moved meanwhile changes nothing);
             # `revision` stays as given (the config's), `commit` is what it named now

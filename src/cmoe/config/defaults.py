@@ -17,6 +17,7 @@ from ..core.settings import from_dict
 from ..data import checks as data
 from ..evaluation import checks as evaluation
 from ..generation.base import GenerationSettings
+from ..generation.registry import SECTIONS as BACKEND_SECTIONS
 from ..traces import checks as traces
 from ..training import checks as training
 
@@ -61,4 +62,4 @@ def _generation(raw: dict | None, where: str) -> dict:
     the filled config validates again."""
     filled = asdict(from_dict(GenerationSettings, raw, f"{where}generation"))
     filled.pop("samples_per_question")  # an entry's own key, copied in by the plan
-    return {k: v for k, v in filled.items() if v != {} or k not in ("vllm", "openai")}
+    return {k: v for k, v in filled.items() if v != {} or k not in BACKEND_SECTIONS}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from ..core.errors import ConfigError
+from ..generation.registry import capabilities
 from .validate import intermediates_generate, methods_of
 
 
@@ -41,4 +42,4 @@ def _check_models(config: dict, environ) -> None:
 
 def _is_api_teacher(config: dict, teacher: str, model: str) -> bool:
     entry = config["teachers"][teacher]
-    return entry["model"] == model and entry["generation"].get("backend") == "openai"
+    return entry["model"] == model and not capabilities(entry["generation"].get("backend")).local

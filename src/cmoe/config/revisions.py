@@ -15,6 +15,7 @@ import yaml
 
 from ..core.errors import ConfigError
 from ..core.revisions import is_hub_id
+from ..generation.registry import capabilities
 
 
 def _api_labels(config: dict) -> set[str]:
@@ -22,7 +23,7 @@ def _api_labels(config: dict) -> set[str]:
     return {
         t["model"]
         for t in (config.get("teachers") or {}).values()
-        if (t.get("generation") or {}).get("backend") == "openai"
+        if not capabilities((t.get("generation") or {}).get("backend")).local
     }
 
 

@@ -13,8 +13,9 @@ from ..core.errors import ConfigError
 from ..core.resources import STAGES, ResourceSettings
 from ..core.settings import Settings, json_schema
 from ..data.tiny import TinyModelSpec
-from ..generation.base import GenerationSettings, OpenAISettings, VLLMSettings
+from ..generation.base import GenerationSettings
 from ..generation.registry import REGISTRY as BACKENDS
+from ..generation.registry import SECTIONS as BACKEND_SECTIONS
 from ..methods import REGISTRY
 from ..traces.curation import CurationSettings
 from ..training.settings import TrainSettings
@@ -24,8 +25,7 @@ from .defaults import SECTIONS
 DEFS = {
     "train": TrainSettings,
     "generation": GenerationSettings,
-    "vllm": VLLMSettings,
-    "openai": OpenAISettings,
+    **BACKEND_SECTIONS,  # each backend's own block (generation.vllm, generation.openai)
     "curation": CurationSettings,
     "resources": ResourceSettings,
     "tiny_spec": TinyModelSpec,

@@ -23,6 +23,8 @@ from ..core.jobs import (
 )
 from ..core.paths import RESULTS, TEST_SPLIT, results_key, results_path
 from ..core.resources import stage_resources
+from ..generation.registry import SECTIONS as BACKEND_SECTIONS
+from ..generation.registry import capabilities, seq2seq_backend
 from ..training.settings import train_settings
 from .plan import Plan
 
@@ -95,10 +97,11 @@ class PlanBuilder:
         settings = dict(entry.get("generation", {}))
         if entry.get("samples_per_question", 1) > 1:  # absent at 1: one-sample jobs unchanged
             settings["samples_per_question"] = entry["samples_per_question"]
-        if settings.get("backend") == "vllm":
-            vllm = dict(settings.get("vllm", {}))
-            vllm.setdefault("tensor_parallel_size", max(1, self.resources(stage, entry)["gpu"]))
-            settings["vllm"] = vllm
+        backend = capabilities(settings.get("backend"))
+        if backend.tensor_parallel:
+            own = dict(settings.get(backend.section, {}))
+            own.setdefault("tensor_parallel_size", max(1, self.resources(stage, entry)["gpu"]))
+            settings[backend.section] = own
         return settings
 
     def prompt(self, teacher: str | None = None) -> dict:
@@ -277,10 +280,10 @@ class PlanBuilder:
         may carry retrieved passages, cut to fit ``max_length`` tokens."""
         evaluation = self.config["evaluation"]
         generation = self.generation(evaluation, "evaluate")
-        if model.arch == "seq2seq" and generation.get("backend", "hf") != "hf":
+        if model.arch == "seq2seq" and not capabilities(generation.get("backend")).seq2seq:
             # vLLM and API endpoints serve decoder-only models: encoder-decoders use hf
-            generation = {k: v for k, v in generation.items() if k not in ("vllm", "openai")}
-            generation["backend"] = "hf"
+            generation = {k: v for k, v in generation.items() if k not in BACKEND_SECTIONS}
+            generation["backend"] = seq2seq_backend()
         self.plan.add(
             self.plan.evaluations,
             EvaluateJob(

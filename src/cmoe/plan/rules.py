@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..core.io import canonical_json, digest
 from ..core.jobs import TrainJob
+from ..generation.registry import capabilities
 
 # Config sections that never change a result file: how jobs run and where they log.
 RUNTIME_SECTIONS = ("resources", "wandb", "startup")
@@ -100,7 +101,7 @@ def conda_env(generation: dict, envs: str | Path) -> str:
     """vLLM runs in its own conda env (with `--sdm conda`); everything else shares one. The
     files in ``envs`` (the workflow's envs/ folder), as absolute paths: rules live in several
     folders (workflow/rules/, each method's own)."""
-    name = "generate-vllm" if generation.get("backend") == "vllm" else "cmoe"
+    name = capabilities(generation.get("backend")).environment
     return os.fspath(Path(envs) / f"{name}.yaml")
 
 

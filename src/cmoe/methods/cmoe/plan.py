@@ -8,6 +8,7 @@ from ...core import paths
 from ...core.jobs import Block, Model, Pair, Subset
 from ...core.paths import TEST_SPLIT, results_path
 from ...core.planning import Builder
+from ...generation.registry import capabilities
 from ..direct.plan import NAME as BASELINE
 from .jobs import AdaptersJob, MixtureJob
 from .settings import misroutes_file, router_settings, routes_file, specialist_groups
@@ -95,7 +96,7 @@ def one_engine(b: Builder, models: dict[str, Model], generation: dict) -> bool:
     """Whether the specialists answer on one engine: vLLM serves LoRA adapters of one base side
     by side (a fully trained specialist is a model of its own, and hf merges each adapter into
     its own copy of the base: one job per specialist there, in parallel)."""
-    if generation.get("backend") != "vllm":
+    if not capabilities(generation.get("backend")).shares_engine:
         return False
     return all(
         b.trained_settings(m)["method"] == "lora" and m.arch == "causal" for m in models.values()
