@@ -120,8 +120,10 @@ rule specialist_traces:
         prompt=per_job(SPECIALIST_TRACES, lambda job: js(job.prompt), engine_job),
         flags=per_job(SPECIALIST_TRACES, lambda job: model_flags(job.base), engine_job),
         out_dir=lambda wc: f"results/{wc.folder}",
+    # exec: a scheduler's SIGTERM reaches `cmoe generate` itself, which finishes the chunk in
+    # hand and exits to be retried (workflow/rules/generation.smk; cmoe.core.signals)
     shell:
-        "python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
+        "exec python -m cmoe generate --model {params.model:q} --questions {input.questions:q}"
         " --adapters {params.adapters:q} --groups {params.groups:q}"
         " --generation {params.generation:q} --prompt {params.prompt:q} --threads {threads}"
         " {params.flags} --out-dir {params.out_dir:q} > {log:q} 2>&1"
