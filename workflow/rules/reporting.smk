@@ -206,9 +206,7 @@ rule data_card:
         ),
         index=[PLAN.contamination_index] if PLAN.contamination_index else [],
     output:
-        report(
-            PLAN.data_card, caption="../report/data_card.rst", category="Data"
-        ),
+        report(PLAN.data_card, caption="../report/data_card.rst", category="Data"),
     log:
         f"{NS}/logs/data_card.log",
     conda:
