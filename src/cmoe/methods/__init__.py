@@ -26,8 +26,9 @@ PACKAGES = (
 REGISTRY: dict[str, Method] = {
     m.name: m for m in (import_module(f"{__name__}.{p}").METHOD for p in PACKAGES)
 }
-# Every other row is compared with this method's row of the same teacher and model.
-BASELINE = "direct"
+# Every other row is compared with the baseline's row of the same teacher and model (its
+# label lives with the roles the methods share).
+from .roles import BASELINE as BASELINE  # noqa: E402
 
 
 def method_rank(method: str) -> float:
