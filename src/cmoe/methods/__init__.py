@@ -31,6 +31,11 @@ REGISTRY: dict[str, Method] = {
 from .roles import BASELINE as BASELINE  # noqa: E402
 
 
+def named_sections(methods) -> tuple[str, ...]:
+    """The config sections of named entries that ``methods`` own, each once."""
+    return tuple(dict.fromkeys(s for m in methods for s in m.named_sections))
+
+
 def method_rank(method: str) -> float:
     """Table order: untrained bases and teachers first, then the methods in registration
     order; a method's variant row ("kard (no reranker)") right after the method's own rows."""
