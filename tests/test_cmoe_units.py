@@ -8,7 +8,7 @@ from cmoe.core.io import read_json, read_jsonl
 from cmoe.evaluation.subsets import questions_for_specialist, specialist_for
 from cmoe.methods.cmoe.mixture import score_mixture
 from cmoe.methods.cmoe.routing import misroute, route
-from cmoe.methods.cmoe.settings import specialist_groups
+from cmoe.methods.roles.specialists import specialist_groups
 from cmoe.reporting.costs import chain_cost, chain_files
 
 GROUPS = {d: [d] for d in ("social_humanities", "natural_science", "math_cs", "other")}

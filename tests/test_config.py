@@ -128,3 +128,18 @@ def test_entry_resources_have_per_stage_overrides():
     teacher = config["teachers"]["qwen3-235b"]
     assert stage_resources(config, "generate", teacher)["gpu"] == 8
     assert stage_resources(config, "train", config["students"]["qwen3-1.7b"])["gpu"] == 1
+
+
+def test_an_overlay_removes_a_methods_named_entry_by_null(tmp_path):
+    """`specialist_groups` is a section of named entries (the shared roles' NAMED_SECTIONS): an
+    overlay removes a group by setting it to null, as it removes a teacher."""
+    overlay = tmp_path / "regroup.yaml"
+    groups = {"stem": None, "all_but_humanities": ["natural_science", "math_cs", "other"]}
+    groups["humanities_other"] = ["social_humanities"]
+    overlay.write_text(yaml.safe_dump({"specialist_groups": groups}), "utf-8")
+    merged = ROOT / "config" / "ablations" / "merged_domains.yaml"
+    config = load_config(ROOT / "config" / "demo.yaml", merged, overlay)
+    assert config["specialist_groups"] == {
+        "humanities_other": ["social_humanities"],
+        "all_but_humanities": ["natural_science", "math_cs", "other"],
+    }

@@ -152,3 +152,45 @@ def test_module_size(path):
     if len(lines) > MAX_LINES:
         reason = "# Over 300 lines as one module: "
         assert lines[0].startswith(reason), f"{len(lines)} lines and no reason at its top"
+
+
+def imports_between_methods(graph: dict[str, set[str]]) -> list[str]:
+    """Imports from one method's folder into another's: a method reaches what another method
+    also plans only through a shared package it names in its ``uses`` (cmoe.methods.kd,
+    cmoe.methods.roles), never through that method's modules; a shared package imports no
+    method and no other shared package."""
+    uses = {m.package: m.uses for m in REGISTRY.values()}
+    found = []
+    for module, targets in sorted(graph.items()):
+        owner = ".".join(module.split(".")[:3])
+        if not module.startswith("cmoe.methods.") or owner == "cmoe.methods.base":
+            continue
+        allowed = {owner, "cmoe.methods.base", *uses.get(owner, ())}
+        for target in sorted(targets):
+            package = ".".join(target.split(".")[:3])
+            if target.startswith("cmoe.methods.") and package not in allowed:
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_no_method_imports_another_method():
+    assert imports_between_methods(import_graph()) == []
+
+
+def test_the_method_import_check_finds_a_planted_import():
+    graph = import_graph()
+    graph["cmoe.methods.seq2seq.plan"].add("cmoe.methods.cmoe.plan")  # a method's own plan
+    graph["cmoe.methods.kard.plan"].add("cmoe.methods.kd.plan")  # a shared package not in uses
+    graph["cmoe.methods.roles.generalist"].add("cmoe.methods.direct.plan")  # shared -> method
+    assert imports_between_methods(graph) == [
+        "cmoe.methods.kard.plan -> cmoe.methods.kd.plan",
+        "cmoe.methods.roles.generalist -> cmoe.methods.direct.plan",
+        "cmoe.methods.seq2seq.plan -> cmoe.methods.cmoe.plan",
+    ]
+
+
+def test_the_shared_row_labels_are_methods():
+    """The labels other methods compare against (cmoe.methods.roles) name registered methods."""
+    from cmoe.methods.roles import BASELINE, SPECIALISTS
+
+    assert {BASELINE, SPECIALISTS} <= set(REGISTRY)

@@ -16,7 +16,7 @@ from cmoe.core.prompting import PromptSettings
 from cmoe.generation import GenerationSettings, make_generator
 from cmoe.generation.adapters import generate_each
 from cmoe.generation.runner import generate_resumable
-from cmoe.methods.cmoe.settings import specialist_groups
+from cmoe.methods.roles.specialists import specialist_groups
 from cmoe.plan import build_plan
 
 CONFIG = ROOT / "config"

@@ -17,7 +17,7 @@ from ..core.prompting import check_template
 from ..data import checks as data
 from ..evaluation import checks as evaluation
 from ..generation import checks as generation
-from ..methods import REGISTRY
+from ..methods import REGISTRY, named_sections
 from ..traces import checks as traces
 from ..training import checks as training
 from .defaults import fill_defaults
@@ -25,8 +25,13 @@ from .revisions import check as check_revisions
 from .revisions import unpinned_warnings
 from .schema import check_schema
 
-# Entries an overlay may remove by setting them to null (e.g. `teachers: {qwen3-235b: null}`).
-REMOVABLE = ("models", "teachers", "students", "intermediates", "specialist_groups")
+# Entries an overlay may remove by setting them to null (e.g. `teachers: {qwen3-235b: null}`):
+# the core's sections of named entries, and the methods' (Method.named_sections).
+REMOVABLE = tuple(
+    dict.fromkeys(
+        ("models", "teachers", "students", "intermediates", *named_sections(REGISTRY.values()))
+    )
+)
 # The stages' checks, in pipeline order (each module also declares the sections it owns).
 STAGE_CHECKS = (data, generation, training, traces, evaluation)
 

@@ -26,8 +26,14 @@ PACKAGES = (
 REGISTRY: dict[str, Method] = {
     m.name: m for m in (import_module(f"{__name__}.{p}").METHOD for p in PACKAGES)
 }
-# Every other row is compared with this method's row of the same teacher and model.
-BASELINE = "direct"
+# Every other row is compared with the baseline's row of the same teacher and model (its
+# label lives with the roles the methods share).
+from .roles import BASELINE as BASELINE  # noqa: E402
+
+
+def named_sections(methods) -> tuple[str, ...]:
+    """The config sections of named entries that ``methods`` own, each once."""
+    return tuple(dict.fromkeys(s for m in methods for s in m.named_sections))
 
 
 def method_rank(method: str) -> float:

@@ -11,7 +11,9 @@ one line in :data:`cmoe.methods.PACKAGES`:
   tokenizers or reach servers); both raise :class:`~cmoe.core.errors.ConfigError`;
 - ``settings.py`` (optional): ``SECTIONS``, {config section: its settings class}, for the sections
   the method owns; a class declared with :func:`cmoe.core.settings.setting` is the section's one
-  declaration (its JSON schema, defaults and config/README.md table are generated from it);
+  declaration (its JSON schema, defaults and config/README.md table are generated from it); and
+  ``NAMED_SECTIONS``, its sections of named entries (a name is a level of output paths, and an
+  overlay removes an entry by setting it to null);
 - ``schema.yaml`` (optional): the JSON schema of the method's sections not yet declared that way,
   merged into the config's schema (the `$defs` of ``cmoe/config/schemas/config.schema.yaml`` may
   be referenced);
@@ -77,6 +79,15 @@ class Method:
             if find_spec(f"{package}.settings") is not None:
                 out.update(getattr(import_module(f"{package}.settings"), "SECTIONS", {}))
         return out
+
+    @property
+    def named_sections(self) -> tuple[str, ...]:
+        """The config sections of named entries its packages own (``NAMED_SECTIONS``)."""
+        out: list[str] = []
+        for package in self.packages:
+            if find_spec(f"{package}.settings") is not None:
+                out += getattr(import_module(f"{package}.settings"), "NAMED_SECTIONS", ())
+        return tuple(out)
 
     @property
     def rules(self) -> list[Path]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from ..core.errors import ConfigError
 from ..core.paths import results_key
+from ..methods import REGISTRY, named_sections
 from .plan import Plan
 
-# the config sections whose entries name a path's levels
-SECTIONS = ("teachers", "intermediates", "students", "models", "specialist_groups")
+# the config sections whose entries name a path's levels (the core's, then the methods')
+SECTIONS = ("teachers", "intermediates", "students", "models", *named_sections(REGISTRY.values()))
 
 
 def tables(plan: Plan) -> dict[str, dict]:

@@ -2,4 +2,6 @@
 
 from ..base import Method
 
-METHOD = Method(name="cascade", package=__name__, intermediates_generate=True)
+METHOD = Method(
+    name="cascade", package=__name__, intermediates_generate=True, uses=("cmoe.methods.roles",)
+)

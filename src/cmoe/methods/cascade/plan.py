@@ -6,8 +6,8 @@ from ...core import paths
 from ...core.domains import DOMAINS
 from ...core.paths import results_path
 from ...core.planning import Builder
-from ..direct.plan import NAME as BASELINE
-from ..direct.plan import generalist_row
+from ..roles import BASELINE
+from ..roles.generalist import generalist_row
 
 NAME = "cascade"
 

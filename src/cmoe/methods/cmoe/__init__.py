@@ -3,4 +3,6 @@ routing), and students that learn from the union of the specialists' own correct
 
 from ..base import Method
 
-METHOD = Method(name="cmoe", package=__name__, intermediates_generate=True)
+METHOD = Method(
+    name="cmoe", package=__name__, intermediates_generate=True, uses=("cmoe.methods.roles",)
+)

@@ -2,7 +2,8 @@
 
 from ...core.errors import ConfigError
 from ..base import require_intermediates
-from .settings import check_groups, router_settings, specialist_groups
+from ..roles.specialists import check_groups, specialist_groups
+from .settings import router_settings
 
 
 def check(config: dict) -> None:

@@ -8,12 +8,13 @@ from ...core import paths
 from ...core.jobs import Block, Model, Pair, Subset
 from ...core.paths import TEST_SPLIT, results_path
 from ...core.planning import Builder
-from ...generation.registry import capabilities
-from ..direct.plan import NAME as BASELINE
-from .jobs import AdaptersJob, MixtureJob
-from .settings import misroutes_file, router_settings, routes_file, specialist_groups
+from ..roles import BASELINE
+from ..roles import SPECIALISTS as NAME
+from ..roles.jobs import AdaptersJob
+from ..roles.specialists import one_engine, specialist_groups, specialists
+from .jobs import MixtureJob
+from .settings import misroutes_file, router_settings, routes_file
 
-NAME = "cmoe"
 ROUTINGS = ("oracle", "learned", "misrouted")
 
 
@@ -33,74 +34,6 @@ def plan(b: Builder) -> None:
     for teacher in b.teachers:
         for intermediate in b.intermediates:
             _plan_chain(b, teacher, intermediate)
-
-
-def specialists(b: Builder, teacher: str, intermediate: str, evaluate: bool = True) -> list[dict]:
-    """Plan each group's specialist and its own traces (shared with cmoe-kd and seq2seq; jobs
-    are keyed by output, so they are planned once); per group:
-    its model, its kept traces, its predictions on the questions it serves (``evaluate``)
-    and its cost chain up to its traces. Specialists that are LoRA adapters answer on one vLLM
-    engine for all groups (:func:`one_engine`), once for their traces and once for the
-    evaluation; otherwise each answers in a job of its own."""
-    groups = specialist_groups(b.config)
-    entry = b.config["intermediates"][intermediate]
-    models = {}
-    for group, domains in groups.items():
-        own = entry.get("specialists", {}).get(group, {}).get("train")
-        models[group] = b.train(
-            paths.models(b.ns, "specialist", teacher, intermediate, group),
-            entry["model"],
-            b.teacher_traces(teacher, domains),
-            "intermediates",
-            intermediate,
-            own,
-            run_name=f"specialist-{teacher}-{intermediate}-{group}",
-        )
-    base = b.model(entry["model"])
-    where = (teacher, intermediate)
-    stems = {g: paths.traces(b.ns, "specialist", *where, g) for g in groups}
-    generation = b.generation(entry)
-    if one_engine(b, models, generation):
-        folder = paths.traces(b.ns, "specialist", *where)
-        adapters = tuple(models.items())
-        job = AdaptersJob(
-            folder, base, adapters, groups, generation, b.prompt(), b.resources("generate", entry)
-        )
-        b.add_job("specialist_traces", job)
-        for stem in stems.values():
-            b.curate_as(results_path(stem), f"intermediates.{intermediate}")
-        costs = {g: results_path(stem) + ".cost.json" for g, stem in stems.items()}
-    else:
-        costs = {
-            g: b.generate(stems[g], models[g], groups[g], entry, f"intermediates.{intermediate}")
-            for g in groups
-        }
-    evaluated = _evaluate_specialists(b, where, base, models) if evaluate else {}
-    return [
-        {
-            "group": group,
-            "model": models[group],
-            "traces": results_path(stems[group]) + ".jsonl",
-            "predictions": f"{evaluated[group]}/predictions.jsonl" if evaluate else None,
-            "branch": [
-                {"par": b.teacher_costs(teacher, domains)},
-                models[group].path,
-                costs[group],
-            ],
-        }
-        for group, domains in groups.items()
-    ]
-
-
-def one_engine(b: Builder, models: dict[str, Model], generation: dict) -> bool:
-    """Whether the specialists answer on one engine: vLLM serves LoRA adapters of one base side
-    by side (a fully trained specialist is a model of its own, and hf merges each adapter into
-    its own copy of the base: one job per specialist there, in parallel)."""
-    if not capabilities(generation.get("backend")).shares_engine:
-        return False
-    return all(
-        b.trained_settings(m)["method"] == "lora" and m.arch == "causal" for m in models.values()
-    )
 
 
 def _evaluate_specialists(
@@ -137,9 +70,12 @@ def _evaluate_specialists(
 
 def _plan_chain(b: Builder, teacher: str, intermediate: str) -> None:
     planned = specialists(b, teacher, intermediate)
+    base = b.model(b.config["intermediates"][intermediate]["model"])
+    models = {s["group"]: s["model"] for s in planned}
+    evaluated = _evaluate_specialists(b, (teacher, intermediate), base, models)
     branches = [s["branch"] for s in planned]
     traces = [s["traces"] for s in planned]
-    predictions = {s["group"]: s["predictions"] for s in planned}
+    predictions = {g: f"{folder}/predictions.jsonl" for g, folder in evaluated.items()}
     groups = specialist_groups(b.config)
 
     mixture_chain = {"par": [{"seq": branch[:2]} for branch in branches]}

@@ -3,4 +3,4 @@ scores, and optionally on-policy)."""
 
 from ..base import Method
 
-METHOD = Method(name="cmoe-kd", package=__name__, uses=("cmoe.methods.kd",))
+METHOD = Method(name="cmoe-kd", package=__name__, uses=("cmoe.methods.kd", "cmoe.methods.roles"))

@@ -1,8 +1,8 @@
 """cmoe-kd's checks: the `kd` section and its vocabularies, and the specialists it learns from."""
 
 from ..base import require_intermediates
-from ..cmoe.settings import check_groups
 from ..kd import checks as kd
+from ..roles.specialists import check_groups
 
 
 def check(config: dict) -> None:

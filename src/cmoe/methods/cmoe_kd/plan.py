@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from ...core import paths
 from ...core.planning import Builder
-from ..cmoe.plan import specialists
 from ..kd import plan as distill
 from ..kd.settings import settings
+from ..roles.specialists import specialists
 
 NAME = "cmoe-kd"
 ON_POLICY = f"{NAME} (on-policy)"
@@ -31,7 +31,7 @@ def plan(b: Builder) -> None:
     kd = settings(b.config)
     for teacher in distill.kd_teachers(b, kd):
         for intermediate in b.intermediates:
-            planned = specialists(b, teacher, intermediate, evaluate=False)
+            planned = specialists(b, teacher, intermediate)
             traces = [s["traces"] for s in planned]
             parts = [teacher, intermediate]
             students = distill.kd_students(b, kd)

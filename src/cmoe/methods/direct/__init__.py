@@ -2,4 +2,4 @@
 
 from ..base import Method
 
-METHOD = Method(name="direct", package=__name__)
+METHOD = Method(name="direct", package=__name__, uses=("cmoe.methods.roles",))

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ...core import paths
 from ...core.planning import Builder
-
-NAME = "direct"
+from ..roles import BASELINE as NAME
+from ..roles.generalist import generalist_row
 
 
 def plan(b: Builder) -> None:
@@ -51,27 +51,3 @@ def curated_alike(b: Builder, teacher: str) -> None:
 def _curation_steps(b: Builder, teacher: str) -> list[str]:
     own = b.config["teachers"][teacher].get("curation") or {}
     return own.get("steps", b.config["curation"]["steps"])
-
-
-def generalist(b: Builder, teacher: str, intermediate: str):
-    """The intermediate trained on all of a teacher's traces (cascade's first step, and the
-    study's "one model on undivided data" baseline); returns it and its cost chain."""
-    model = b.train(
-        paths.models(b.ns, "generalist", teacher, intermediate),
-        b.config["intermediates"][intermediate]["model"],
-        b.teacher_traces(teacher),
-        "intermediates",
-        intermediate,
-        run_name=f"generalist-{teacher}-{intermediate}",
-    )
-    return model, {"seq": [{"par": b.teacher_costs(teacher)}, model.path]}
-
-
-def generalist_row(b: Builder, teacher: str, intermediate: str):
-    """The generalist and its row (shared with cascade); returns its model and cost chain."""
-    model, chain = generalist(b, teacher, intermediate)
-    labels = {"method": NAME, "teacher": teacher, "via": "-", "model": intermediate}
-    b.row(paths.evaluation(b.ns, "generalist", teacher, intermediate), model, labels, chain)
-    if teacher == b.teachers[0]:
-        b.size_model(intermediate, model.path)
-    return model, chain

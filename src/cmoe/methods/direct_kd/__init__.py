@@ -3,4 +3,4 @@ logits (the generalist intermediate's, or the teacher's own)."""
 
 from ..base import Method
 
-METHOD = Method(name="direct-kd", package=__name__, uses=("cmoe.methods.kd",))
+METHOD = Method(name="direct-kd", package=__name__, uses=("cmoe.methods.kd", "cmoe.methods.roles"))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from ...core import paths
 from ...core.planning import Builder
-from ..direct.plan import NAME as DIRECT
-from ..direct.plan import generalist_row
 from ..kd import plan as distill
 from ..kd.settings import direct_scorers, settings
+from ..roles import BASELINE as DIRECT
+from ..roles.generalist import generalist_row
 
 NAME = "direct-kd"
 

@@ -5,4 +5,4 @@ the passages at inference. Its library (knowledge base, Qdrant index, BM25, rera
 
 from ..base import Method
 
-METHOD = Method(name="kard", package=__name__)
+METHOD = Method(name="kard", package=__name__, uses=("cmoe.methods.roles",))

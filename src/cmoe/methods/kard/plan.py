@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from ...core import paths
 from ...core.paths import TEST_SPLIT, results_path
 from ...core.planning import Builder
-from ..direct.plan import NAME as DIRECT
+from ..roles import BASELINE as DIRECT
 from .jobs import IndexJob, KbSizePlotJob, KnowledgeJob, RerankerJob, RetrieveJob
 from .settings import settings, variants
 

@@ -4,4 +4,4 @@ traces in the cascade variant."""
 
 from ..base import Method
 
-METHOD = Method(name="seq2seq", package=__name__)
+METHOD = Method(name="seq2seq", package=__name__, uses=("cmoe.methods.roles",))

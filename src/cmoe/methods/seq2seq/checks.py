@@ -1,7 +1,7 @@
 """seq2seq's checks: its section, and a student whose model is an encoder-decoder."""
 
 from ...core.errors import ConfigError
-from ..cmoe.settings import check_groups
+from ..roles.specialists import check_groups
 from .settings import settings
 
 

@@ -19,9 +19,9 @@ from dataclasses import asdict
 from ...core import paths
 from ...core.planning import Builder
 from ...training.seq2seq import Seq2SeqSettings
-from ..cmoe.plan import NAME as CMOE
-from ..cmoe.plan import specialists
-from ..direct.plan import NAME as DIRECT
+from ..roles import BASELINE as DIRECT
+from ..roles import SPECIALISTS as CMOE
+from ..roles.specialists import specialists
 from .settings import settings
 
 NAME = "seq2seq"
@@ -44,7 +44,7 @@ def plan(b: Builder) -> None:
         ]
         if s.cascade_format:
             for intermediate in b.intermediates:
-                planned = specialists(b, teacher, intermediate, evaluate=False)
+                planned = specialists(b, teacher, intermediate)
                 chain = [{"par": [{"seq": sp["branch"]} for sp in planned]}]
                 traces = [sp["traces"] for sp in planned]
                 sources.append((intermediate, traces, chain, s.cascade_format))

@@ -169,7 +169,7 @@ def make_plots(
     REGISTERED[:] = registered
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    rows = [r for r in _rows(scores_csv) if not r["model"].startswith("specialist:")]
+    rows = _rows(scores_csv)
     diffs = _rows(differences_csv) if differences_csv else []
     methods = [r["method"] for r in rows]
     layout = {
