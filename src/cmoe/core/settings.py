@@ -188,7 +188,12 @@ class Settings:
                 ):
                     continue
                 if not check(value, bound):
-                    raise OutOfRange(f.name, f"{value!r} is not allowed ({keyword} {bound!r})")
+                    problem = (
+                        f"{value!r}, expected one of {', '.join(map(str, bound))}"
+                        if keyword == "enum"
+                        else f"{value!r} is not allowed ({keyword} {bound!r})"
+                    )
+                    raise OutOfRange(f.name, problem)
             if "schema" in f.metadata and "$ref" not in repr(f.metadata["schema"]):
                 _check_schema(f.name, value, f.metadata["schema"])
             elif "items" in f.metadata:

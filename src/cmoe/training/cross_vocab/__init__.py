@@ -52,7 +52,7 @@ class CrossVocabSettings(Settings):
         "and on the alternatives both vocabularies spell the same, plus ULD on the teacher's "
         "alternatives the student cannot spell) or `uld` (sorted-probability L1 only, no token "
         "correspondence)",
-        enum=sorted(LOSSES),
+        enum=list(LOSSES),
     )
     uld_weight: float = setting(1.0, "`hybrid`: weight of its ULD part", minimum=0)
     added: str = setting(
