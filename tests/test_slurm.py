@@ -275,6 +275,10 @@ def _preempt_edit(config: dict) -> None:
     config["evaluation"].update(benchmarks=[], loglik={"enabled": False})
     ta = config["teachers"]["ta"]
     ta["warmup"]["save_steps"] = 100000
+    # long enough that the preemption lands mid-run on an idle machine too (240 steps took
+    # 8.5 s there, finished before Slurm's preemption arrived), and a shard of many chunks
+    ta["warmup"]["epochs"] = 5 * ta["warmup"].get("epochs", 60)
+    ta["shards"] = 1
     ta["generation"]["batch_size"] = 1
     config["resources"]["default"]["slurm_partition"] = "debug"
 
