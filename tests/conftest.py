@@ -69,7 +69,7 @@ def demo_questions():
     from support.questions import load_questions
 
     from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings
+    from cmoe.data.settings import DataSettings
 
     questions, bad = load_questions(
         DataSettings(source={"file": str(DEMO_DATA)}), subject_domains()

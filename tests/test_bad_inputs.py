@@ -129,7 +129,7 @@ def test_the_data_job_names_an_empty_or_non_utf8_file(tmp_path):
     from support.questions import load_questions
 
     from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings
+    from cmoe.data.settings import DataSettings
 
     empty, cp1251 = tmp_path / "empty.jsonl", _cp1251(tmp_path / "cp1251.jsonl", DEMO_DATA)
     empty.write_text("", "utf-8")

@@ -64,9 +64,10 @@ def test_question_records_keep_meras_instruction_and_subject_and_the_pool_is_apa
     assert summary["total"] == len(pool) and set(summary["subjects"].values()) == {2}
     texts = {normalise_text(q["question"]) for q in train + test}
     assert not texts & {normalise_text(q["question"]) for q in pool}  # never mixed
+    missing = {"file": str(tmp_path / "nope.jsonl")}
     with pytest.raises(FileNotFoundError, match="data.fewshot_source.file: .*nope.jsonl"):
         prepare_fewshot(
-            DataSettings(source={}, fewshot_source={"file": str(tmp_path / "nope.jsonl")}),
+            DataSettings(source=missing, fewshot_source=missing),  # as fewshot_settings gives
             subject_domains(),
             tmp_path / "x.jsonl",
         )

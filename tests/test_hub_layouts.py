@@ -143,7 +143,8 @@ def test_mera_test_split_through_data_source_hub(hub, tmp_path, capsys):
     from cmoe.data.questions import read_questions
     from cmoe.evaluation.loglik import mera_prompts
 
-    data = {**MAIN["data"], "test_fraction": 1.0, "fewshot_source": None}
+    # every row in the test split (test_fraction must be under 1: round(n * 0.999) is n here)
+    data = {**MAIN["data"], "test_fraction": 0.999, "fewshot_source": None}
     data["source"] = {"hub": local(MAIN["data"]["source"]["hub"], hub)}
     out = [f"--{k}={tmp_path / k}.json" for k in ("train", "test", "summary")]
     assert main(["prepare-data", "--settings", json.dumps(data), *out]) != 0

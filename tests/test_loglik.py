@@ -83,7 +83,7 @@ def test_real_mera_rows_render_as_meras_templates(tmp_path):
     from support.questions import load_questions
 
     from cmoe.core.domains import subject_domains
-    from cmoe.data.questions import DataSettings
+    from cmoe.data.settings import DataSettings
 
     second = {
         **CARD_ROW,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..core.commands import command, settings
-from ..data.questions import DataSettings
+from ..data.settings import DataSettings
 from ..data.tiny import TinyModelSpec, TinyModelsSettings
 
 log = logging.getLogger("cmoe")

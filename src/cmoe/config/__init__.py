@@ -1,13 +1,12 @@
 """The workflow config: strict loading, the schema with one-line messages, validation that loops
 over the stages' and methods' checks, and the one source of defaults."""
 
-from .defaults import NAMESPACE, fill_defaults, section
+from .defaults import fill_defaults, section
 from .load import check_files, load_config, load_yaml
 from .preflight import preflight
 from .validate import REMOVABLE, check_runtime, validate_config
 
 __all__ = [
-    "NAMESPACE",
     "REMOVABLE",
     "check_files",
     "check_runtime",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..core.entries import fill_entries
 from ..core.prompting import PromptSettings
 from ..core.resources import StartupSettings
 from ..core.settings import from_dict
@@ -21,8 +22,6 @@ from ..generation.registry import SECTIONS as BACKEND_SECTIONS
 from ..traces import checks as traces
 from ..training import checks as training
 
-NAMESPACE = "main"  # results/<namespace>/ holds everything trained or evaluated
-REPLICATES = 1  # trainings per model a training seed can change (cmoe.plan.builder)
 SECTIONS: dict[str, type] = {
     **data.SECTIONS,
     "prompt": PromptSettings,
@@ -44,8 +43,7 @@ def fill_defaults(config: dict) -> dict:
     Per-entry settings (a teacher's `generation`, a student's `train`) stay partial: they are
     overrides merged over the filled global sections when a job is planned.
     """
-    config.setdefault("namespace", NAMESPACE)
-    config.setdefault("replicates", REPLICATES)
+    fill_entries(config)  # done by validate_config already; a config built in code needs it
     for name, cls in SECTIONS.items():
         if name == "tiny_models" and name not in config:
             continue

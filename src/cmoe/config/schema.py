@@ -1,6 +1,7 @@
 """The config's JSON schema: the sections declared by settings classes (:mod:`cmoe.core.settings`)
-generated from them, the rest written in ``schemas/config.schema.yaml`` and each registered
-method's ``schema.yaml``, and its `methods` list from the registry."""
+generated from them (sections, named entries such as `teachers.<name>`, top-level run keys), the
+rest written in ``schemas/config.schema.yaml`` and each registered method's ``schema.yaml``, and
+its `methods` list from the registry."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from importlib import resources
 
 import yaml
 
+from ..core.entries import ENTRIES, NAME, RunSettings
 from ..core.errors import ConfigError
-from ..core.resources import STAGES, ResourceSettings
+from ..core.resources import SECTION_KEYS, STAGES, ResourceSettings
 from ..core.settings import Settings, json_schema
 from ..data.tiny import TinyModelSpec
 from ..generation.base import GenerationSettings
@@ -53,9 +55,29 @@ def schema() -> dict:
     _declare(merged["$defs"], "entry_resources", entry, ResourceSettings)
     for name, cls in generated_sections().items():
         _declare(merged["properties"], name, json_schema(cls), cls)
+    merged["$defs"]["name"] = {"type": "string", "pattern": NAME}
+    merged["properties"]["resources"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {k: {"$ref": "#/$defs/resources"} for k in SECTION_KEYS},
+    }
+    for name, cls in ENTRIES.items():
+        _declare(merged["properties"], name, _entries(cls, name != "intermediates"), cls)
+    for name, generated in json_schema(RunSettings)["properties"].items():
+        _declare(merged["properties"], name, generated, RunSettings)
     merged["properties"]["methods"]["items"] = {"enum": list(REGISTRY)}
     merged["$defs"]["generation"]["properties"]["backend"]["enum"] = list(BACKENDS)
     return merged
+
+
+def _entries(cls: type, required: bool) -> dict:
+    """A section of named entries (`teachers.<name>`), each of settings class ``cls``."""
+    entry = json_schema(cls)
+    if "required" not in entry:
+        entry["minProperties"] = 1  # an empty entry names nothing
+    schema = {"type": "object", "propertyNames": {"$ref": "#/$defs/name"}}
+    schema["additionalProperties"] = entry
+    return {**schema, "minProperties": 1} if required else schema
 
 
 def generated_sections() -> dict[str, type]:

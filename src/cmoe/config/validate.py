@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..core.entries import fill_entries
 from ..core.errors import ConfigError
 from ..core.paths import looks_like_path
 from ..core.prompting import check_template
@@ -47,6 +48,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             for key in [k for k, v in config[name].items() if v is None]:
                 del config[name][key]
     check_schema(config)
+    fill_entries(config)  # the entries' own defaults (`shards`, `arch`, ...), read by the checks
     check_revisions(config)
     _check_references(config)
     _check_prompt(config)
@@ -88,7 +90,7 @@ def _check_references(config: dict) -> None:
         if "tiny" in m:
             # a tiny T5 is an encoder-decoder, a tiny Qwen3 is not: the entry must say which
             built = "seq2seq" if specs[m["tiny"]].get("arch", "qwen3") == "t5" else "causal"
-            if m.get("arch", "causal") != built:
+            if m["arch"] != built:
                 raise ConfigError(
                     f"tiny spec {m['tiny']!r} builds a {built} model, but the entry says "
                     f"arch: {m.get('arch', 'causal')}",

@@ -193,7 +193,7 @@ def local_config(spec: dict):
         return AutoConfig.from_pretrained(
             path,
             local_files_only=True,
-            trust_remote_code=bool(spec.get("trust_remote_code", False)),
+            trust_remote_code=spec["trust_remote_code"],
             **_revision(spec.get("revision")),
         )
     except (OSError, ValueError):

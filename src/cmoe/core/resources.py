@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass
 from .settings import Settings, from_dict, setting
 
 STAGES = ("train", "generate", "warmup", "evaluate")  # stages a model entry's resources override
+# the `resources` section's keys: every job's defaults, then each kind of job's own
+SECTION_KEYS = ("default", "prepare_data", "make_tiny_model", "warmup", "generate", "filter")
+SECTION_KEYS += ("train", "evaluate", "table")
 
 
 @dataclass

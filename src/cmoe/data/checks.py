@@ -10,7 +10,8 @@ from pathlib import Path
 from ..core.domains import subject_domains
 from ..core.errors import ConfigError, DataError
 from ..core.io import iter_lines
-from .questions import DataSettings, MERA_HUB
+from .questions import MERA_HUB
+from .settings import DataSettings
 from .tiny import TinyModelSpec, TinyModelsSettings
 
 SECTIONS = {"data": DataSettings, "tiny_models": TinyModelsSettings}

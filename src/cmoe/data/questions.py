@@ -26,50 +26,15 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, iter_lines
 from ..core.errors import DataError
+from ..core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, iter_lines
+from .settings import DataSettings
 
 LETTERS = ("A", "B", "C", "D")
 SPLITS = ("train", "test")
-
-
-@dataclass
-class DataSettings:
-    source: dict[str, Any]
-    test_fraction: float = 0.5
-    seed: int = 0
-    on_bad_row: str = "error"  # or "skip": count and report bad rows instead of failing
-    domain_map: dict[str, str] = field(default_factory=dict)
-    max_per_subject: int | None = None
-    mera_version: str = "v1.2"  # v1.1 | v1.2: the protocol (shots) and dataset ids follow it
-    fewshot_source: dict[str, Any] | None = None  # MERA's train split: the few-shot pool
-    # instruction data mixed into the students' training (cmoe.traces.extra_sources); not the split's
-    extra_sources: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def split_settings(self) -> dict[str, Any]:
-        """What the split depends on (the few-shot pool and the version do not change it)."""
-        from dataclasses import asdict
-
-        return {
-            k: v
-            for k, v in asdict(self).items()
-            if k not in ("mera_version", "fewshot_source", "extra_sources")
-        }
-
-    @property
-    def fewshot_settings(self) -> dict[str, Any]:
-        """What the few-shot pool depends on."""
-        return {
-            "source": self.fewshot_source,  # unused by prepare_fewshot, required by the type
-            "fewshot_source": self.fewshot_source,
-            "on_bad_row": self.on_bad_row,
-            "domain_map": self.domain_map,
-        }
 
 
 # MERA's ruMMLU on the hub, per version: (dataset, config, split of answered questions, split of

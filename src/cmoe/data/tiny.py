@@ -8,12 +8,12 @@ model folder, loaded with ``from_pretrained(path)`` as ``Qwen/Qwen3-4B`` is from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from ..core.io import atomic_directory, iter_jsonl
-from ..core.prompting import PLAIN_TEMPLATE, DEFAULT_TEMPLATE
+from ..core.prompting import DEFAULT_TEMPLATE, PLAIN_TEMPLATE
 from ..core.settings import Settings, setting
 
 THINK_TOKENS = ["<think>", "</think>"]

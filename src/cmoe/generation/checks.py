@@ -59,7 +59,7 @@ def vllm_models(config: dict) -> Iterator[tuple[str, str]]:
     if config["evaluation"].get("generation", {}).get("backend") == "vllm":
         for role in ("students", "intermediates"):
             for entry in config.get(role, {}).values():
-                if config["models"][entry["model"]].get("arch", "causal") == "causal":
+                if config["models"][entry["model"]]["arch"] == "causal":
                     yield "evaluation.generation.backend", entry["model"]
 
 

@@ -66,13 +66,13 @@ class PlanBuilder:
 
     def _is_seq2seq_student(self, student: str) -> bool:
         model = self.config["students"][student]["model"]
-        return self.config["models"][model].get("arch", "causal") == "seq2seq"
+        return self.config["models"][model]["arch"] == "seq2seq"
 
     def model(self, name: str) -> Model:
         """A `models` entry: a tiny model this workflow builds, a hub id or a local folder."""
         spec = self.config["models"][name]
-        trust = bool(spec.get("trust_remote_code", False))
-        arch = spec.get("arch", "causal")
+        trust = spec["trust_remote_code"]
+        arch = spec["arch"]
         if "tiny" in spec:
             tiny = self.config["tiny_models"]
             what = {k: tiny[k] for k in ("corpus", "vocab_size")}
@@ -95,7 +95,8 @@ class PlanBuilder:
     def generation(self, entry: dict, stage: str = "generate") -> dict:
         """An entry's generation settings; vLLM shards the model over the GPUs its job asks for."""
         settings = dict(entry.get("generation", {}))
-        if entry.get("samples_per_question", 1) > 1:  # absent at 1: one-sample jobs unchanged
+        # absent at 1, so one-sample jobs are unchanged (`evaluation` has no such key)
+        if entry.get("samples_per_question", 1) > 1:
             settings["samples_per_question"] = entry["samples_per_question"]
         backend = capabilities(settings.get("backend"))
         if backend.tensor_parallel:
@@ -130,7 +131,7 @@ class PlanBuilder:
             "model": model.identity,
             "generation": self.generation(entry),
             "prompt": self.prompt(teacher),
-            "shards": entry.get("shards", 1),
+            "shards": entry["shards"],
             "questions": paths.TRAIN_SPLIT,
         }
         return paths.generated_dir(teacher, paths.fingerprint(what))
@@ -140,7 +141,7 @@ class PlanBuilder:
 
         generated = self.generated_dir(teacher)
         teacher = self.config["teachers"][teacher].get("traces_from", teacher)
-        n = self.config["teachers"][teacher].get("shards", 1)
+        n = self.config["teachers"][teacher]["shards"]
         return [
             results_path(paths.teacher_shard(generated, d, i, n)) + ".cost.json"
             for d in domains or DOMAINS

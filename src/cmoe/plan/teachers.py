@@ -36,7 +36,7 @@ def plan_teacher(b: PlanBuilder, teacher: str) -> None:
     if "traces_from" in entry:
         return
     model = b.teacher_model(teacher)
-    n = entry.get("shards", 1)
+    n = entry["shards"]
     for d in DOMAINS:
         for i in range(n):
             plan.add(

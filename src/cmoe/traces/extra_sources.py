@@ -16,30 +16,13 @@ import json
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigError
 from ..data.questions import iter_source_rows
+from ..data.settings import ExtraSource
 
 ROLES = ("system", "user", "assistant")
-
-
-@dataclass
-class ExtraSource:
-    """One `data.extra_sources` entry."""
-
-    name: str
-    licence: str
-    fields: dict[str, str]
-    file: str | None = None
-    hub: dict | None = None
-    weight: float = 1.0
-    max_rows: int | None = None  # the first rows only (a sample of a large hub dataset)
-
-    @property
-    def source(self) -> dict:
-        return {"file": self.file} if self.file else {"hub": {"split": "train", **self.hub}}
 
 
 class SourceError(ConfigError):

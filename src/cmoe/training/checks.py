@@ -39,13 +39,13 @@ def check(config: dict) -> None:
     # prompt: only students may be encoder-decoders.
     for role in ("teachers", "intermediates"):
         for name, entry in config.get(role, {}).items():
-            if models[entry["model"]].get("arch", "causal") == "seq2seq":
+            if models[entry["model"]]["arch"] == "seq2seq":
                 raise ConfigError(
                     f"{entry['model']!r} is arch: seq2seq; encoder-decoders can only be students",
                     key=f"{role}.{name}.model",
                 )
     for name, m in models.items():
-        if m.get("special_tokens") and m.get("arch", "causal") != "seq2seq":
+        if m.get("special_tokens") and m["arch"] != "seq2seq":
             raise ConfigError("only for arch: seq2seq models", key=f"models.{name}.special_tokens")
     for key, settings, entry, stage in training_entries(config):
         if entry is None:

@@ -119,7 +119,7 @@ def check_vocabularies(config: dict) -> None:
         if name not in cache:
             spec = models[name]
             try:
-                tok = load_tokenizer(spec["path"], bool(spec.get("trust_remote_code", False)))
+                tok = load_tokenizer(spec["path"], spec["trust_remote_code"])
                 cache[name] = tok.get_vocab()
             except (OSError, ValueError):
                 cache[name] = None

@@ -96,6 +96,6 @@ def causal_students(config: dict, method: str | None = None) -> list[str]:
     return [
         s
         for s, e in config["students"].items()
-        if models[e["model"]].get("arch") != "seq2seq"
+        if models[e["model"]]["arch"] != "seq2seq"
         and (method is None or e.get("methods") is None or method in e["methods"])
     ]

@@ -8,7 +8,7 @@ from .settings import settings
 def check(config: dict) -> None:
     s = settings(config)
     models = config["models"]
-    if not any(models[e["model"]].get("arch") == "seq2seq" for e in config["students"].values()):
+    if not any(models[e["model"]]["arch"] == "seq2seq" for e in config["students"].values()):
         raise ConfigError(
             "method seq2seq needs a student whose model is arch: seq2seq", key="students"
         )

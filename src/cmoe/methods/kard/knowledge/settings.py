@@ -11,28 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ....core.settings import Settings, defined, setting
+from ....data.settings import source_schema
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
-_HUB = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["path"],
-    "properties": {
-        "path": {"type": "string"},
-        "name": {"type": ["string", "null"]},
-        "split": {"type": "string"},
-        "revision": {
-            "type": "string",
-            "minLength": 1,
-            "description": "a hub commit hash, tag or branch (cmoe pin)",
-        },
-    },
-}
-_SOURCE = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"file": {"type": "string"}, "hub": _HUB},
-}
+_SOURCE = source_schema(exactly_one=False)
 _VARIANT = {
     "type": "object",
     "additionalProperties": False,
