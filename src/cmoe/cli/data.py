@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..core.commands import command, settings
+from ..core.commands import command, settings_argument
 from ..data.settings import DataSettings
 from ..data.tiny import TinyModelSpec, TinyModelsSettings
 
@@ -12,11 +12,8 @@ log = logging.getLogger("cmoe")
 
 
 def _prepare_data_args(p):
-    p.add_argument(
-        "--settings",
-        type=settings(DataSettings, "data"),
-        required=True,
-        help="the config's `data` section (JSON)",
+    settings_argument(
+        p, "--settings", DataSettings, "data", "the config's `data` section (JSON)", required=True
     )
     p.add_argument("--train", required=True, help="train split to write (JSONL)")
     p.add_argument("--test", required=True, help="test split to write (JSONL)")
@@ -58,11 +55,13 @@ def _resolved(data: DataSettings, key: str) -> DataSettings:
 
 
 def _prepare_fewshot_args(p):
-    p.add_argument(
+    settings_argument(
+        p,
         "--settings",
-        type=settings(DataSettings, "data"),
+        DataSettings,
+        "data",
+        "the config's `data` section (JSON); reads data.fewshot_source",
         required=True,
-        help="the config's `data` section (JSON); reads data.fewshot_source",
     )
     p.add_argument("--out", required=True, help="the few-shot pool to write (JSONL)")
 
@@ -88,11 +87,13 @@ def prepare_fewshot(args) -> None:
 
 def _make_tiny_model_args(p):
     p.add_argument("--corpus", required=True, help="MERA-schema JSONL whose text trains the BPE")
-    p.add_argument(
+    settings_argument(
+        p,
         "--spec",
-        type=settings(TinyModelSpec, "tiny_models.specs"),
+        TinyModelSpec,
+        "tiny_models.specs",
+        "hidden_size, num_hidden_layers, ... (JSON)",
         required=True,
-        help="hidden_size, num_hidden_layers, ... (JSON)",
     )
     p.add_argument("--vocab-size", type=int, default=TinyModelsSettings().vocab_size)
     p.add_argument("--out", required=True, help="model folder to write")

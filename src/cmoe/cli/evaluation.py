@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..core.commands import command, json_object, model_arguments, set_threads, settings
-from ..core.prompting import PromptSettings
+from ..core.commands import command, json_object, model_arguments, set_threads, settings_argument
 from ..data.questions import read_questions
 from ..generation.base import GenerationSettings
 from .generation import adapter_arguments, adapter_routing
@@ -14,16 +13,14 @@ log = logging.getLogger("cmoe")
 
 
 def _evaluate_args(p):
-    model_arguments(p)
+    model_arguments(p, prompt=True)
     p.add_argument("--questions", required=True, help="the test split")
-    p.add_argument(
+    settings_argument(
+        p,
         "--generation",
-        type=settings(GenerationSettings, "evaluation.generation"),
-        default=GenerationSettings(),
-        help="sampling/backend settings (JSON)",
-    )
-    p.add_argument(
-        "--prompt", type=settings(PromptSettings, "prompt"), required=True, help="(JSON)"
+        GenerationSettings,
+        "evaluation.generation",
+        "sampling/backend settings (JSON)",
     )
     p.add_argument("--predictions", help="one record per question (JSONL)")
     p.add_argument("--scores", help="accuracy per domain and overall (JSON)")
@@ -195,12 +192,14 @@ def _evaluate_benchmark_args(p):
     from ..evaluation.benchmarks import BenchmarkSettings
 
     model_arguments(p)
-    p.add_argument(
+    settings_argument(
+        p,
         "--settings",
-        type=settings(BenchmarkSettings, "evaluation.benchmarks[]"),
+        BenchmarkSettings,
+        "evaluation.benchmarks[]",
+        "task, path (local task folder), num_fewshot, limit, metric, batch_size, dtype, seed "
+        "(JSON)",
         required=True,
-        help="task, path (local task folder), num_fewshot, limit, metric, batch_size, dtype, "
-        "seed (JSON)",
     )
     p.add_argument("--predictions", required=True, help="lm-eval's per-item results (JSONL)")
     p.add_argument("--scores", required=True, help="metric, stderr and n (JSON)")

@@ -12,10 +12,9 @@ from ..core.commands import (
     json_object,
     model_arguments,
     set_threads,
-    settings,
+    settings_argument,
     shard,
 )
-from ..core.prompting import PromptSettings
 from ..data.questions import read_questions
 from ..generation.base import GenerationSettings
 
@@ -23,20 +22,11 @@ log = logging.getLogger("cmoe")
 
 
 def _generate_args(p):
-    model_arguments(p)
+    model_arguments(p, prompt=True)
     p.add_argument("--questions", required=True, help="split file from prepare-data")
     p.add_argument("--domain", nargs="+", help="only questions of these domains")
-    p.add_argument(
-        "--generation",
-        type=settings(GenerationSettings, "generation"),
-        default=GenerationSettings(),
-        help="sampling/backend settings (JSON)",
-    )
-    p.add_argument(
-        "--prompt",
-        type=settings(PromptSettings, "prompt"),
-        required=True,
-        help="the config's `prompt` section (JSON)",
+    settings_argument(
+        p, "--generation", GenerationSettings, "generation", "sampling/backend settings (JSON)"
     )
     p.add_argument(
         "--shard",

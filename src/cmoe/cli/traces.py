@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from ..core.commands import command, key_value, settings
-from ..core.prompting import PromptSettings
+from ..core.commands import command, key_value, prompt_argument, settings_argument
 from ..data.questions import read_questions
 from ..traces.curation import CurationSettings
 
@@ -15,14 +14,16 @@ log = logging.getLogger("cmoe")
 
 
 def _curation_args(p):
-    p.add_argument(
+    settings_argument(
+        p,
         "--curation",
-        type=settings(CurationSettings, "curation"),
+        CurationSettings,
+        "curation",
+        "the config's `curation` section (JSON); default: correct traces only",
         default=CurationSettings(steps=["correct"]),
-        help="the config's `curation` section (JSON); default: correct traces only",
     )
     p.add_argument("--max-length", type=int, required=True, help="training max_length")
-    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), default=PromptSettings())
+    prompt_argument(p, required=False)
     p.add_argument("--tokenizer", help="the student's model folder (the `length` step)")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--tokenizer-revision", help="the tokenizer's hub commit or tag")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..core.commands import command, json_object, model_arguments, set_threads, settings
-from ..core.prompting import PromptSettings
+from ..core.commands import command, json_object, model_arguments, set_threads, settings_argument
 from ..training.seq2seq import Seq2SeqSettings
 from ..training.settings import TrainSettings
 
@@ -15,7 +14,7 @@ log = logging.getLogger("cmoe")
 
 
 def _train_args(p):
-    model_arguments(p)
+    model_arguments(p, prompt=True)
     p.add_argument("--data", nargs="+", required=True, help="trace files (or the train split)")
     p.add_argument(
         "--source",
@@ -23,19 +22,15 @@ def _train_args(p):
         default="traces",
         help="'reference' trains on the questions' reference explanations (demo)",
     )
-    p.add_argument(
-        "--settings",
-        type=settings(TrainSettings, "training"),
-        default=TrainSettings(),
-        help="training settings (JSON)",
-    )
-    p.add_argument(
+    settings_argument(p, "--settings", TrainSettings, "training", "training settings (JSON)")
+    settings_argument(
+        p,
         "--seq2seq",
-        type=settings(Seq2SeqSettings, "seq2seq"),
+        Seq2SeqSettings,
+        "seq2seq",
+        "target format, alpha, special tokens (JSON); needs --arch seq2seq",
         default=None,
-        help="target format, alpha, special tokens (JSON); needs --arch seq2seq",
     )
-    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), required=True)
     p.add_argument(
         "--wandb",
         type=json_object,

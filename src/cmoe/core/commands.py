@@ -67,6 +67,35 @@ def settings(cls: type, where: str):
     return parse
 
 
+_DEFAULTS = object()  # settings_argument's default: the class's own defaults
+
+
+def settings_argument(
+    p: argparse.ArgumentParser,
+    flag: str,
+    cls: type,
+    where: str,
+    help: str = "(JSON)",
+    *,
+    required: bool = False,
+    default=_DEFAULTS,
+) -> None:
+    """Argument ``flag``: a JSON object parsed into settings ``cls`` (``where``, its config key,
+    names a bad value); left out, ``cls``'s defaults (or ``default``), unless ``required``."""
+    kwargs = (
+        {"required": True} if required else {"default": cls() if default is _DEFAULTS else default}
+    )
+    p.add_argument(flag, type=settings(cls, where), help=help, **kwargs)
+
+
+def prompt_argument(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--prompt``: the config's `prompt` section, as every job that builds a prompt takes it."""
+    from .prompting import PromptSettings
+
+    help = "the config's `prompt` section (JSON)"
+    settings_argument(p, "--prompt", PromptSettings, "prompt", help, required=required)
+
+
 def key_value(value: str) -> tuple[str, str]:
     key, sep, val = value.partition("=")
     if not sep:
@@ -85,7 +114,10 @@ def shard(value: str) -> tuple[int, int]:
     return parsed
 
 
-def model_arguments(p: argparse.ArgumentParser) -> None:
+def model_arguments(p: argparse.ArgumentParser, prompt: bool = False) -> None:
+    """The arguments of every job that loads a model (``prompt``: and builds prompts for it)."""
+    if prompt:
+        prompt_argument(p)
     p.add_argument("--model", required=True, help="hub id, local model folder or LoRA adapter")
     p.add_argument(
         "--revision",

@@ -20,12 +20,7 @@ depend on what else is generated in the same run: resumed and sharded runs repro
 uninterrupted one exactly.
 """
 
-from .base import (
-    Completion,
-    GenerationSettings,
-    Generator,
-    question_seed,
-)
+from .base import Completion, GenerationSettings, Generator, question_seed
 from .registry import BACKENDS, backend_available, make_generator
 
 __all__ = [

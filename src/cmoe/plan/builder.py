@@ -10,17 +10,7 @@ from __future__ import annotations
 
 from ..core import paths
 from ..core.io import digest
-from ..core.jobs import (
-    Block,
-    EvaluateJob,
-    GenerateJob,
-    Labels,
-    Model,
-    Note,
-    Pair,
-    Row,
-    TrainJob,
-)
+from ..core.jobs import Block, EvaluateJob, GenerateJob, Labels, Model, Note, Pair, Row, TrainJob
 from ..core.paths import RESULTS, TEST_SPLIT, results_key, results_path
 from ..core.resources import stage_resources
 from ..generation.registry import SECTIONS as BACKEND_SECTIONS

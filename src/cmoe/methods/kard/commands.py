@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ...core.commands import command, json_object, set_threads, settings
+from ...core.commands import command, json_object, set_threads, settings_argument
 from ...data.questions import read_questions
 from .knowledge.settings import KardSettings, KnowledgeSettings
 
@@ -12,9 +12,7 @@ log = logging.getLogger("cmoe")
 
 
 def _knowledge_args(p):
-    p.add_argument(
-        "--settings", type=settings(KnowledgeSettings, "knowledge"), required=True, help="(JSON)"
-    )
+    settings_argument(p, "--settings", KnowledgeSettings, "knowledge", required=True)
     p.add_argument("--out", required=True, help="passages.jsonl")
 
 
@@ -28,9 +26,7 @@ def knowledge(args) -> None:
 
 def _index_args(p):
     p.add_argument("--passages", required=True)
-    p.add_argument(
-        "--settings", type=settings(KnowledgeSettings, "knowledge"), required=True, help="(JSON)"
-    )
+    settings_argument(p, "--settings", KnowledgeSettings, "knowledge", required=True)
     p.add_argument("--encoder", default="", help="model folder or hub id for dense vectors")
     p.add_argument("--encoder-revision", default=None, help="a hub encoder's commit or tag")
     p.add_argument("--threads", type=int, default=None)
@@ -59,10 +55,8 @@ def index(args) -> None:
 def _retrieve_args(p):
     p.add_argument("--records", nargs="+", required=True, help="traces or questions (JSONL)")
     p.add_argument("--index", required=True)
-    p.add_argument(
-        "--settings", type=settings(KnowledgeSettings, "knowledge"), required=True, help="(JSON)"
-    )
-    p.add_argument("--kard", type=settings(KardSettings, "kard"), required=True, help="(JSON)")
+    settings_argument(p, "--settings", KnowledgeSettings, "knowledge", required=True)
+    settings_argument(p, "--kard", KardSettings, "kard", required=True)
     p.add_argument(
         "--query",
         choices=["rationale", "question"],
@@ -117,10 +111,8 @@ def _reranker_args(p):
     p.add_argument("--index", required=True)
     p.add_argument("--model", required=True, help="the encoder: model folder or hub id")
     p.add_argument("--revision", default=None, help="a hub encoder's commit or tag")
-    p.add_argument(
-        "--settings", type=settings(KnowledgeSettings, "knowledge"), required=True, help="(JSON)"
-    )
-    p.add_argument("--kard", type=settings(KardSettings, "kard"), required=True, help="(JSON)")
+    settings_argument(p, "--settings", KnowledgeSettings, "knowledge", required=True)
+    settings_argument(p, "--kard", KardSettings, "kard", required=True)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, help="reranker folder (+ recall.json)")
 

@@ -6,22 +6,21 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from ...core.commands import command, model_arguments, set_threads, settings
-from ...core.prompting import PromptSettings
+from ...core.commands import command, model_arguments, set_threads, settings_argument
 from ...training.teacher_scores import ScoreSettings
 
 log = logging.getLogger("cmoe")
 
 
 def _score_args(p):
-    model_arguments(p)
+    model_arguments(p, prompt=True)
     p.add_argument("--data", nargs="+", required=True, help="trace files to score")
-    p.add_argument("--prompt", type=settings(PromptSettings, "prompt"), required=True)
-    p.add_argument(
+    settings_argument(
+        p,
         "--settings",
-        type=settings(ScoreSettings, "score"),
-        default=ScoreSettings(),
-        help="top_k, batch_size, chunk_examples, max_length, dtype (JSON)",
+        ScoreSettings,
+        "score",
+        "top_k, batch_size, chunk_examples, max_length, dtype (JSON)",
     )
     p.add_argument(
         "--student",
