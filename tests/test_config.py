@@ -143,3 +143,23 @@ def test_an_overlay_removes_a_methods_named_entry_by_null(tmp_path):
         "humanities_other": ["social_humanities"],
         "all_but_humanities": ["natural_science", "math_cs", "other"],
     }
+
+
+def test_a_specialists_own_training_is_checked_by_the_methods_that_train_it():
+    """A specialist's overrides (the shared roles' `specialists` key) are checked where the
+    specialists are planned: distributed training over the GPUs its job asks for on every
+    parse, its scheduler before the first job; a config whose methods train no specialist
+    does not read them."""
+    from cmoe.config import preflight
+
+    config = load_config(ROOT / "config" / "demo.yaml")
+    specialists = {"math_cs": {"train": {"distributed": "ddp"}}}
+    config["intermediates"]["tiny-intermediate"]["specialists"] = specialists
+    key = r"intermediates\.tiny-intermediate\.specialists\.math_cs\.train: training.distr"
+    with pytest.raises(ConfigError, match=key):
+        validate_config(config)
+    specialists["math_cs"]["train"] = {"lr_scheduler": "cosine_warm"}
+    with pytest.raises(ConfigError, match=r"specialists\.math_cs\.train\.lr_scheduler: 'cosin"):
+        preflight(validate_config(config))
+    config["methods"] = ["direct", "cascade"]  # no method trains a specialist
+    preflight(validate_config(config))

@@ -30,6 +30,7 @@ from cmoe.methods.kard.knowledge import (
     RerankerSettings,
 )
 from cmoe.methods.kd.settings import KDConfig
+from cmoe.methods.roles.settings import SpecialistOverrides
 from cmoe.methods.seq2seq.settings import Seq2SeqMethodSettings
 from cmoe.traces.curation import CurationSettings
 from cmoe.training.cross_vocab import CrossVocabSettings
@@ -46,6 +47,7 @@ TABLES = {
     "## `teachers`": TeacherEntry,
     "## `students`": StudentEntry,
     "## `intermediates`": IntermediateEntry,
+    "and, for the specialists": SpecialistOverrides,
     "### Extra sources": ExtraSource,
     "## `methods` (required), `namespace`": RunSettings,
     "## `router`": RouterSettings,
@@ -186,9 +188,13 @@ def test_settings_tables_are_generated_from_their_classes():
 def test_every_declared_section_has_its_table():
     from cmoe.config import docs
     from cmoe.config.schema import DEFS, generated_sections
+    from cmoe.core.entries import ENTRIES, RunSettings
+    from cmoe.methods import REGISTRY
 
     tables = docs.documented(README)
-    for cls in [*generated_sections().values(), *DEFS.values()]:
+    fields = [c for m in REGISTRY.values() for c in m.entry_fields.values()]
+    declared = [*generated_sections().values(), *DEFS.values(), *ENTRIES.values(), *fields]
+    for cls in [*declared, RunSettings, HubSource, ExtraSource]:
         assert f"{cls.__module__}.{cls.__qualname__}" in tables, cls
 
 

@@ -7,6 +7,7 @@ are import-linter's contract in pyproject.toml, run by `lint-imports` in .ci/run
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
@@ -194,3 +195,47 @@ def test_the_shared_row_labels_are_methods():
     from cmoe.methods.roles import BASELINE, SPECIALISTS
 
     assert {BASELINE, SPECIALISTS} <= set(REGISTRY)
+
+
+# The config keys the methods own that are also words of the core's own vocabulary: `seq2seq` is
+# a `models` entry's arch, and `knowledge` the field of a record that carries retrieved passages
+# (prompt building and training examples read it, whatever wrote it).
+SHARED_WORDS = {"seq2seq", "knowledge"}
+BELOW_THE_METHODS = ["core", "data", "generation", "traces", "training", "evaluation"]
+BELOW_THE_METHODS += ["reporting", "config", "plan"]
+
+
+def method_keys() -> set[str]:
+    """The config keys the registered methods own: their sections, their sections of named
+    entries, and the keys they add to a core section's entries (an intermediate's
+    `specialists`)."""
+    keys: set[str] = set()
+    for m in REGISTRY.values():
+        keys |= set(m.sections) | set(m.named_sections)
+        keys |= {f.name for cls in m.entry_fields.values() for f in dataclasses.fields(cls)}
+    return keys - SHARED_WORDS
+
+
+def method_keys_read_in(paths, root: Path = SRC) -> list[str]:
+    keys = method_keys()
+    return [
+        f"{path.relative_to(root)}:{line}: {text!r}"
+        for path in paths
+        for line, text in _code_strings(path)
+        if text in keys
+    ]
+
+
+def test_no_method_concept_below_the_methods():
+    """A method's concepts (specialists and their groups, the router, KD, KARD) are read by
+    the methods alone: no module below them names one of their config keys."""
+    assert {"specialists", "specialist_groups", "router", "kd", "kard"} <= method_keys()
+    paths = [p for folder in BELOW_THE_METHODS for p in (PACKAGE / folder).rglob("*.py")]
+    assert method_keys_read_in(paths) == []
+
+
+def test_the_concept_check_finds_a_planted_key(tmp_path):
+    planted = tmp_path / "cmoe" / "training" / "planted.py"
+    planted.parent.mkdir(parents=True)
+    planted.write_text('def f(entry):\n    return entry.get("specialists", {})\n', "utf-8")
+    assert method_keys_read_in([planted], tmp_path) == ["cmoe/training/planted.py:2: 'specialists'"]

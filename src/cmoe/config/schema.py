@@ -63,6 +63,13 @@ def schema() -> dict:
     }
     for name, cls in ENTRIES.items():
         _declare(merged["properties"], name, _entries(cls, name != "intermediates"), cls)
+    for method in REGISTRY.values():  # the keys a method adds to a core section's entries
+        for name, cls in method.entry_fields.items():
+            fields = merged["properties"][name]["additionalProperties"]["properties"]
+            for key, generated in json_schema(cls)["properties"].items():
+                if fields.get(key, generated) != generated:
+                    raise ValueError(f"{name}.<name>.{key} is declared twice ({cls.__qualname__})")
+                fields[key] = generated
     for name, generated in json_schema(RunSettings)["properties"].items():
         _declare(merged["properties"], name, generated, RunSettings)
     merged["properties"]["methods"]["items"] = {"enum": list(REGISTRY)}

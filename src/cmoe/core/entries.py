@@ -130,18 +130,6 @@ class IntermediateEntry(Settings):
     train: dict = defined(
         "train", "training settings over `training`, for the generalist and every specialist"
     )
-    specialists: dict = setting(
-        help="`{<group>: {train: {...}}}`: one specialist's own training overrides",
-        factory=dict,
-        schema={
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"train": {"$ref": "#/$defs/train"}},
-            },
-        },
-    )
     generation: dict = defined(
         "generation", "generation settings with which the generalist and specialists answer"
     )

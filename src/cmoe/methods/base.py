@@ -13,7 +13,8 @@ one line in :data:`cmoe.methods.PACKAGES`:
   the method owns; a class declared with :func:`cmoe.core.settings.setting` is the section's one
   declaration (its JSON schema, defaults and config/README.md table are generated from it); and
   ``NAMED_SECTIONS``, its sections of named entries (a name is a level of output paths, and an
-  overlay removes an entry by setting it to null);
+  overlay removes an entry by setting it to null); and ``ENTRY_FIELDS``, {section of named
+  entries: settings class}, the keys it adds to each entry of a core section (`intermediates`);
 - ``schema.yaml`` (optional): the JSON schema of the method's sections not yet declared that way,
   merged into the config's schema (the `$defs` of ``cmoe/config/schemas/config.schema.yaml`` may
   be referenced);
@@ -88,6 +89,16 @@ class Method:
             if find_spec(f"{package}.settings") is not None:
                 out += getattr(import_module(f"{package}.settings"), "NAMED_SECTIONS", ())
         return tuple(out)
+
+    @property
+    def entry_fields(self) -> dict[str, type]:
+        """{section of named entries: settings class of the fields its packages add to each
+        entry} (``ENTRY_FIELDS``, e.g. the specialists' overrides in an `intermediates` entry)."""
+        out: dict[str, type] = {}
+        for package in self.packages:
+            if find_spec(f"{package}.settings") is not None:
+                out.update(getattr(import_module(f"{package}.settings"), "ENTRY_FIELDS", {}))
+        return out
 
     @property
     def rules(self) -> list[Path]:

@@ -19,14 +19,13 @@ SECTIONS = {"training": TrainSettings, "wandb": WandbSettings}
 
 def training_entries(config: dict):
     """(config key, effective training settings, model entry or None, resources stage) of every
-    training: the `training` section alone, students, intermediates, teachers' warm-ups."""
+    training: the `training` section alone, students, intermediates, teachers' warm-ups. (A
+    method's own overrides over an entry, such as one specialist's, are checked by the method
+    through :func:`check_trainings` and :func:`preflight_trainings`.)"""
     yield "training", train_settings(config), None, "train"
     for role in ("students", "intermediates"):
         for name, entry in config.get(role, {}).items():
-            overrides = [s.get("train") for s in entry.get("specialists", {}).values()]
-            for override in [None, *overrides]:
-                settings = train_settings(config, entry.get("train"), override)
-                yield f"{role}.{name}", settings, entry, "train"
+            yield f"{role}.{name}", train_settings(config, entry.get("train")), entry, "train"
     for name, entry in config["teachers"].items():
         if "warmup" in entry:
             settings = train_settings(config, entry["warmup"])
@@ -47,7 +46,13 @@ def check(config: dict) -> None:
     for name, m in models.items():
         if m.get("special_tokens") and m["arch"] != "seq2seq":
             raise ConfigError("only for arch: seq2seq models", key=f"models.{name}.special_tokens")
-    for key, settings, entry, stage in training_entries(config):
+    check_trainings(config, training_entries(config))
+
+
+def check_trainings(config: dict, trainings) -> None:
+    """Distributed training only over the GPUs its jobs ask for, for ``trainings`` as
+    :func:`training_entries` yields them."""
+    for key, settings, entry, stage in trainings:
         if entry is None:
             continue
         distributed = settings.get("distributed", "none")
@@ -61,15 +66,21 @@ def check(config: dict) -> None:
 
 
 def preflight(config: dict) -> None:
-    _check_schedulers(config)
-    _check_lora_targets(config)
+    preflight_trainings(config, training_entries(config))
 
 
-def _check_schedulers(config: dict) -> None:
+def preflight_trainings(config: dict, trainings) -> None:
+    """Scheduler names and LoRA target modules of ``trainings`` (as :func:`training_entries`)."""
+    trainings = list(trainings)
+    _check_schedulers(trainings)
+    _check_lora_targets(config, trainings)
+
+
+def _check_schedulers(trainings) -> None:
     from transformers.trainer_utils import SchedulerType
 
     names = sorted(s.value for s in SchedulerType)
-    for key, settings, *_ in training_entries(config):
+    for key, settings, *_ in trainings:
         if settings["lr_scheduler"] not in names:
             raise ConfigError(
                 f"{settings['lr_scheduler']!r} is not a transformers scheduler (one of: "
@@ -78,12 +89,12 @@ def _check_schedulers(config: dict) -> None:
             )
 
 
-def _check_lora_targets(config: dict) -> None:
+def _check_lora_targets(config: dict, trainings) -> None:
     from ..core.models import check_lora_targets, meta_model
     from ..data.tiny import entry_config
 
     models: dict = {}  # a `models` key -> its meta model, or None when not on this machine
-    for key, settings, entry, _ in training_entries(config):
+    for key, settings, entry, _ in trainings:
         if not entry or settings["method"] != "lora":
             continue
         targets, name = settings["lora"]["target_modules"], entry["model"]

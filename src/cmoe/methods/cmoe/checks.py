@@ -2,7 +2,7 @@
 
 from ...core.errors import ConfigError
 from ..base import require_intermediates
-from ..roles.specialists import check_groups, specialist_groups
+from ..roles.specialists import check_groups, preflight_groups, specialist_groups
 from .settings import router_settings
 
 
@@ -13,3 +13,7 @@ def check(config: dict) -> None:
         raise ConfigError(
             "misrouting needs at least two specialist groups", key="router.misrouted_control"
         )
+
+
+def preflight(config: dict) -> None:
+    preflight_groups(config)

@@ -2,7 +2,7 @@
 
 from ..base import require_intermediates
 from ..kd import checks as kd
-from ..roles.specialists import check_groups
+from ..roles.specialists import check_groups, preflight_groups
 
 
 def check(config: dict) -> None:
@@ -13,3 +13,4 @@ def check(config: dict) -> None:
 
 def preflight(config: dict) -> None:
     kd.preflight(config)
+    preflight_groups(config)

@@ -19,8 +19,22 @@ def specialist_groups(config: dict) -> dict[str, list[str]]:
     return config.get("specialist_groups") or {d: [d] for d in DOMAINS}
 
 
+def specialist_trainings(config: dict):
+    """Each specialist's own training overrides, as the training stage's checks take them:
+    (config key, effective settings, intermediate entry, resources stage)."""
+    from ...training.settings import train_settings
+
+    for name, entry in config.get("intermediates", {}).items():
+        for group, own in entry.get("specialists", {}).items():
+            settings = train_settings(config, entry.get("train"), own.get("train"))
+            yield f"intermediates.{name}.specialists.{group}.train", settings, entry, "train"
+
+
 def check_groups(config: dict) -> None:
-    """The groups partition the domains; per-specialist overrides name existing groups."""
+    """The groups partition the domains; per-specialist overrides name existing groups and
+    train as their jobs can (distributed training over the GPUs they ask for)."""
+    from ...training.checks import check_trainings
+
     groups = specialist_groups(config)
     seen: dict[str, str] = {}
     for group, domains in groups.items():
@@ -41,6 +55,14 @@ def check_groups(config: dict) -> None:
                     f"no such specialist group (have: {', '.join(groups)})",
                     key=f"intermediates.{name}.specialists.{group}",
                 )
+    check_trainings(config, specialist_trainings(config))
+
+
+def preflight_groups(config: dict) -> None:
+    """The specialists' own scheduler names and LoRA target modules, before the first job."""
+    from ...training.checks import preflight_trainings
+
+    preflight_trainings(config, specialist_trainings(config))
 
 
 def specialists(b: Builder, teacher: str, intermediate: str) -> list[dict]:

@@ -1,7 +1,7 @@
 """seq2seq's checks: its section, and a student whose model is an encoder-decoder."""
 
 from ...core.errors import ConfigError
-from ..roles.specialists import check_groups
+from ..roles.specialists import check_groups, preflight_groups
 from .settings import settings
 
 
@@ -14,3 +14,8 @@ def check(config: dict) -> None:
         )
     if s.cascade_format and config.get("intermediates"):
         check_groups(config)
+
+
+def preflight(config: dict) -> None:
+    if settings(config).cascade_format and config.get("intermediates"):
+        preflight_groups(config)
