@@ -520,3 +520,28 @@ def test_server_path_builds_and_searches_through_qdrant_client(tmp_path, monkeyp
     ]
     with pytest.raises(KnowledgeError, match="built for knowledge.qdrant.url"):
         Retriever(tmp_path / "remote", local)
+
+
+def _segment_bytes(index) -> list[dict]:
+    """Each segment's files and their bytes: segments are named at random (names left out), and
+    the engine's write journals differ from build to build (left out: no search reads them)."""
+    segments = sorted((index / "shard" / "segments").iterdir())
+    return [
+        {
+            f.relative_to(s).as_posix(): f.read_bytes()
+            for f in sorted(s.rglob("*"))
+            if f.is_file() and "journal" not in f.name
+        }
+        for s in segments
+    ]
+
+
+def test_two_builds_of_one_index_are_the_same_bytes(demo_index, tmp_path):
+    """The index, and so every score and tie among passages, does not depend on the build: a
+    second build of the same passages stores the same bytes and searches alike."""
+    folder, settings = demo_index
+    build_index(folder / "passages.jsonl", tmp_path / "again", settings)
+    assert _segment_bytes(tmp_path / "again") == _segment_bytes(folder / "index")
+    query = ["Кто низложил Ромула Августула?", "ферментация молока", "вулкан"]
+    with Retriever(folder / "index", settings) as a, Retriever(tmp_path / "again", settings) as b:
+        assert a.search(query, 20) == b.search(query, 20)

@@ -144,7 +144,12 @@ class EdgeStore:
                 for k, v in vectors.items()
             }
             batch.append(qe.Point(pid, vec, payload))
-        self.shard.update(qe.UpdateOperation.upsert_points(batch))
+        # One point an operation: a batch is stored in an order of the engine's choosing, which
+        # changes from build to build, and with it the last float digit of some BM25 scores
+        # (and so the order of passages that tie). Point by point, two builds of the same
+        # passages are the same bytes and every search returns the same scores.
+        for point in batch:
+            self.shard.update(qe.UpdateOperation.upsert_points([point]))
 
     def flush(self) -> None:
         self.shard.flush()
