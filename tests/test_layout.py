@@ -109,6 +109,18 @@ def test_two_jobs_of_one_output_are_refused(tmp_path):
         build_plan(config)
 
 
+def test_cmoe_check_runs_the_layout_check(tmp_path, capsys):
+    from cmoe.cli import main
+
+    def edit(config):
+        _roles(config, ((), ()))
+        config["intermediates"]["teacher"] = config["intermediates"].pop("im")
+
+    assert main(["check", "--schema-only", str(ci_config(tmp_path, "teacher-named", edit))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "two different score_teacher jobs write" in err, err
+
+
 @pytest.mark.slow
 def test_snakemake_stops_a_colliding_config_with_one_line(tmp_path):
     def edit(config):

@@ -21,13 +21,16 @@ def _check_args(p):
 @command(
     "check",
     "check config files before a run: YAML (file and line, duplicate keys), schema, references, "
-    "and then scheduler names, LoRA targets, hub ids, API keys and endpoints",
+    "the plan's outputs (none equal to or inside another), and then scheduler names, LoRA "
+    "targets, hub ids, API keys and endpoints",
     _check_args,
 )
 def check(args) -> None:
     from ..config import check_runtime, load_config, preflight
+    from ..plan import build_plan
 
     config = load_config(*args.configfiles)
+    build_plan(config)  # its layout check, as the workflow runs it before the first job
     if not args.schema_only:
         for warning in check_runtime(config, uses_conda=True):
             log.warning("%s", warning)
