@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.domains import DOMAINS as _DOMAIN_NAMES
-from ..core.settings import Settings, json_schema, setting
+from ..core.settings import OPEN_UNIT, Settings, json_schema, setting
 
 DOMAINS = list(_DOMAIN_NAMES)
 
@@ -126,8 +126,7 @@ class DataSettings(Settings):
     test_fraction: float = setting(
         0.5,
         "share of each subject's questions held out for evaluation",
-        exclusiveMinimum=0,
-        exclusiveMaximum=1,
+        **OPEN_UNIT,
     )
     seed: int = setting(0, "split seed")
     on_bad_row: str = setting(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ....core.settings import Settings, defined, setting
+from ....core.settings import OPEN_UNIT, Settings, defined, setting
 from ....data.settings import source_schema
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
@@ -112,8 +112,7 @@ class RerankerSettings(Settings):
     heldout_fraction: float = setting(
         0.2,
         "traces kept out of training for recall@k",
-        exclusiveMinimum=0,
-        exclusiveMaximum=1,
+        **OPEN_UNIT,
     )
     seed: int = setting(0, "sampling of candidates and initialisation")
 
