@@ -255,6 +255,12 @@ def test_the_revision_reaches_every_job_of_the_model_as_a_flag():
     # an unpinned model's keep the names they had
     assert Model("t", "org/teacher", revision="v1").identity[-1] == "v1"
     assert Model("t", "org/teacher").identity == ["org/teacher", False, "causal"]
+    # a cross-vocabulary score job reads its student's tokenizer at the student's revision
+    from cmoe.methods.kd.jobs import ScoreJob
+
+    student = Model("s", "org/student", revision="v2")
+    job = ScoreJob("k", Model("t", "org/teacher"), ("d",), {}, {}, {}, student=student)
+    assert job.score_flags == "--teacher t --student org/student --student-revision v2"
 
 
 # --- the workflow -------------------------------------------------------------------------------

@@ -28,6 +28,10 @@ def _score_args(p):
         "teacher's scores in the teacher's vocabulary with byte spans (format 2)",
     )
     p.add_argument(
+        "--student-revision",
+        help="the student's hub commit, tag or branch (as its models entry says; a hub id only)",
+    )
+    p.add_argument(
         "--student-trust-remote-code",
         action="store_true",
         help="trust the student tokenizer's own code (as the models entry says)",
@@ -59,7 +63,11 @@ def score_teacher(args) -> None:
     # the rows the student's trainer reads: its chat format decides the reasoning's tags
     student = None
     if args.student:
-        student = partial(load_tokenizer, args.student, args.student_trust_remote_code)
+        from ...core.revisions import model_revision
+
+        commit = model_revision(args.student, args.student_revision)  # one commit for the job
+        trust = args.student_trust_remote_code
+        student = partial(load_tokenizer, args.student, trust, revision=commit)
     rows = load_training_rows(args.data, args.prompt, "traces", student) if kept else []
     if args.student:
         rows = nfc_rows(rows)

@@ -33,4 +33,6 @@ class ScoreJob:
         if self.student is None:
             return flags
         flags += f" --student {shlex.quote(self.student.path)}"
+        if self.student.revision:
+            flags += f" --student-revision {shlex.quote(self.student.revision)}"
         return flags + (" --student-trust-remote-code" if self.student.trust_remote_code else "")
