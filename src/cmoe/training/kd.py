@@ -406,17 +406,15 @@ def kd_trainer(model, args: dict, rows, tokenizer, peft_config, run: KDRun, dtyp
             cross_vocab=cross,
         )
 
-    from transformers import AutoModelForCausalLM
     from trl.experimental.gkd import GKDConfig
 
-    from ..core.models import resolve_dtype
+    from ..core.models import load_causal_lm
 
     if len(run.row_teacher) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(run.row_teacher)} teacher indices")
-    teachers = [
-        AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype))
-        for path in run.teachers
-    ]
+    # the project's one loader: a LoRA specialist is applied to its base at the commit its
+    # adapter records (transformers' own PEFT integration would load the base's `main`)
+    teachers = [load_causal_lm(path, dtype) for path in run.teachers]
     args = dict(args)
     for key in ("packing", "packing_strategy", "padding_free", "completion_only_loss"):
         args.pop(key, None)
