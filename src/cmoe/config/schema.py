@@ -55,12 +55,10 @@ def schema() -> dict:
     _declare(merged["$defs"], "entry_resources", entry, ResourceSettings)
     for name, cls in generated_sections().items():
         _declare(merged["properties"], name, json_schema(cls), cls)
-    merged["$defs"]["name"] = {"type": "string", "pattern": NAME}
-    merged["properties"]["resources"] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {k: {"$ref": "#/$defs/resources"} for k in SECTION_KEYS},
-    }
+    _declare(merged["$defs"], "name", {"type": "string", "pattern": NAME}, RunSettings)
+    per_kind = {k: {"$ref": "#/$defs/resources"} for k in SECTION_KEYS}
+    section = {"type": "object", "additionalProperties": False, "properties": per_kind}
+    _declare(merged["properties"], "resources", section, ResourceSettings)
     for name, cls in ENTRIES.items():
         _declare(merged["properties"], name, _entries(cls, name != "intermediates"), cls)
     for method in REGISTRY.values():  # the keys a method adds to a core section's entries
