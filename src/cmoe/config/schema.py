@@ -1,7 +1,7 @@
 """The config's JSON schema: the sections declared by settings classes (:mod:`cmoe.core.settings`)
-generated from them (sections, named entries such as `teachers.<name>`, top-level run keys), the
-rest written in ``schemas/config.schema.yaml`` and each registered method's ``schema.yaml``, and
-its `methods` list from the registry."""
+generated from them (sections, named entries such as `teachers.<name>`, top-level run keys),
+the sections a method still writes in its ``schema.yaml`` merged in, and its `methods` list from
+the registry; ``schemas/config.schema.yaml`` holds only the title and the required sections."""
 
 from __future__ import annotations
 

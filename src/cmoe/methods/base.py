@@ -16,8 +16,8 @@ one line in :data:`cmoe.methods.PACKAGES`:
   overlay removes an entry by setting it to null); and ``ENTRY_FIELDS``, {section of named
   entries: settings class}, the keys it adds to each entry of a core section (`intermediates`);
 - ``schema.yaml`` (optional): the JSON schema of the method's sections not yet declared that way,
-  merged into the config's schema (the `$defs` of ``cmoe/config/schemas/config.schema.yaml`` may
-  be referenced);
+  merged into the config's schema (its `$defs`, generated from the settings classes by
+  :mod:`cmoe.config.schema`, may be referenced);
 - ``rules.smk`` (optional): the Snakemake rules of the method's own job kinds, reading their jobs
   with ``PLAN.jobs_of(kind)``;
 - ``commands.py`` (optional): the `cmoe` subcommands those rules call, registered with
